@@ -1,0 +1,1 @@
+//! karpenter-ovhcloud host library.
