@@ -1,1 +1,14 @@
-//! karpenter-ovhcloud host library.
+//! karpenter-ovhcloud: a Karpenter-style node autoscaler for OVHcloud Managed Kubernetes.
+//!
+//! Data flows one way: watch -> [`state`] -> decide ([`policy`]) -> validate -> act
+//! ([`ovh`], Kubernetes) -> observe. Decisions are WebAssembly components (see `wit/`); this
+//! crate does everything that touches the outside world and every safety check.
+
+pub mod api;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod ovh;
+pub mod policy;
+pub mod provisioning;
+pub mod state;

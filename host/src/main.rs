@@ -1,1 +1,37 @@
-fn main() {}
+//! The `karpenter-ovhcloud` binary: the controller and its operator subcommands.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use karpenter_ovhcloud::cli;
+
+/// Karpenter-style node autoscaler for OVHcloud Managed Kubernetes.
+#[derive(Parser, Debug)]
+#[command(name = "karpenter-ovhcloud", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check OVH credentials and permissions, list pools, nodes and flavors.
+    Ovh(cli::ovh::Args),
+    /// Inspect, run and evaluate decision policies.
+    Policy(cli::policy::Args),
+    /// Run the simulators (OVH API, Kubernetes API) on loopback.
+    Sim(cli::sim::Args),
+    /// Run the guide's scenarios end to end on the embedded simulators.
+    Demo(cli::demo::Args),
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Ovh(args)) => cli::ovh::run(args).await,
+        Some(Command::Policy(args)) => cli::policy::run(args).await,
+        Some(Command::Sim(args)) => cli::sim::run(args).await,
+        Some(Command::Demo(args)) => cli::demo::run(args).await,
+        None => anyhow::bail!("the controller is not implemented yet; see --help"),
+    }
+}

@@ -1,9 +1,90 @@
-fn main() -> anyhow::Result<()> {
-    let mut resolve = wit_parser::Resolve::default();
-    let (pkg, _) = resolve.push_path("wit")?;
-    for (_, w) in &resolve.worlds {
-        println!("world {}", w.name);
+//! Repository tasks. `cargo xtask test` is the README's test command: it installs what a fresh
+//! machine lacks, then runs formatting, lints and the whole test suite.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).context("entering the workspace root")?;
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("install-tools") => install_tools(),
+        Some("wit-check") => wit_check(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 test [nextest args]  install missing tools, then fmt, clippy and the full test suite\n  \
+                 install-tools        install the Wasm toolchain (Debian rustc-web) and Python test deps\n  \
+                 wit-check            parse wit/ and list its worlds"
+            );
+            bail!("no command given")
+        }
     }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs a command, echoing it, and fails with its exit status.
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Debian packages that provide a wasm32-capable rustc (see DESIGN.md, "Building Wasm here").
+const WASM_DEBS: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-19"];
+
+fn install_tools() -> Result<()> {
+    let have_wasm = Path::new("/usr/lib/llvm-19/bin/wasm-ld").exists()
+        && Path::new("/usr/bin/cargo").exists()
+        && Path::new("/usr/lib/rustlib/src/rust/library").exists();
+    if !have_wasm {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(WASM_DEBS)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    install_tools()?;
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new("cargo")
+        .args(["nextest", "run", "--workspace", "--profile", "ci"])
+        .args(extra))?;
+    run(Command::new("cargo").args(["test", "--workspace", "--doc"]))?;
+    Ok(())
+}
+
+fn wit_check() -> Result<()> {
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve.push_path("wit").context("parsing wit/")?;
     println!("package {}", resolve.packages[pkg].name);
+    for (_, world) in &resolve.worlds {
+        println!("  world {}", world.name);
+    }
     Ok(())
 }

@@ -1,0 +1,6 @@
+//! Subcommands of the `karpenter-ovhcloud` binary beyond the controller itself.
+
+pub mod demo;
+pub mod ovh;
+pub mod policy;
+pub mod sim;

@@ -1,0 +1,1 @@
+//! Provisioning: the batcher, the scheduling simulation, the flavor-selection call and its validation, NodeClaim specs.

@@ -1,0 +1,1 @@
+//! The cluster model: nodes, pods, in-flight NodeClaims, DaemonSet overhead and PDBs, kept up to date from watch events.
