@@ -6,6 +6,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod policies;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root();
@@ -14,13 +16,17 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("install-tools") => install_tools(),
         Some("wit-check") => wit_check(),
+        Some("build-policies") => policies::build(&root),
+        Some("check-policies") => policies::check(&root),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  test [nextest args]  install missing tools, then fmt, clippy and the full test suite\n  \
                  install-tools        install the Wasm toolchain (Debian rustc-web) and Python test deps\n  \
-                 wit-check            parse wit/ and list its worlds"
+                 wit-check            parse wit/ and list its worlds\n  \
+                 build-policies       build every policy crate to a component in policies/dist and policies/testdata/dist\n  \
+                 check-policies       rebuild the components and compare them byte for byte with the committed ones"
             );
             bail!("no command given")
         }
@@ -35,7 +41,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Runs a command, echoing it, and fails with its exit status.
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
@@ -64,6 +70,7 @@ fn install_tools() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     install_tools()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    policies::check(&workspace_root())?;
     run(Command::new("cargo").args([
         "clippy",
         "--workspace",

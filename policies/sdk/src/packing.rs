@@ -1,0 +1,601 @@
+//! A packing engine for flavor-selection policies, with a pluggable [`Score`].
+//!
+//! [`select`] places every pod group of a [`ProvisioningRequest`] onto new nodes:
+//!
+//! - groups are taken largest first (CPU, then memory, then id: first-fit decreasing);
+//! - a group is admitted by a NodePool when it tolerates the pool's taints and some flavor and
+//!   zone satisfy both the pool's requirements and the pod's (against the labels the new node
+//!   would carry, [`NewNodeLabels`]); flavors must fit one pod plus the pool's DaemonSet
+//!   overhead, be available in the zone, and, under a monthly-billed NodeClass, be gen2;
+//! - zone rules first split the group into per-zone quotas: `affinity` zone puts all pods in
+//!   the zone of the existing ones (or one zone), `anti-affinity` zone one pod per zone
+//!   without one, a zone `spread` water-fills zones from the existing counts (always within
+//!   any `max-skew`); unconstrained pods may go to any zone;
+//! - each quota first fills nodes opened earlier in this call (compatible pool, flavor and
+//!   zone), then opens new nodes: NodePools by weight (highest first, then name), and within the
+//!   first pool that can launch, the candidate (flavor, zone) with the lowest score, then the
+//!   lowest price, then the flavor name; a zone left free is the one with the fewest existing
+//!   and new nodes of that pool, then the first by name;
+//! - hostname `anti-affinity` allows one pod of the group per node, a hostname `spread` at most
+//!   `max-skew`, hostname `affinity` all pods on one node;
+//! - NodePool limits (`remaining`, counted with each new node's full capacity in CPU, memory
+//!   and GPU) and `remaining-nodes` are respected;
+//! - pods that cannot be placed are reported in `unplaced`, with the reason.
+//!
+//! The engine never panics on any input and runs in about O(groups x (candidates + nodes)).
+
+use std::collections::BTreeMap;
+
+use crate::labels::NewNodeLabels;
+use crate::taints::first_untolerated;
+use crate::types::{
+    Assignment, Flavor, Launch, NodeState, Nodepool, PodGroup, ProvisioningDecision,
+    ProvisioningRequest, Resources, Topology, Unplaced,
+};
+
+/// A new node the engine considers opening for the pods of one group.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNode<'a> {
+    pub nodepool: &'a Nodepool,
+    pub flavor: &'a Flavor,
+    pub zone: &'a str,
+    /// Price of the node per hour under its NodeClass's billing.
+    pub price_per_hour: f64,
+    /// Pods of the group this node would take (at least 1).
+    pub pods: u32,
+    /// Pods of the group still to place, these included.
+    pub remaining: u32,
+    /// The group being placed.
+    pub group: &'a PodGroup,
+}
+
+/// Ranks candidate new nodes: the lowest score wins (ties: lower price, then flavor name).
+pub trait Score {
+    /// The score of opening `node`.
+    fn score(&self, node: &NewNode<'_>) -> f64;
+}
+
+/// The default: the lowest price per placed pod.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheapestPerPod;
+
+impl Score for CheapestPerPod {
+    fn score(&self, node: &NewNode<'_>) -> f64 {
+        node.price_per_hour / f64::from(node.pods.max(1))
+    }
+}
+
+/// Knobs of the engine.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    /// Consider only the N cheapest admitted flavors of each NodePool (None: all).
+    pub max_flavors_considered: Option<u32>,
+}
+
+/// Places the request's pod groups; see the module documentation.
+pub fn select<S: Score + ?Sized>(
+    request: &ProvisioningRequest,
+    score: &S,
+    options: &Options,
+) -> ProvisioningDecision {
+    let mut packer = Packer::new(request, options);
+    let mut order: Vec<&PodGroup> = request.pod_groups.iter().filter(|g| g.count > 0).collect();
+    order.sort_by(|a, b| {
+        b.requests
+            .cpu_millis
+            .cmp(&a.requests.cpu_millis)
+            .then(b.requests.memory_bytes.cmp(&a.requests.memory_bytes))
+            .then(a.id.cmp(&b.id))
+    });
+    for group in order {
+        packer.place_group(group, score);
+    }
+    packer.finish()
+}
+
+/// A NodePool/flavor pair admitted for a group, with its zones.
+struct Candidate<'a> {
+    pool: usize,
+    flavor: usize,
+    zones: Vec<&'a str>,
+    price: f64,
+    /// Pods of the group one empty node takes.
+    per_node: u32,
+}
+
+/// A node opened in this call.
+struct Open<'a> {
+    pool: usize,
+    flavor: usize,
+    zone: &'a str,
+    free: Resources,
+    pods: Vec<Assignment>,
+}
+
+impl Open<'_> {
+    fn count_of(&self, group: u32) -> u32 {
+        self.pods
+            .iter()
+            .filter(|a| a.group == group)
+            .map(|a| a.count)
+            .sum()
+    }
+
+    fn add(&mut self, group: u32, count: u32, requests: &Resources) {
+        self.free = self.free.saturating_sub(&requests.saturating_mul(count));
+        match self.pods.iter_mut().find(|a| a.group == group) {
+            Some(a) => a.count += count,
+            None => self.pods.push(Assignment { group, count }),
+        }
+    }
+}
+
+/// Why a flavor of a pool was not admitted, furthest stage first.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Rejection {
+    PoolRequirements,
+    PodRequirement(String),
+    Billing,
+    TooSmall,
+    Unavailable,
+}
+
+struct Packer<'a> {
+    request: &'a ProvisioningRequest,
+    options: &'a Options,
+    /// Pool indexes, highest weight first, then by name.
+    pools: Vec<usize>,
+    remaining: Vec<Option<Resources>>,
+    remaining_nodes: Vec<Option<u32>>,
+    /// Existing and new nodes per (pool, zone).
+    zone_nodes: BTreeMap<(usize, &'a str), u32>,
+    open: Vec<Open<'a>>,
+    unplaced: Vec<Unplaced>,
+}
+
+impl<'a> Packer<'a> {
+    fn new(request: &'a ProvisioningRequest, options: &'a Options) -> Self {
+        let mut pools: Vec<usize> = (0..request.nodepools.len()).collect();
+        pools.sort_by(|&a, &b| {
+            let (pa, pb) = (&request.nodepools[a], &request.nodepools[b]);
+            pb.weight.cmp(&pa.weight).then(pa.name.cmp(&pb.name))
+        });
+        let mut zone_nodes = BTreeMap::new();
+        for node in &request.nodes {
+            if node.state == NodeState::Deleting {
+                continue;
+            }
+            if let Some(p) = request
+                .nodepools
+                .iter()
+                .position(|p| p.name == node.nodepool)
+            {
+                *zone_nodes.entry((p, node.zone.as_str())).or_insert(0) += 1;
+            }
+        }
+        Packer {
+            request,
+            options,
+            pools,
+            remaining: request.nodepools.iter().map(|p| p.remaining).collect(),
+            remaining_nodes: request
+                .nodepools
+                .iter()
+                .map(|p| p.remaining_nodes)
+                .collect(),
+            zone_nodes,
+            open: Vec::new(),
+            unplaced: Vec::new(),
+        }
+    }
+
+    fn pool(&self, i: usize) -> &'a Nodepool {
+        &self.request.nodepools[i]
+    }
+
+    fn flavor(&self, i: usize) -> &'a Flavor {
+        &self.request.flavors[i]
+    }
+
+    fn unplace(&mut self, group: &PodGroup, count: u32, reason: String) {
+        if count > 0 {
+            self.unplaced.push(Unplaced {
+                group: group.id,
+                count,
+                reason,
+            });
+        }
+    }
+
+    /// The pool/flavor pairs admitted for `group`, or why there is none.
+    fn candidates(&self, group: &PodGroup) -> Result<Vec<Candidate<'a>>, String> {
+        let mut out = Vec::new();
+        let mut reasons = Vec::new();
+        for &p in &self.pools {
+            let pool = self.pool(p);
+            if let Some(t) = first_untolerated(&group.tolerations, &pool.taints) {
+                reasons.push(format!(
+                    "NodePool {}: taint {} not tolerated",
+                    pool.name,
+                    t.describe()
+                ));
+                continue;
+            }
+            let usable = |f: &Flavor| {
+                if pool.daemonset_overhead.fits(&f.allocatable) {
+                    f.allocatable.saturating_sub(&pool.daemonset_overhead)
+                } else {
+                    Resources::ZERO
+                }
+            };
+            let mut worst: Option<Rejection> = None;
+            let mut admitted = Vec::new();
+            for (fi, flavor) in self.request.flavors.iter().enumerate() {
+                let price = flavor.price_per_hour(pool.nodeclass.monthly_billed);
+                let per_node = group.requests.copies_within(&usable(flavor));
+                let mut zones = Vec::new();
+                let mut best = Rejection::PoolRequirements;
+                for offering in &flavor.zones {
+                    let labels = NewNodeLabels::new(pool, flavor, &offering.zone);
+                    let rejection = if labels.unmet_pool_requirement().is_some() {
+                        Some(Rejection::PoolRequirements)
+                    } else if let Some(r) = labels.unmet_pod_requirement(&group.requirements) {
+                        Some(Rejection::PodRequirement(r.describe()))
+                    } else if price.is_none() {
+                        Some(Rejection::Billing)
+                    } else if per_node == 0 {
+                        Some(Rejection::TooSmall)
+                    } else if !offering.available {
+                        Some(Rejection::Unavailable)
+                    } else {
+                        None
+                    };
+                    match rejection {
+                        None => zones.push(offering.zone.as_str()),
+                        Some(r) if r > best => best = r,
+                        Some(_) => {}
+                    }
+                }
+                if zones.is_empty() {
+                    if worst.as_ref().is_none_or(|w| best > *w) {
+                        worst = Some(best);
+                    }
+                    continue;
+                }
+                zones.sort_unstable();
+                admitted.push(Candidate {
+                    pool: p,
+                    flavor: fi,
+                    zones,
+                    price: price.unwrap_or(f64::INFINITY),
+                    per_node,
+                });
+            }
+            if admitted.is_empty() {
+                let why = match worst {
+                    None | Some(Rejection::PoolRequirements) => {
+                        "no flavor of the catalog satisfies its requirements".to_string()
+                    }
+                    Some(Rejection::PodRequirement(r)) => {
+                        format!("pod requirement {r} not satisfied by any of its flavors")
+                    }
+                    Some(Rejection::Billing) => {
+                        "its NodeClass bills monthly, which only gen2 flavors allow".to_string()
+                    }
+                    Some(Rejection::TooSmall) => format!(
+                        "one pod ({}) plus DaemonSet overhead exceeds the allocatable of every eligible flavor",
+                        group.requests.describe()
+                    ),
+                    Some(Rejection::Unavailable) => {
+                        "every eligible flavor is unavailable in the allowed zones".to_string()
+                    }
+                };
+                reasons.push(format!("NodePool {}: {why}", pool.name));
+                continue;
+            }
+            admitted.sort_by(|a, b| {
+                a.price
+                    .total_cmp(&b.price)
+                    .then_with(|| self.flavor(a.flavor).name.cmp(&self.flavor(b.flavor).name))
+            });
+            if let Some(max) = self.options.max_flavors_considered {
+                admitted.truncate(max as usize);
+            }
+            out.extend(admitted);
+        }
+        if out.is_empty() {
+            if reasons.is_empty() {
+                return Err("no NodePool is eligible for these pods".into());
+            }
+            return Err(format!(
+                "no NodePool can launch a node for {}: {}",
+                group.name,
+                reasons.join("; ")
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The zone with the fewest nodes of `pool`, then the first by name.
+    fn balanced_zone(&self, pool: usize, zones: &[&'a str]) -> Option<&'a str> {
+        zones
+            .iter()
+            .copied()
+            .min_by_key(|z| (self.zone_nodes.get(&(pool, *z)).copied().unwrap_or(0), *z))
+    }
+
+    fn place_group<S: Score + ?Sized>(&mut self, group: &'a PodGroup, score: &S) {
+        let cands = match self.candidates(group) {
+            Ok(c) => c,
+            Err(reason) => return self.unplace(group, group.count, reason),
+        };
+        let mut eligible: Vec<&'a str> =
+            cands.iter().flat_map(|c| c.zones.iter().copied()).collect();
+        eligible.sort_unstable();
+        eligible.dedup();
+        let existing = |z: &str| {
+            group
+                .zone_counts
+                .iter()
+                .filter(|d| d.domain == z)
+                .map(|d| d.count)
+                .sum::<u32>()
+        };
+        let first_pool = cands[0].pool;
+        let zone_key =
+            |this: &Self, z: &'a str| this.zone_nodes.get(&(first_pool, z)).copied().unwrap_or(0);
+
+        let mut quotas: Vec<(Option<&'a str>, u32)> = Vec::new();
+        if group.affinity.contains(&Topology::Zone) {
+            let occupied = group
+                .zone_counts
+                .iter()
+                .filter(|d| d.count > 0)
+                .max_by(|a, b| a.count.cmp(&b.count).then(b.domain.cmp(&a.domain)));
+            match occupied {
+                Some(d) => match eligible.iter().find(|z| **z == d.domain) {
+                    Some(z) => quotas.push((Some(z), group.count)),
+                    None => {
+                        return self.unplace(
+                            group,
+                            group.count,
+                            format!(
+                                "zone affinity: the group's pods run in zone {}, where no eligible flavor is available",
+                                d.domain
+                            ),
+                        )
+                    }
+                },
+                None => {
+                    let zone = self.balanced_zone(first_pool, &eligible);
+                    quotas.push((zone, group.count));
+                }
+            }
+        } else if group.anti_affinity.contains(&Topology::Zone) {
+            let mut free: Vec<&'a str> = eligible
+                .iter()
+                .copied()
+                .filter(|z| existing(z) == 0)
+                .collect();
+            free.sort_by_key(|z| (zone_key(self, z), *z));
+            let n = (group.count as usize).min(free.len());
+            quotas.extend(free[..n].iter().map(|z| (Some(*z), 1)));
+            let left = group.count - n as u32;
+            self.unplace(
+                group,
+                left,
+                format!(
+                    "zone anti-affinity: only {n} eligible zone(s) have no pod of {}",
+                    group.name
+                ),
+            );
+        } else if group.spreads.iter().any(|s| s.topology == Topology::Zone) {
+            let mut counts: Vec<(u32, u32, &'a str, u32)> = eligible
+                .iter()
+                .map(|z| (existing(z), zone_key(self, z), *z, 0))
+                .collect();
+            for _ in 0..group.count {
+                if let Some(slot) = counts.iter_mut().min_by_key(|c| (c.0, c.1, c.2)) {
+                    slot.0 += 1;
+                    slot.3 += 1;
+                }
+            }
+            quotas.extend(
+                counts
+                    .into_iter()
+                    .filter(|c| c.3 > 0)
+                    .map(|c| (Some(c.2), c.3)),
+            );
+        } else {
+            quotas.push((None, group.count));
+        }
+
+        for (zone, count) in quotas {
+            self.place_quota(group, &cands, zone, count, score);
+        }
+    }
+
+    /// Places `count` pods of `group` in `zone` (None: any zone).
+    fn place_quota<S: Score + ?Sized>(
+        &mut self,
+        group: &'a PodGroup,
+        cands: &[Candidate<'a>],
+        zone: Option<&'a str>,
+        count: u32,
+        score: &S,
+    ) {
+        let host_affinity = group.affinity.contains(&Topology::Hostname);
+        let mut cap = u32::MAX;
+        if group.anti_affinity.contains(&Topology::Hostname) {
+            cap = 1;
+        }
+        for s in &group.spreads {
+            if s.topology == Topology::Hostname {
+                cap = cap.min(s.max_skew.max(1));
+            }
+        }
+        if host_affinity && group.zone_counts.iter().any(|d| d.count > 0) {
+            return self.unplace(
+                group,
+                count,
+                "hostname affinity: the group's pods must join its running pods on their node"
+                    .into(),
+            );
+        }
+        let mut left = count;
+
+        if !host_affinity {
+            for open in self.open.iter_mut() {
+                if left == 0 {
+                    break;
+                }
+                if zone.is_some_and(|z| z != open.zone) {
+                    continue;
+                }
+                let admitted = cands.iter().any(|c| {
+                    c.pool == open.pool && c.flavor == open.flavor && c.zones.contains(&open.zone)
+                });
+                if !admitted {
+                    continue;
+                }
+                let room = cap.saturating_sub(open.count_of(group.id));
+                let k = left.min(room).min(group.requests.copies_within(&open.free));
+                if k > 0 {
+                    open.add(group.id, k, &group.requests);
+                    left -= k;
+                }
+            }
+        }
+
+        while left > 0 {
+            let mut best: Option<(f64, f64, &'a str, &'a str, usize, u32)> = None;
+            let mut blocked = Vec::new();
+            for pi in 0..self.pools.len() {
+                let p = self.pools[pi];
+                let pool = self.pool(p);
+                let mut pool_cands = cands.iter().filter(|c| c.pool == p).peekable();
+                if pool_cands.peek().is_none() {
+                    continue;
+                }
+                if self.remaining_nodes[p] == Some(0) {
+                    blocked.push(format!("NodePool {}: node limit reached", pool.name));
+                    continue;
+                }
+                let mut limited = false;
+                for c in pool_cands {
+                    let flavor = self.flavor(c.flavor);
+                    if let Some(rem) = &self.remaining[p] {
+                        if !flavor.capacity.within_limits(rem) {
+                            limited = true;
+                            continue;
+                        }
+                    }
+                    let z = match zone {
+                        Some(z) if c.zones.contains(&z) => z,
+                        Some(_) => continue,
+                        None => match self.balanced_zone(p, &c.zones) {
+                            Some(z) => z,
+                            None => continue,
+                        },
+                    };
+                    let k = left.min(c.per_node).min(cap);
+                    if host_affinity && k < left {
+                        continue;
+                    }
+                    let s = score.score(&NewNode {
+                        nodepool: pool,
+                        flavor,
+                        zone: z,
+                        price_per_hour: c.price,
+                        pods: k,
+                        remaining: left,
+                        group,
+                    });
+                    let key = (s, c.price, flavor.name.as_str(), z);
+                    let better = match &best {
+                        None => true,
+                        Some(b) => key
+                            .0
+                            .total_cmp(&b.0)
+                            .then(key.1.total_cmp(&b.1))
+                            .then(key.2.cmp(b.2))
+                            .then(key.3.cmp(b.3))
+                            .is_lt(),
+                    };
+                    if better {
+                        best = Some((s, c.price, flavor.name.as_str(), z, c.flavor, k));
+                    }
+                }
+                if let Some((_, _, _, z, fi, k)) = best {
+                    self.open_node(group, p, fi, z, k);
+                    left -= k;
+                    break;
+                }
+                if limited {
+                    blocked.push(format!(
+                        "NodePool {}: limits reached (remaining {})",
+                        pool.name,
+                        self.remaining[p].map(|r| r.describe()).unwrap_or_default()
+                    ));
+                } else if host_affinity {
+                    blocked.push(format!(
+                        "NodePool {}: hostname affinity needs one node for all {left} pods and no flavor fits them",
+                        pool.name
+                    ));
+                } else if let Some(z) = zone {
+                    blocked.push(format!(
+                        "NodePool {}: no eligible flavor in zone {z}",
+                        pool.name
+                    ));
+                }
+            }
+            if best.is_none() {
+                let reason = if blocked.is_empty() {
+                    "no NodePool can launch another node".to_string()
+                } else {
+                    blocked.join("; ")
+                };
+                return self.unplace(group, left, reason);
+            }
+        }
+    }
+
+    fn open_node(&mut self, group: &PodGroup, pool: usize, flavor: usize, zone: &'a str, k: u32) {
+        let p = self.pool(pool);
+        let f = self.flavor(flavor);
+        let free = f.allocatable.saturating_sub(&p.daemonset_overhead);
+        if let Some(rem) = &mut self.remaining[pool] {
+            *rem = rem.saturating_sub(&f.capacity);
+        }
+        if let Some(n) = &mut self.remaining_nodes[pool] {
+            *n -= 1;
+        }
+        *self.zone_nodes.entry((pool, zone)).or_insert(0) += 1;
+        let mut open = Open {
+            pool,
+            flavor,
+            zone,
+            free,
+            pods: Vec::new(),
+        };
+        open.add(group.id, k, &group.requests);
+        self.open.push(open);
+    }
+
+    fn finish(self) -> ProvisioningDecision {
+        let request = self.request;
+        ProvisioningDecision {
+            launches: self
+                .open
+                .into_iter()
+                .map(|o| Launch {
+                    nodepool: request.nodepools[o.pool].name.clone(),
+                    flavor: request.flavors[o.flavor].name.clone(),
+                    zone: o.zone.to_string(),
+                    pods: o.pods,
+                })
+                .collect(),
+            unplaced: self.unplaced,
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Prices: OVHcloud bills hourly, or monthly for gen2 flavors.
+
+use crate::types::{Flavor, ZoneOffering};
+
+/// Hours in a billing month, as OVHcloud counts them (monthly price / 730 = hourly equivalent).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// The hourly equivalent of a monthly price.
+pub fn monthly_to_hourly(monthly: f64) -> f64 {
+    monthly / HOURS_PER_MONTH
+}
+
+impl Flavor {
+    /// Whether nodes of this flavor can be billed monthly (gen2 flavors with a monthly price).
+    pub fn monthly_billable(&self) -> bool {
+        self.generation == 2 && self.monthly_price.is_some()
+    }
+
+    /// Price per hour of a node of this flavor under the given billing; `None` when the
+    /// flavor cannot be billed that way.
+    pub fn price_per_hour(&self, monthly_billed: bool) -> Option<f64> {
+        if monthly_billed {
+            if !self.monthly_billable() {
+                return None;
+            }
+            self.monthly_price.map(monthly_to_hourly)
+        } else {
+            Some(self.hourly_price)
+        }
+    }
+
+    /// The zone offering for `zone`, if the flavor is offered there.
+    pub fn offering(&self, zone: &str) -> Option<&ZoneOffering> {
+        self.zones.iter().find(|z| z.zone == zone)
+    }
+
+    /// Whether the flavor is offered and currently available in `zone`.
+    pub fn available_in(&self, zone: &str) -> bool {
+        self.offering(zone).is_some_and(|z| z.available)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::flavor;
+
+    #[test]
+    fn monthly_only_for_gen2() {
+        let mut b2 = flavor("b2-7", 2000, 7, 0.0681);
+        b2.generation = 2;
+        b2.family = "b2".into();
+        b2.monthly_price = Some(36.5);
+        assert!((b2.price_per_hour(true).unwrap() - 0.05).abs() < 1e-12);
+        assert_eq!(b2.price_per_hour(false), Some(0.0681));
+        let b3 = flavor("b3-8", 2000, 8, 0.0512);
+        assert_eq!(b3.price_per_hour(true), None);
+        assert!(!b3.monthly_billable());
+    }
+
+    #[test]
+    fn availability_per_zone() {
+        let mut f = flavor("b3-8", 2000, 8, 0.0512);
+        f.zones[1].available = false;
+        assert!(f.available_in("eu-west-par-a"));
+        assert!(!f.available_in("eu-west-par-b"));
+        assert!(f.offering("eu-west-par-b").is_some());
+        assert!(!f.available_in("gra9"));
+    }
+}

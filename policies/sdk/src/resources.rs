@@ -1,0 +1,195 @@
+//! Resource arithmetic on [`Resources`]: every operation saturates, none panics.
+
+use crate::types::Resources;
+
+/// Bytes in one GiB, for readable tests and messages.
+pub const GIB: u64 = 1 << 30;
+/// Bytes in one MiB.
+pub const MIB: u64 = 1 << 20;
+
+impl Resources {
+    /// Nothing.
+    pub const ZERO: Resources = Resources {
+        cpu_millis: 0,
+        memory_bytes: 0,
+        ephemeral_storage_bytes: 0,
+        gpu: 0,
+        pods: 0,
+    };
+
+    /// No limit in any dimension (how a NodePool without `spec.limits` may be expressed).
+    pub const UNLIMITED: Resources = Resources {
+        cpu_millis: u64::MAX,
+        memory_bytes: u64::MAX,
+        ephemeral_storage_bytes: u64::MAX,
+        gpu: u32::MAX,
+        pods: u32::MAX,
+    };
+
+    /// CPU and memory only, the rest zero: a handy constructor for requests.
+    pub const fn cpu_memory(cpu_millis: u64, memory_bytes: u64) -> Resources {
+        Resources {
+            cpu_millis,
+            memory_bytes,
+            ephemeral_storage_bytes: 0,
+            gpu: 0,
+            pods: 0,
+        }
+    }
+
+    /// True when every dimension of `self` is at most the same dimension of `capacity`.
+    pub fn fits(&self, capacity: &Resources) -> bool {
+        self.cpu_millis <= capacity.cpu_millis
+            && self.memory_bytes <= capacity.memory_bytes
+            && self.ephemeral_storage_bytes <= capacity.ephemeral_storage_bytes
+            && self.gpu <= capacity.gpu
+            && self.pods <= capacity.pods
+    }
+
+    /// Component-wise sum, saturating.
+    pub fn saturating_add(&self, other: &Resources) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
+            memory_bytes: self.memory_bytes.saturating_add(other.memory_bytes),
+            ephemeral_storage_bytes: self
+                .ephemeral_storage_bytes
+                .saturating_add(other.ephemeral_storage_bytes),
+            gpu: self.gpu.saturating_add(other.gpu),
+            pods: self.pods.saturating_add(other.pods),
+        }
+    }
+
+    /// Component-wise difference, floored at zero.
+    pub fn saturating_sub(&self, other: &Resources) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.saturating_sub(other.cpu_millis),
+            memory_bytes: self.memory_bytes.saturating_sub(other.memory_bytes),
+            ephemeral_storage_bytes: self
+                .ephemeral_storage_bytes
+                .saturating_sub(other.ephemeral_storage_bytes),
+            gpu: self.gpu.saturating_sub(other.gpu),
+            pods: self.pods.saturating_sub(other.pods),
+        }
+    }
+
+    /// `self` times `n`, saturating (the requests of `n` identical pods).
+    pub fn saturating_mul(&self, n: u32) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.saturating_mul(u64::from(n)),
+            memory_bytes: self.memory_bytes.saturating_mul(u64::from(n)),
+            ephemeral_storage_bytes: self.ephemeral_storage_bytes.saturating_mul(u64::from(n)),
+            gpu: self.gpu.saturating_mul(n),
+            pods: self.pods.saturating_mul(n),
+        }
+    }
+
+    /// How many copies of `self` fit in `capacity` (`u32::MAX` when `self` is zero).
+    pub fn copies_within(&self, capacity: &Resources) -> u32 {
+        fn ratio(need: u64, have: u64) -> u64 {
+            have.checked_div(need).unwrap_or(u64::MAX)
+        }
+        let n = ratio(self.cpu_millis, capacity.cpu_millis)
+            .min(ratio(self.memory_bytes, capacity.memory_bytes))
+            .min(ratio(
+                self.ephemeral_storage_bytes,
+                capacity.ephemeral_storage_bytes,
+            ))
+            .min(ratio(u64::from(self.gpu), u64::from(capacity.gpu)))
+            .min(ratio(u64::from(self.pods), u64::from(capacity.pods)));
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// True when CPU, memory and GPU of `self` are within `limit`: what a NodePool's
+    /// `spec.limits` constrain (a new node counts with its full capacity).
+    pub fn within_limits(&self, limit: &Resources) -> bool {
+        self.cpu_millis <= limit.cpu_millis
+            && self.memory_bytes <= limit.memory_bytes
+            && self.gpu <= limit.gpu
+    }
+
+    /// True when every dimension is zero.
+    pub fn is_zero(&self) -> bool {
+        *self == Resources::ZERO
+    }
+
+    /// Short human form for messages, e.g. `cpu 500m, memory 1.0Gi, gpu 1, pods 1`.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "cpu {}m, memory {:.1}Gi",
+            self.cpu_millis,
+            self.memory_bytes as f64 / GIB as f64
+        );
+        if self.gpu > 0 {
+            s.push_str(&format!(", gpu {}", self.gpu));
+        }
+        if self.ephemeral_storage_bytes > 0 {
+            s.push_str(&format!(
+                ", ephemeral-storage {:.1}Gi",
+                self.ephemeral_storage_bytes as f64 / GIB as f64
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(cpu: u64, mem_gib: u64, pods: u32) -> Resources {
+        Resources {
+            pods,
+            ..Resources::cpu_memory(cpu, mem_gib * GIB)
+        }
+    }
+
+    #[test]
+    fn fits_checks_every_dimension() {
+        let node = r(2000, 8, 110);
+        assert!(r(2000, 8, 110).fits(&node));
+        assert!(!r(2001, 1, 1).fits(&node));
+        assert!(!r(1, 9, 1).fits(&node));
+        assert!(!r(1, 1, 111).fits(&node));
+        let gpu_pod = Resources {
+            gpu: 1,
+            ..r(1, 1, 1)
+        };
+        assert!(!gpu_pod.fits(&node));
+    }
+
+    #[test]
+    fn arithmetic_saturates() {
+        let a = r(100, 1, 1);
+        let b = r(300, 2, 5);
+        assert_eq!(a.saturating_sub(&b), Resources::ZERO);
+        assert_eq!(b.saturating_sub(&a), r(200, 1, 4));
+        assert_eq!(
+            Resources::UNLIMITED.saturating_add(&a),
+            Resources::UNLIMITED
+        );
+        assert_eq!(a.saturating_mul(3), r(300, 3, 3));
+        assert_eq!(Resources::UNLIMITED.saturating_mul(2), Resources::UNLIMITED);
+    }
+
+    #[test]
+    fn copies_within_takes_the_tightest_dimension() {
+        let pod = r(500, 1, 1);
+        assert_eq!(pod.copies_within(&r(1900, 7, 110)), 3);
+        assert_eq!(pod.copies_within(&r(8000, 2, 110)), 2);
+        assert_eq!(pod.copies_within(&r(8000, 32, 4)), 4);
+        assert_eq!(Resources::ZERO.copies_within(&r(1, 1, 1)), u32::MAX);
+        assert_eq!(pod.copies_within(&Resources::ZERO), 0);
+    }
+
+    #[test]
+    fn limits_ignore_pods_and_storage() {
+        let node = r(2000, 8, 110);
+        assert!(node.within_limits(&r(2000, 8, 0)));
+        assert!(!node.within_limits(&r(1999, 8, 0)));
+    }
+
+    #[test]
+    fn describe_is_readable() {
+        assert_eq!(r(500, 1, 1).describe(), "cpu 500m, memory 1.0Gi");
+    }
+}
