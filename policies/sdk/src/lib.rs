@@ -74,11 +74,13 @@
 pub mod config;
 pub mod labels;
 pub mod log;
+pub mod order;
 pub mod packing;
 pub mod price;
 pub mod resources;
 pub mod taints;
 pub mod testing;
+pub mod topology;
 
 /// Bindings of the `flavor-selection` world. It owns the shared `types` and `host` modules
 /// that the other worlds reuse.

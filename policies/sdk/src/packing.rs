@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 
 use crate::labels::NewNodeLabels;
+use crate::order::sort_by;
 use crate::taints::first_untolerated;
 use crate::types::{
     Assignment, Flavor, Launch, NodeState, Nodepool, PodGroup, ProvisioningDecision,
@@ -80,17 +81,20 @@ pub fn select<S: Score + ?Sized>(
 ) -> ProvisioningDecision {
     let mut packer = Packer::new(request, options);
     let mut order: Vec<&PodGroup> = request.pod_groups.iter().filter(|g| g.count > 0).collect();
-    order.sort_by(|a, b| {
-        b.requests
-            .cpu_millis
-            .cmp(&a.requests.cpu_millis)
-            .then(b.requests.memory_bytes.cmp(&a.requests.memory_bytes))
-            .then(a.id.cmp(&b.id))
-    });
+    sort_by(&mut order, &|a, b| largest_first(a, b));
     for group in order {
         packer.place_group(group, score);
     }
     packer.finish()
+}
+
+/// Largest requests first (CPU, then memory), then by id: the order of first-fit decreasing.
+pub fn largest_first(a: &PodGroup, b: &PodGroup) -> std::cmp::Ordering {
+    b.requests
+        .cpu_millis
+        .cmp(&a.requests.cpu_millis)
+        .then(b.requests.memory_bytes.cmp(&a.requests.memory_bytes))
+        .then(a.id.cmp(&b.id))
 }
 
 /// A NodePool/flavor pair admitted for a group, with its zones.
@@ -156,7 +160,7 @@ struct Packer<'a> {
 impl<'a> Packer<'a> {
     fn new(request: &'a ProvisioningRequest, options: &'a Options) -> Self {
         let mut pools: Vec<usize> = (0..request.nodepools.len()).collect();
-        pools.sort_by(|&a, &b| {
+        sort_by(&mut pools, &|&a, &b| {
             let (pa, pb) = (&request.nodepools[a], &request.nodepools[b]);
             pb.weight.cmp(&pa.weight).then(pa.name.cmp(&pb.name))
         });
@@ -262,7 +266,7 @@ impl<'a> Packer<'a> {
                     }
                     continue;
                 }
-                zones.sort_unstable();
+                sort_by(&mut zones, &|a, b| a.cmp(b));
                 admitted.push(Candidate {
                     pool: p,
                     flavor: fi,
@@ -293,7 +297,7 @@ impl<'a> Packer<'a> {
                 reasons.push(format!("NodePool {}: {why}", pool.name));
                 continue;
             }
-            admitted.sort_by(|a, b| {
+            sort_by(&mut admitted, &|a, b| {
                 a.price
                     .total_cmp(&b.price)
                     .then_with(|| self.flavor(a.flavor).name.cmp(&self.flavor(b.flavor).name))
@@ -331,7 +335,7 @@ impl<'a> Packer<'a> {
         };
         let mut eligible: Vec<&'a str> =
             cands.iter().flat_map(|c| c.zones.iter().copied()).collect();
-        eligible.sort_unstable();
+        sort_by(&mut eligible, &|a, b| a.cmp(b));
         eligible.dedup();
         let existing = |z: &str| {
             group
@@ -377,7 +381,9 @@ impl<'a> Packer<'a> {
                 .copied()
                 .filter(|z| existing(z) == 0)
                 .collect();
-            free.sort_by_key(|z| (zone_key(self, z), *z));
+            sort_by(&mut free, &|a, b| {
+                (zone_key(self, a), *a).cmp(&(zone_key(self, b), *b))
+            });
             let n = (group.count as usize).min(free.len());
             quotas.extend(free[..n].iter().map(|z| (Some(*z), 1)));
             let left = group.count - n as u32;
@@ -424,16 +430,8 @@ impl<'a> Packer<'a> {
         count: u32,
         score: &S,
     ) {
-        let host_affinity = group.affinity.contains(&Topology::Hostname);
-        let mut cap = u32::MAX;
-        if group.anti_affinity.contains(&Topology::Hostname) {
-            cap = 1;
-        }
-        for s in &group.spreads {
-            if s.topology == Topology::Hostname {
-                cap = cap.min(s.max_skew.max(1));
-            }
-        }
+        let host_affinity = group.host_affine();
+        let cap = group.max_per_node();
         if host_affinity && group.zone_counts.iter().any(|d| d.count > 0) {
             return self.unplace(
                 group,

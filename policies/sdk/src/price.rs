@@ -10,6 +10,26 @@ pub fn monthly_to_hourly(monthly: f64) -> f64 {
     monthly / HOURS_PER_MONTH
 }
 
+/// `x` with 4 decimals, e.g. `0.0512` (integer arithmetic: Rust's float formatting would
+/// add kilobytes to every component). Negative amounts keep their sign; non-finite ones print
+/// as `NaN`/`inf`-free `0.0000`.
+pub fn format_eur(x: f64) -> String {
+    if !x.is_finite() {
+        return "0.0000".into();
+    }
+    let tenths_of_millis = (x.abs() * 10_000.0).round() as u64;
+    let sign = if x < 0.0 && tenths_of_millis > 0 {
+        "-"
+    } else {
+        ""
+    };
+    format!(
+        "{sign}{}.{:04}",
+        tenths_of_millis / 10_000,
+        tenths_of_millis % 10_000
+    )
+}
+
 impl Flavor {
     /// Whether nodes of this flavor can be billed monthly (gen2 flavors with a monthly price).
     pub fn monthly_billable(&self) -> bool {
@@ -55,6 +75,15 @@ mod tests {
         let b3 = flavor("b3-8", 2000, 8, 0.0512);
         assert_eq!(b3.price_per_hour(true), None);
         assert!(!b3.monthly_billable());
+    }
+
+    #[test]
+    fn euros_with_four_decimals() {
+        assert_eq!(super::format_eur(0.0512), "0.0512");
+        assert_eq!(super::format_eur(1.48779), "1.4878");
+        assert_eq!(super::format_eur(-0.15339), "-0.1534");
+        assert_eq!(super::format_eur(12.0), "12.0000");
+        assert_eq!(super::format_eur(f64::NAN), "0.0000");
     }
 
     #[test]

@@ -7,6 +7,12 @@ pub const GIB: u64 = 1 << 30;
 /// Bytes in one MiB.
 pub const MIB: u64 = 1 << 20;
 
+/// Bytes as GiB with one decimal, e.g. `1.5Gi` (integer arithmetic, no float formatting).
+fn gibibytes(bytes: u64) -> String {
+    let tenths = (u128::from(bytes) * 10 + u128::from(GIB) / 2) / u128::from(GIB);
+    format!("{}.{}Gi", tenths / 10, tenths % 10)
+}
+
 impl Resources {
     /// Nothing.
     pub const ZERO: Resources = Resources {
@@ -115,17 +121,17 @@ impl Resources {
     /// Short human form for messages, e.g. `cpu 500m, memory 1.0Gi, gpu 1, pods 1`.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "cpu {}m, memory {:.1}Gi",
+            "cpu {}m, memory {}",
             self.cpu_millis,
-            self.memory_bytes as f64 / GIB as f64
+            gibibytes(self.memory_bytes)
         );
         if self.gpu > 0 {
             s.push_str(&format!(", gpu {}", self.gpu));
         }
         if self.ephemeral_storage_bytes > 0 {
             s.push_str(&format!(
-                ", ephemeral-storage {:.1}Gi",
-                self.ephemeral_storage_bytes as f64 / GIB as f64
+                ", ephemeral-storage {}",
+                gibibytes(self.ephemeral_storage_bytes)
             ));
         }
         s
@@ -191,5 +197,9 @@ mod tests {
     #[test]
     fn describe_is_readable() {
         assert_eq!(r(500, 1, 1).describe(), "cpu 500m, memory 1.0Gi");
+        assert_eq!(
+            Resources::cpu_memory(250, 1536 * MIB).describe(),
+            "cpu 250m, memory 1.5Gi"
+        );
     }
 }

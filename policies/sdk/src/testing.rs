@@ -177,3 +177,25 @@ pub fn pod_group(id: u32, name: &str, count: u32, cpu_millis: u64, mem_bytes: u6
         zone_counts: vec![],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ProvisioningRequest;
+
+    /// Native callers (the host's benchmark) convert their own copies of the types via serde.
+    #[test]
+    fn types_round_trip_through_serde() {
+        let request = ProvisioningRequest {
+            pod_groups: vec![pod_group(1, "default/inflate", 3, 500, GIB)],
+            flavors: catalog(),
+            nodepools: vec![nodepool("demo-pool", vec![instance_types(&["b3-8"])])],
+            nodes: vec![],
+            config: "{}".into(),
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(json.contains(r#""operator":"In""#), "{}", &json[..200]);
+        let back: ProvisioningRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, request);
+    }
+}

@@ -35,20 +35,21 @@
 use std::collections::BTreeMap;
 
 use karpenter_ovhcloud_policy_sdk::labels::{first_unmet, NewNodeLabels};
+use karpenter_ovhcloud_policy_sdk::order::sort_by;
+use karpenter_ovhcloud_policy_sdk::packing::largest_first;
+use karpenter_ovhcloud_policy_sdk::price::format_eur;
 use karpenter_ovhcloud_policy_sdk::taints::tolerates_all;
 use karpenter_ovhcloud_policy_sdk::types::{
     Action, Assignment, Command, ConsolidationDecision, ConsolidationPolicy, ConsolidationRequest,
-    Node, NodeState, Nodepool, PodGroup, PolicyMetadata, Reason, Replacement, Resources, Topology,
+    Node, NodeState, Nodepool, PodGroup, PolicyMetadata, Reason, Replacement, Resources,
 };
 use karpenter_ovhcloud_policy_sdk::{config, export_consolidation, Consolidation};
-use serde::Deserialize;
 
 /// Candidates considered for one multi-node command at most.
 const MAX_MULTI_NODE: usize = 100;
 
 /// The policy's configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Least saving (EUR per hour) of an underutilized delete or a replacement.
     pub min_savings_per_hour: f64,
@@ -68,7 +69,17 @@ impl Default for Config {
 impl Config {
     /// Parses and validates a config string ("" is the default).
     pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = config::parse(text)?;
+        let mut c = config::Config::parse(text)?;
+        let default = Config::default();
+        let cfg = Config {
+            min_savings_per_hour: c
+                .f64("minSavingsPerHour")?
+                .unwrap_or(default.min_savings_per_hour),
+            min_savings_percent: c
+                .f64("minSavingsPercent")?
+                .unwrap_or(default.min_savings_percent),
+        };
+        c.finish()?;
         if !(cfg.min_savings_per_hour.is_finite() && cfg.min_savings_per_hour >= 0.0) {
             return Err("invalid policy config: minSavingsPerHour must be a number >= 0".into());
         }
@@ -124,7 +135,7 @@ pub fn consolidate(request: &ConsolidationRequest) -> Result<ConsolidationDecisi
                 })
         })
         .collect();
-    under.sort_by(|&a, &b| {
+    sort_by(&mut under, &|&a, &b| {
         let (na, nb) = (&request.nodes[a], &request.nodes[b]);
         sim.movable(a)
             .cmp(&sim.movable(b))
@@ -147,12 +158,16 @@ pub fn consolidate(request: &ConsolidationRequest) -> Result<ConsolidationDecisi
         if savings >= cfg.min_savings_per_hour {
             sim.apply(&nodes, &moves);
             commands.push(Command {
-                nodes: nodes.iter().map(|&i| request.nodes[i].name.clone()).collect(),
+                nodes: nodes
+                    .iter()
+                    .map(|&i| request.nodes[i].name.clone())
+                    .collect(),
                 action: Action::Delete,
                 reason: Reason::Underutilized,
                 savings_per_hour: savings,
                 message: format!(
-                    "the pods of {k} under-used nodes fit on the other nodes; saves {savings:.4} EUR/h"
+                    "the pods of {k} under-used nodes fit on the other nodes; saves {} EUR/h",
+                    format_eur(savings)
                 ),
             });
         }
@@ -173,8 +188,10 @@ pub fn consolidate(request: &ConsolidationRequest) -> Result<ConsolidationDecisi
                     reason: Reason::Underutilized,
                     savings_per_hour: node.hourly_price,
                     message: format!(
-                        "the pods of node {} ({}) fit on the other nodes; saves {:.4} EUR/h",
-                        node.name, node.flavor, node.hourly_price
+                        "the pods of node {} ({}) fit on the other nodes; saves {} EUR/h",
+                        node.name,
+                        node.flavor,
+                        format_eur(node.hourly_price)
                     ),
                 });
             }
@@ -186,8 +203,13 @@ pub fn consolidate(request: &ConsolidationRequest) -> Result<ConsolidationDecisi
             commands.push(Command {
                 nodes: vec![node.name.clone()],
                 message: format!(
-                    "node {} ({}, {:.4} EUR/h) can be replaced by {} ({price:.4} EUR/h) in {}",
-                    node.name, node.flavor, node.hourly_price, replacement.flavor, replacement.zone
+                    "node {} ({}, {} EUR/h) can be replaced by {} ({} EUR/h) in {}",
+                    node.name,
+                    node.flavor,
+                    format_eur(node.hourly_price),
+                    replacement.flavor,
+                    format_eur(price),
+                    replacement.zone
                 ),
                 action: Action::Replace(vec![replacement]),
                 reason: Reason::Underutilized,
@@ -275,7 +297,9 @@ impl<'a> Sim<'a> {
             })
             .collect();
         // Fullest first: consolidation should not spread pods over emptier nodes.
-        dests.sort_by_key(|&j| (self.free[j].cpu_millis, j));
+        sort_by(&mut dests, &|&a, &b| {
+            (self.free[a].cpu_millis, a).cmp(&(self.free[b].cpu_millis, b))
+        });
         let mut free: BTreeMap<usize, Resources> =
             dests.iter().map(|&j| (j, self.free[j])).collect();
         let mut added: BTreeMap<(usize, u32), u32> = BTreeMap::new();
@@ -286,31 +310,15 @@ impl<'a> Sim<'a> {
                 pending.push((i, a, self.groups.get(&a.group)?));
             }
         }
-        pending.sort_by(|a, b| {
-            b.2.requests
-                .cpu_millis
-                .cmp(&a.2.requests.cpu_millis)
-                .then(b.2.requests.memory_bytes.cmp(&a.2.requests.memory_bytes))
-                .then(a.2.id.cmp(&b.2.id))
-        });
+        sort_by(&mut pending, &|a, b| largest_first(a.2, b.2));
 
         let mut moves = Vec::new();
         for (from, a, g) in pending {
-            if g.affinity.contains(&Topology::Hostname) {
+            if g.host_affine() {
                 return None;
             }
-            let zonal = g.affinity.contains(&Topology::Zone)
-                || g.anti_affinity.contains(&Topology::Zone)
-                || g.spreads.iter().any(|s| s.topology == Topology::Zone);
-            let mut cap = u32::MAX;
-            if g.anti_affinity.contains(&Topology::Hostname) {
-                cap = 1;
-            }
-            for s in &g.spreads {
-                if s.topology == Topology::Hostname {
-                    cap = cap.min(s.max_skew.max(1));
-                }
-            }
+            let zonal = g.zone_bound();
+            let cap = g.max_per_node();
             let source_zone = &self.node(from).zone;
             let mut left = a.count;
             for &j in &dests {

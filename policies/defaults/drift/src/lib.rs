@@ -30,11 +30,9 @@ use karpenter_ovhcloud_policy_sdk::types::{
     PolicyMetadata,
 };
 use karpenter_ovhcloud_policy_sdk::{config, export_drift, Drift};
-use serde::Deserialize;
 
 /// The policy's configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     /// Reasons never reported.
     pub disabled_reasons: Vec<String>,
@@ -60,7 +58,11 @@ const REASONS: [DriftReason; 4] = [
 impl Config {
     /// Parses and validates a config string ("" is the default).
     pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = config::parse(text)?;
+        let mut c = config::Config::parse(text)?;
+        let cfg = Config {
+            disabled_reasons: c.strings("disabledReasons")?.unwrap_or_default(),
+        };
+        c.finish()?;
         for r in &cfg.disabled_reasons {
             if !REASONS.iter().any(|x| reason_name(*x) == r) {
                 return Err(format!(

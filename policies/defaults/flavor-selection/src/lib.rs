@@ -23,11 +23,9 @@ use karpenter_ovhcloud_policy_sdk::types::{
     PolicyMetadata, ProvisioningDecision, ProvisioningRequest,
 };
 use karpenter_ovhcloud_policy_sdk::{config, export_flavor_selection, log, FlavorSelection};
-use serde::Deserialize;
 
 /// The policy's configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     /// Consider only the N cheapest admitted flavors of each NodePool.
     pub max_flavors_considered: Option<u32>,
@@ -36,7 +34,11 @@ pub struct Config {
 impl Config {
     /// Parses and validates a config string ("" is the default).
     pub fn parse(text: &str) -> Result<Config, String> {
-        let cfg: Config = config::parse(text)?;
+        let mut c = config::Config::parse(text)?;
+        let cfg = Config {
+            max_flavors_considered: c.u32("maxFlavorsConsidered")?,
+        };
+        c.finish()?;
         if cfg.max_flavors_considered == Some(0) {
             return Err("invalid policy config: maxFlavorsConsidered must be at least 1".into());
         }

@@ -14,14 +14,24 @@ use karpenter_ovhcloud_policy_sdk::types::{
     PolicyMetadata, ProvisioningDecision, ProvisioningRequest,
 };
 use karpenter_ovhcloud_policy_sdk::{config, export_flavor_selection, FlavorSelection};
-use serde::Deserialize;
 
 /// The policy's configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Largest flavor CPU capacity considered, in millicores.
     pub max_node_cpu: Option<u64>,
+}
+
+impl Config {
+    /// Reads `{"maxNodeCpu": N}` ("" is the default); unknown fields are refused.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut c = config::Config::parse(text)?;
+        let cfg = Config {
+            max_node_cpu: c.u64("maxNodeCpu")?,
+        };
+        c.finish()?;
+        Ok(cfg)
+    }
 }
 
 /// More pods per node is better; flavors above the CPU cap are never chosen.
@@ -43,7 +53,7 @@ impl Score for FewestNodes {
 
 /// The policy, natively.
 pub fn select(request: &ProvisioningRequest) -> Result<ProvisioningDecision, String> {
-    let cfg: Config = config::parse(&request.config)?;
+    let cfg = Config::parse(&request.config)?;
     let score = FewestNodes {
         max_node_cpu: cfg.max_node_cpu,
     };

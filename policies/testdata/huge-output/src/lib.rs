@@ -39,17 +39,11 @@ impl FlavorSelection for Policy {
 
 /// `(entries, reasonBytes)` from `{"entries": N, "reasonBytes": M}`, defaults (1,000,000, 0).
 fn parse_config(text: &str) -> Result<(u32, u32), String> {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-    struct Config {
-        entries: Option<u32>,
-        reason_bytes: Option<u32>,
-    }
-    let cfg: Config = karpenter_ovhcloud_policy_sdk::config::parse(text)?;
-    Ok((
-        cfg.entries.unwrap_or(1_000_000),
-        cfg.reason_bytes.unwrap_or(0),
-    ))
+    let mut c = karpenter_ovhcloud_policy_sdk::config::Config::parse(text)?;
+    let entries = c.u32("entries")?.unwrap_or(1_000_000);
+    let reason_bytes = c.u32("reasonBytes")?.unwrap_or(0);
+    c.finish()?;
+    Ok((entries, reason_bytes))
 }
 
 export_flavor_selection!(Policy);
