@@ -230,6 +230,8 @@ fn build_components(root: &Path) -> Result<(Components, String)> {
     for c in &crates {
         let path = c.artifact(root);
         let module = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let module = only_exported_world(&module)
+            .with_context(|| format!("reading the sections of {}", path.display()))?;
         let component = wit_component::ComponentEncoder::default()
             .module(&module)
             .and_then(|e| e.validate(true).encode())
@@ -237,6 +239,65 @@ fn build_components(root: &Path) -> Result<(Components, String)> {
         out.push((c.dist.clone(), component));
     }
     Ok((out, version))
+}
+
+/// Drops the SDK's import-only `component-type` sections when the module has the full world
+/// of its export macro (`...:<world>:imports and exports`).
+///
+/// The SDK generates bindings for all three worlds, so every module carries a section per
+/// world; merged, they would make a flavor-selection component import the consolidation and
+/// drift types too. The export macro's section already describes the world's imports.
+fn only_exported_world(module: &[u8]) -> Result<Vec<u8>> {
+    fn leb(bytes: &[u8], mut i: usize) -> Result<(usize, usize)> {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = *bytes.get(i).context("truncated module")?;
+            i += 1;
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok((value, i));
+            }
+            shift += 7;
+            if shift > 28 {
+                bail!("malformed LEB128");
+            }
+        }
+    }
+    const PREFIX: &[u8] = b"component-type:";
+    const FULL: &[u8] = b":imports and exports";
+    // (start, end, custom section name) of every section.
+    if module.len() < 8 {
+        bail!("not a wasm module");
+    }
+    let mut sections = Vec::new();
+    let mut i = 8;
+    while i < module.len() {
+        let id = module[i];
+        let (size, body) = leb(module, i + 1)?;
+        let end = body
+            .checked_add(size)
+            .filter(|e| *e <= module.len())
+            .context("truncated section")?;
+        let name = if id == 0 {
+            let (len, at) = leb(module, body)?;
+            module.get(at..at + len).context("truncated section name")?
+        } else {
+            &[][..]
+        };
+        sections.push((i, end, name));
+        i = end;
+    }
+    let has_full = sections
+        .iter()
+        .any(|(_, _, n)| n.starts_with(PREFIX) && n.ends_with(FULL));
+    let mut out = module[..8].to_vec();
+    for (start, end, name) in sections {
+        if has_full && name.starts_with(PREFIX) && !name.ends_with(FULL) {
+            continue;
+        }
+        out.extend_from_slice(&module[start..end]);
+    }
+    Ok(out)
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -442,7 +442,14 @@ impl<'a> Packer<'a> {
         }
         let mut left = count;
 
-        if !host_affinity {
+        if !host_affinity && !self.open.is_empty() {
+            // Candidate index per (pool, flavor), for an O(1) check of each open node.
+            let flavors = self.request.flavors.len();
+            let mut by_pair: Vec<Option<usize>> =
+                vec![None; self.request.nodepools.len() * flavors];
+            for (i, c) in cands.iter().enumerate() {
+                by_pair[c.pool * flavors + c.flavor] = Some(i);
+            }
             for open in self.open.iter_mut() {
                 if left == 0 {
                     break;
@@ -450,9 +457,8 @@ impl<'a> Packer<'a> {
                 if zone.is_some_and(|z| z != open.zone) {
                     continue;
                 }
-                let admitted = cands.iter().any(|c| {
-                    c.pool == open.pool && c.flavor == open.flavor && c.zones.contains(&open.zone)
-                });
+                let admitted = by_pair[open.pool * flavors + open.flavor]
+                    .is_some_and(|i| cands[i].zones.contains(&open.zone));
                 if !admitted {
                     continue;
                 }
