@@ -13,9 +13,9 @@
 //!   any `max-skew`); unconstrained pods may go to any zone;
 //! - each quota first fills nodes opened earlier in this call (compatible pool, flavor and
 //!   zone), then opens new nodes: NodePools by weight (highest first, then name), and within the
-//!   first pool that can launch, the candidate (flavor, zone) with the lowest score, then the
-//!   lowest price, then the flavor name; a zone left free is the one with the fewest existing
-//!   and new nodes of that pool, then the first by name;
+//!   first pool that can launch, the flavor with the lowest [`Score`], then the lowest price,
+//!   then the name; a zone left free is then the one of that flavor's eligible zones with the
+//!   fewest existing and new nodes of that pool, then the first by name;
 //! - hostname `anti-affinity` allows one pod of the group per node, a hostname `spread` at most
 //!   `max-skew`, hostname `affinity` all pods on one node;
 //! - NodePool limits (`remaining`, counted with each new node's full capacity in CPU, memory
@@ -23,8 +23,6 @@
 //! - pods that cannot be placed are reported in `unplaced`, with the reason.
 //!
 //! The engine never panics on any input and runs in about O(groups x (candidates + nodes)).
-
-use std::collections::BTreeMap;
 
 use crate::labels::NewNodeLabels;
 use crate::order::sort_by;
@@ -39,18 +37,19 @@ use crate::types::{
 pub struct NewNode<'a> {
     pub nodepool: &'a Nodepool,
     pub flavor: &'a Flavor,
-    pub zone: &'a str,
     /// Price of the node per hour under its NodeClass's billing.
     pub price_per_hour: f64,
     /// Pods of the group this node would take (at least 1).
     pub pods: u32,
-    /// Pods of the group still to place, these included.
-    pub remaining: u32,
     /// The group being placed.
     pub group: &'a PodGroup,
 }
 
 /// Ranks candidate new nodes: the lowest score wins (ties: lower price, then flavor name).
+///
+/// A score must depend only on the [`NewNode`] it is given: the engine reuses it while the
+/// node would take the same number of pods, which keeps a batch of thousands of pods fast.
+/// The zone is chosen after the flavor (see the module documentation).
 pub trait Score {
     /// The score of opening `node`.
     fn score(&self, node: &NewNode<'_>) -> f64;
@@ -97,26 +96,32 @@ pub fn largest_first(a: &PodGroup, b: &PodGroup) -> std::cmp::Ordering {
         .then(a.id.cmp(&b.id))
 }
 
+/// The ids of the zones in a bit set, in order.
+fn zone_ids(bits: u64) -> impl Iterator<Item = usize> {
+    (0..64).filter(move |z| bits & (1 << z) != 0)
+}
+
 /// A NodePool/flavor pair admitted for a group, with its zones.
-struct Candidate<'a> {
+struct Candidate {
     pool: usize,
     flavor: usize,
-    zones: Vec<&'a str>,
+    /// Zone ids, as a bit set.
+    zones: u64,
     price: f64,
     /// Pods of the group one empty node takes.
     per_node: u32,
 }
 
 /// A node opened in this call.
-struct Open<'a> {
+struct Open {
     pool: usize,
     flavor: usize,
-    zone: &'a str,
+    zone: usize,
     free: Resources,
     pods: Vec<Assignment>,
 }
 
-impl Open<'_> {
+impl Open {
     fn count_of(&self, group: u32) -> u32 {
         self.pods
             .iter()
@@ -138,7 +143,8 @@ impl Open<'_> {
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
 enum Rejection {
     PoolRequirements,
-    PodRequirement(String),
+    /// Index in the group's requirements.
+    PodRequirement(usize),
     Billing,
     TooSmall,
     Unavailable,
@@ -151,9 +157,16 @@ struct Packer<'a> {
     pools: Vec<usize>,
     remaining: Vec<Option<Resources>>,
     remaining_nodes: Vec<Option<u32>>,
-    /// Existing and new nodes per (pool, zone).
-    zone_nodes: BTreeMap<(usize, &'a str), u32>,
-    open: Vec<Open<'a>>,
+    /// Whether each NodePool's requirements admit each flavor offering, by
+    /// `pool * flavors + flavor`, then offering index (the same for every group).
+    pool_admits: Vec<Vec<bool>>,
+    /// The zone bit of each flavor offering (0 past the 64th zone, which is never used).
+    zone_bits: Vec<Vec<u64>>,
+    /// Every zone of the catalog, by name; a zone id is an index in it.
+    zones: Vec<&'a str>,
+    /// Existing and new nodes per pool and zone id (`pool * zones.len() + zone`).
+    zone_nodes: Vec<u32>,
+    open: Vec<Open>,
     unplaced: Vec<Unplaced>,
 }
 
@@ -164,21 +177,60 @@ impl<'a> Packer<'a> {
             let (pa, pb) = (&request.nodepools[a], &request.nodepools[b]);
             pb.weight.cmp(&pa.weight).then(pa.name.cmp(&pb.name))
         });
-        let mut zone_nodes = BTreeMap::new();
+        let mut zones: Vec<&str> = request
+            .flavors
+            .iter()
+            .flat_map(|f| f.zones.iter().map(|z| z.zone.as_str()))
+            .collect();
+        sort_by(&mut zones, &|a, b| a.cmp(b));
+        zones.dedup();
+        let mut zone_nodes = vec![0; request.nodepools.len() * zones.len()];
         for node in &request.nodes {
             if node.state == NodeState::Deleting {
                 continue;
             }
-            if let Some(p) = request
+            let pool = request
                 .nodepools
                 .iter()
-                .position(|p| p.name == node.nodepool)
-            {
-                *zone_nodes.entry((p, node.zone.as_str())).or_insert(0) += 1;
+                .position(|p| p.name == node.nodepool);
+            if let (Some(p), Ok(z)) = (pool, zones.binary_search(&node.zone.as_str())) {
+                zone_nodes[p * zones.len() + z] += 1;
             }
         }
+        let pool_admits = request
+            .nodepools
+            .iter()
+            .flat_map(|pool| {
+                request.flavors.iter().map(move |flavor| {
+                    flavor
+                        .zones
+                        .iter()
+                        .map(|o| {
+                            NewNodeLabels::new(pool, flavor, &o.zone)
+                                .unmet_pool_requirement()
+                                .is_none()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let zone_bits = request
+            .flavors
+            .iter()
+            .map(|f| {
+                f.zones
+                    .iter()
+                    .map(|o| match zones.binary_search(&o.zone.as_str()) {
+                        Ok(z) if z < 64 => 1u64 << z,
+                        _ => 0,
+                    })
+                    .collect()
+            })
+            .collect();
         Packer {
             request,
+            pool_admits,
+            zone_bits,
             options,
             pools,
             remaining: request.nodepools.iter().map(|p| p.remaining).collect(),
@@ -187,6 +239,7 @@ impl<'a> Packer<'a> {
                 .iter()
                 .map(|p| p.remaining_nodes)
                 .collect(),
+            zones,
             zone_nodes,
             open: Vec::new(),
             unplaced: Vec::new(),
@@ -212,7 +265,15 @@ impl<'a> Packer<'a> {
     }
 
     /// The pool/flavor pairs admitted for `group`, or why there is none.
-    fn candidates(&self, group: &PodGroup) -> Result<Vec<Candidate<'a>>, String> {
+    fn zone_id(&self, name: &str) -> Option<usize> {
+        self.zones.binary_search(&name).ok()
+    }
+
+    fn nodes_in(&self, pool: usize, zone: usize) -> u32 {
+        self.zone_nodes[pool * self.zones.len() + zone]
+    }
+
+    fn candidates(&self, group: &PodGroup) -> Result<Vec<Candidate>, String> {
         let mut out = Vec::new();
         let mut reasons = Vec::new();
         for &p in &self.pools {
@@ -235,16 +296,25 @@ impl<'a> Packer<'a> {
             let mut worst: Option<Rejection> = None;
             let mut admitted = Vec::new();
             for (fi, flavor) in self.request.flavors.iter().enumerate() {
+                let admits = &self.pool_admits[p * self.request.flavors.len() + fi];
+                if !admits.contains(&true) {
+                    worst.get_or_insert(Rejection::PoolRequirements);
+                    continue;
+                }
                 let price = flavor.price_per_hour(pool.nodeclass.monthly_billed);
                 let per_node = group.requests.copies_within(&usable(flavor));
-                let mut zones = Vec::new();
+                let mut zones = 0u64;
                 let mut best = Rejection::PoolRequirements;
-                for offering in &flavor.zones {
+                for (oi, offering) in flavor.zones.iter().enumerate() {
                     let labels = NewNodeLabels::new(pool, flavor, &offering.zone);
-                    let rejection = if labels.unmet_pool_requirement().is_some() {
+                    let rejection = if !admits[oi] {
                         Some(Rejection::PoolRequirements)
-                    } else if let Some(r) = labels.unmet_pod_requirement(&group.requirements) {
-                        Some(Rejection::PodRequirement(r.describe()))
+                    } else if let Some(r) = group
+                        .requirements
+                        .iter()
+                        .position(|r| !labels.admits_pod_requirement(r))
+                    {
+                        Some(Rejection::PodRequirement(r))
                     } else if price.is_none() {
                         Some(Rejection::Billing)
                     } else if per_node == 0 {
@@ -255,18 +325,17 @@ impl<'a> Packer<'a> {
                         None
                     };
                     match rejection {
-                        None => zones.push(offering.zone.as_str()),
+                        None => zones |= self.zone_bits[fi][oi],
                         Some(r) if r > best => best = r,
                         Some(_) => {}
                     }
                 }
-                if zones.is_empty() {
+                if zones == 0 {
                     if worst.as_ref().is_none_or(|w| best > *w) {
                         worst = Some(best);
                     }
                     continue;
                 }
-                sort_by(&mut zones, &|a, b| a.cmp(b));
                 admitted.push(Candidate {
                     pool: p,
                     flavor: fi,
@@ -281,7 +350,10 @@ impl<'a> Packer<'a> {
                         "no flavor of the catalog satisfies its requirements".to_string()
                     }
                     Some(Rejection::PodRequirement(r)) => {
-                        format!("pod requirement {r} not satisfied by any of its flavors")
+                        format!(
+                            "pod requirement {} not satisfied by any of its flavors",
+                            group.requirements[r].describe()
+                        )
                     }
                     Some(Rejection::Billing) => {
                         "its NodeClass bills monthly, which only gen2 flavors allow".to_string()
@@ -321,11 +393,8 @@ impl<'a> Packer<'a> {
     }
 
     /// The zone with the fewest nodes of `pool`, then the first by name.
-    fn balanced_zone(&self, pool: usize, zones: &[&'a str]) -> Option<&'a str> {
-        zones
-            .iter()
-            .copied()
-            .min_by_key(|z| (self.zone_nodes.get(&(pool, *z)).copied().unwrap_or(0), *z))
+    fn balanced_zone(&self, pool: usize, zones: u64) -> Option<usize> {
+        zone_ids(zones).min_by_key(|&z| (self.nodes_in(pool, z), z))
     }
 
     fn place_group<S: Score + ?Sized>(&mut self, group: &'a PodGroup, score: &S) {
@@ -333,23 +402,17 @@ impl<'a> Packer<'a> {
             Ok(c) => c,
             Err(reason) => return self.unplace(group, group.count, reason),
         };
-        let mut eligible: Vec<&'a str> =
-            cands.iter().flat_map(|c| c.zones.iter().copied()).collect();
-        sort_by(&mut eligible, &|a, b| a.cmp(b));
-        eligible.dedup();
-        let existing = |z: &str| {
-            group
-                .zone_counts
-                .iter()
-                .filter(|d| d.domain == z)
-                .map(|d| d.count)
-                .sum::<u32>()
-        };
+        let eligible_bits = cands.iter().fold(0, |m, c| m | c.zones);
+        let eligible: Vec<usize> = zone_ids(eligible_bits).collect();
+        let mut existing = vec![0u32; self.zones.len()];
+        for d in &group.zone_counts {
+            if let Some(z) = self.zone_id(&d.domain) {
+                existing[z] = existing[z].saturating_add(d.count);
+            }
+        }
         let first_pool = cands[0].pool;
-        let zone_key =
-            |this: &Self, z: &'a str| this.zone_nodes.get(&(first_pool, z)).copied().unwrap_or(0);
 
-        let mut quotas: Vec<(Option<&'a str>, u32)> = Vec::new();
+        let mut quotas: Vec<(Option<usize>, u32)> = Vec::new();
         if group.affinity.contains(&Topology::Zone) {
             let occupied = group
                 .zone_counts
@@ -357,7 +420,7 @@ impl<'a> Packer<'a> {
                 .filter(|d| d.count > 0)
                 .max_by(|a, b| a.count.cmp(&b.count).then(b.domain.cmp(&a.domain)));
             match occupied {
-                Some(d) => match eligible.iter().find(|z| **z == d.domain) {
+                Some(d) => match self.zone_id(&d.domain).filter(|z| eligible.contains(z)) {
                     Some(z) => quotas.push((Some(z), group.count)),
                     None => {
                         return self.unplace(
@@ -371,18 +434,18 @@ impl<'a> Packer<'a> {
                     }
                 },
                 None => {
-                    let zone = self.balanced_zone(first_pool, &eligible);
+                    let zone = self.balanced_zone(first_pool, eligible_bits);
                     quotas.push((zone, group.count));
                 }
             }
         } else if group.anti_affinity.contains(&Topology::Zone) {
-            let mut free: Vec<&'a str> = eligible
+            let mut free: Vec<usize> = eligible
                 .iter()
                 .copied()
-                .filter(|z| existing(z) == 0)
+                .filter(|&z| existing[z] == 0)
                 .collect();
-            sort_by(&mut free, &|a, b| {
-                (zone_key(self, a), *a).cmp(&(zone_key(self, b), *b))
+            sort_by(&mut free, &|&a, &b| {
+                (self.nodes_in(first_pool, a), a).cmp(&(self.nodes_in(first_pool, b), b))
             });
             let n = (group.count as usize).min(free.len());
             quotas.extend(free[..n].iter().map(|z| (Some(*z), 1)));
@@ -396,9 +459,9 @@ impl<'a> Packer<'a> {
                 ),
             );
         } else if group.spreads.iter().any(|s| s.topology == Topology::Zone) {
-            let mut counts: Vec<(u32, u32, &'a str, u32)> = eligible
+            let mut counts: Vec<(u32, u32, usize, u32)> = eligible
                 .iter()
-                .map(|z| (existing(z), zone_key(self, z), *z, 0))
+                .map(|&z| (existing[z], self.nodes_in(first_pool, z), z, 0))
                 .collect();
             for _ in 0..group.count {
                 if let Some(slot) = counts.iter_mut().min_by_key(|c| (c.0, c.1, c.2)) {
@@ -425,8 +488,8 @@ impl<'a> Packer<'a> {
     fn place_quota<S: Score + ?Sized>(
         &mut self,
         group: &'a PodGroup,
-        cands: &[Candidate<'a>],
-        zone: Option<&'a str>,
+        cands: &[Candidate],
+        zone: Option<usize>,
         count: u32,
         score: &S,
     ) {
@@ -458,8 +521,11 @@ impl<'a> Packer<'a> {
                     continue;
                 }
                 let admitted = by_pair[open.pool * flavors + open.flavor]
-                    .is_some_and(|i| cands[i].zones.contains(&open.zone));
+                    .is_some_and(|i| cands[i].zones & (1 << open.zone) != 0);
                 if !admitted {
+                    continue;
+                }
+                if !group.requests.fits(&open.free) {
                     continue;
                 }
                 let room = cap.saturating_sub(open.count_of(group.id));
@@ -471,22 +537,52 @@ impl<'a> Packer<'a> {
             }
         }
 
+        // Score per candidate, with the pod count it was computed for.
+        let mut scored: Vec<(u32, f64)> = vec![(0, 0.0); cands.len()];
+        // While `left` is at least what any candidate's node takes, no score changes and limits
+        // only shrink, so the previous winner wins again as long as it can still launch.
+        let saturated_at = cands.iter().map(|c| c.per_node.min(cap)).max().unwrap_or(0);
+        let mut last: Option<usize> = None;
         while left > 0 {
-            let mut best: Option<(f64, f64, &'a str, &'a str, usize, u32)> = None;
+            if let Some(b) = last.filter(|_| left >= saturated_at) {
+                let c = &cands[b];
+                let p = c.pool;
+                let capacity = &self.flavor(c.flavor).capacity;
+                if self.remaining_nodes[p] != Some(0)
+                    && self.remaining[p].is_none_or(|rem| capacity.within_limits(&rem))
+                {
+                    let k = c.per_node.min(cap);
+                    let z = match zone {
+                        Some(z) => z,
+                        None => self
+                            .balanced_zone(p, c.zones)
+                            .expect("a candidate has at least one zone"),
+                    };
+                    self.open_node(group, p, c.flavor, z, k);
+                    left -= k;
+                    continue;
+                }
+            }
+            let mut best: Option<usize> = None;
             let mut blocked = Vec::new();
             for pi in 0..self.pools.len() {
                 let p = self.pools[pi];
                 let pool = self.pool(p);
-                let mut pool_cands = cands.iter().filter(|c| c.pool == p).peekable();
-                if pool_cands.peek().is_none() {
+                let Some(first) = cands.iter().position(|c| c.pool == p) else {
                     continue;
-                }
+                };
                 if self.remaining_nodes[p] == Some(0) {
                     blocked.push(format!("NodePool {}: node limit reached", pool.name));
                     continue;
                 }
                 let mut limited = false;
-                for c in pool_cands {
+                // Candidates are grouped by pool.
+                for (ci, c) in cands
+                    .iter()
+                    .enumerate()
+                    .skip(first)
+                    .take_while(|(_, c)| c.pool == p)
+                {
                     let flavor = self.flavor(c.flavor);
                     if let Some(rem) = &self.remaining[p] {
                         if !flavor.capacity.within_limits(rem) {
@@ -494,45 +590,48 @@ impl<'a> Packer<'a> {
                             continue;
                         }
                     }
-                    let z = match zone {
-                        Some(z) if c.zones.contains(&z) => z,
-                        Some(_) => continue,
-                        None => match self.balanced_zone(p, &c.zones) {
-                            Some(z) => z,
-                            None => continue,
-                        },
-                    };
+                    if zone.is_some_and(|z| c.zones & (1 << z) == 0) {
+                        continue;
+                    }
                     let k = left.min(c.per_node).min(cap);
                     if host_affinity && k < left {
                         continue;
                     }
-                    let s = score.score(&NewNode {
-                        nodepool: pool,
-                        flavor,
-                        zone: z,
-                        price_per_hour: c.price,
-                        pods: k,
-                        remaining: left,
-                        group,
+                    if scored[ci].0 != k {
+                        let s = score.score(&NewNode {
+                            nodepool: pool,
+                            flavor,
+                            price_per_hour: c.price,
+                            pods: k,
+                            group,
+                        });
+                        scored[ci] = (k, s);
+                    }
+                    let better = best.is_none_or(|b| {
+                        let o = &cands[b];
+                        scored[ci]
+                            .1
+                            .total_cmp(&scored[b].1)
+                            .then(c.price.total_cmp(&o.price))
+                            .then_with(|| flavor.name.cmp(&self.flavor(o.flavor).name))
+                            .is_lt()
                     });
-                    let key = (s, c.price, flavor.name.as_str(), z);
-                    let better = match &best {
-                        None => true,
-                        Some(b) => key
-                            .0
-                            .total_cmp(&b.0)
-                            .then(key.1.total_cmp(&b.1))
-                            .then(key.2.cmp(b.2))
-                            .then(key.3.cmp(b.3))
-                            .is_lt(),
-                    };
                     if better {
-                        best = Some((s, c.price, flavor.name.as_str(), z, c.flavor, k));
+                        best = Some(ci);
                     }
                 }
-                if let Some((_, _, _, z, fi, k)) = best {
-                    self.open_node(group, p, fi, z, k);
+                if let Some(b) = best {
+                    let c = &cands[b];
+                    let k = scored[b].0;
+                    let z = match zone {
+                        Some(z) => z,
+                        None => self
+                            .balanced_zone(p, c.zones)
+                            .expect("a candidate has at least one zone"),
+                    };
+                    self.open_node(group, p, c.flavor, z, k);
                     left -= k;
+                    last = Some(b);
                     break;
                 }
                 if limited {
@@ -548,8 +647,8 @@ impl<'a> Packer<'a> {
                     ));
                 } else if let Some(z) = zone {
                     blocked.push(format!(
-                        "NodePool {}: no eligible flavor in zone {z}",
-                        pool.name
+                        "NodePool {}: no eligible flavor in zone {}",
+                        pool.name, self.zones[z]
                     ));
                 }
             }
@@ -564,7 +663,7 @@ impl<'a> Packer<'a> {
         }
     }
 
-    fn open_node(&mut self, group: &PodGroup, pool: usize, flavor: usize, zone: &'a str, k: u32) {
+    fn open_node(&mut self, group: &PodGroup, pool: usize, flavor: usize, zone: usize, k: u32) {
         let p = self.pool(pool);
         let f = self.flavor(flavor);
         let free = f.allocatable.saturating_sub(&p.daemonset_overhead);
@@ -574,7 +673,7 @@ impl<'a> Packer<'a> {
         if let Some(n) = &mut self.remaining_nodes[pool] {
             *n -= 1;
         }
-        *self.zone_nodes.entry((pool, zone)).or_insert(0) += 1;
+        self.zone_nodes[pool * self.zones.len() + zone] += 1;
         let mut open = Open {
             pool,
             flavor,
@@ -588,6 +687,7 @@ impl<'a> Packer<'a> {
 
     fn finish(self) -> ProvisioningDecision {
         let request = self.request;
+        let zones = self.zones;
         ProvisioningDecision {
             launches: self
                 .open
@@ -595,7 +695,7 @@ impl<'a> Packer<'a> {
                 .map(|o| Launch {
                     nodepool: request.nodepools[o.pool].name.clone(),
                     flavor: request.flavors[o.flavor].name.clone(),
-                    zone: o.zone.to_string(),
+                    zone: zones[o.zone].to_string(),
                     pods: o.pods,
                 })
                 .collect(),
