@@ -167,6 +167,10 @@ struct Packer<'a> {
     /// Existing and new nodes per pool and zone id (`pool * zones.len() + zone`).
     zone_nodes: Vec<u32>,
     open: Vec<Open>,
+    /// Open nodes before this index cannot take the smallest pod of any group any more.
+    open_start: usize,
+    /// The smallest request of any group, per dimension.
+    smallest: Resources,
     unplaced: Vec<Unplaced>,
 }
 
@@ -242,6 +246,22 @@ impl<'a> Packer<'a> {
             zones,
             zone_nodes,
             open: Vec::new(),
+            open_start: 0,
+            smallest: request
+                .pod_groups
+                .iter()
+                .filter(|g| g.count > 0)
+                .map(|g| g.requests)
+                .reduce(|a, b| Resources {
+                    cpu_millis: a.cpu_millis.min(b.cpu_millis),
+                    memory_bytes: a.memory_bytes.min(b.memory_bytes),
+                    ephemeral_storage_bytes: a
+                        .ephemeral_storage_bytes
+                        .min(b.ephemeral_storage_bytes),
+                    gpu: a.gpu.min(b.gpu),
+                    pods: a.pods.min(b.pods),
+                })
+                .unwrap_or(Resources::ZERO),
             unplaced: Vec::new(),
         }
     }
@@ -513,7 +533,15 @@ impl<'a> Packer<'a> {
             for (i, c) in cands.iter().enumerate() {
                 by_pair[c.pool * flavors + c.flavor] = Some(i);
             }
-            for open in self.open.iter_mut() {
+            // Nodes fill in order (first fit), so skip the leading ones that are full for good.
+            while self
+                .open
+                .get(self.open_start)
+                .is_some_and(|o| !self.smallest.fits(&o.free))
+            {
+                self.open_start += 1;
+            }
+            for open in self.open[self.open_start..].iter_mut() {
                 if left == 0 {
                     break;
                 }
