@@ -580,13 +580,7 @@ impl<'a> Packer<'a> {
                     && self.remaining[p].is_none_or(|rem| capacity.within_limits(&rem))
                 {
                     let k = c.per_node.min(cap);
-                    let z = match zone {
-                        Some(z) => z,
-                        None => self
-                            .balanced_zone(p, c.zones)
-                            .expect("a candidate has at least one zone"),
-                    };
-                    self.open_node(group, p, c.flavor, z, k);
+                    self.launch(group, c, zone, k);
                     left -= k;
                     continue;
                 }
@@ -649,15 +643,8 @@ impl<'a> Packer<'a> {
                     }
                 }
                 if let Some(b) = best {
-                    let c = &cands[b];
                     let k = scored[b].0;
-                    let z = match zone {
-                        Some(z) => z,
-                        None => self
-                            .balanced_zone(p, c.zones)
-                            .expect("a candidate has at least one zone"),
-                    };
-                    self.open_node(group, p, c.flavor, z, k);
+                    self.launch(group, &cands[b], zone, k);
                     left -= k;
                     last = Some(b);
                     break;
@@ -689,6 +676,17 @@ impl<'a> Packer<'a> {
                 return self.unplace(group, left, reason);
             }
         }
+    }
+
+    /// Opens a node of candidate `c` with `k` pods, in `zone` or else its balanced zone.
+    fn launch(&mut self, group: &PodGroup, c: &Candidate, zone: Option<usize>, k: u32) {
+        let z = match zone {
+            Some(z) => z,
+            None => self
+                .balanced_zone(c.pool, c.zones)
+                .expect("a candidate has at least one zone"),
+        };
+        self.open_node(group, c.pool, c.flavor, z, k);
     }
 
     fn open_node(&mut self, group: &PodGroup, pool: usize, flavor: usize, zone: usize, k: u32) {
