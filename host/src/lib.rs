@@ -11,4 +11,5 @@ pub mod clock;
 pub mod ovh;
 pub mod policy;
 pub mod provisioning;
+pub mod scheduling;
 pub mod state;

@@ -1,0 +1,209 @@
+//! Scheduling benchmark: Karpenter's scheduling benchmark workload rebuilt independently, run
+//! through the whole provisioning pass (grouping, existing-node pass, flavor-selection policy
+//! call, host validation, NodeClaim specs) on one core.
+//!
+//! Run: `cargo bench -p karpenter-ovhcloud --bench scheduling` (prints a table).
+//!
+//! Workload: pods in fifths, as in Karpenter's `scheduling_benchmark_test.go`: plain pods,
+//! zone topology spread, hostname topology spread, zone pod affinity, hostname pod
+//! anti-affinity; requests drawn from Karpenter's sets (cpu 100m..1500m, memory 100Mi..4Gi)
+//! with a fixed seed. Catalogs: 400 synthetic instance types (Karpenter's benchmark size) and
+//! the real OVH catalog (34 flavors, 3 zones).
+
+#[path = "../tests/scheduling_common/mod.rs"]
+mod scheduling_common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use karpenter_ovhcloud::provisioning::{plan, FlavorPolicy, Input, Outcome};
+use karpenter_ovhcloud::scheduling::FlavorSpec;
+use karpenter_ovhcloud::state::ClusterState;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use scheduling_common::k8s::pod;
+use scheduling_common::*;
+use serde_json::json;
+
+const CPU: [&str; 5] = ["100m", "250m", "500m", "1000m", "1500m"];
+const MEM: [&str; 6] = ["100Mi", "256Mi", "512Mi", "1024Mi", "2048Mi", "4096Mi"];
+const LABELS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+
+/// The benchmark's pods, applied to a fresh cluster model.
+fn workload(count: usize) -> ClusterState {
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut state = ClusterState::new();
+    let fifth = count / 5;
+    // Requests per label class for the constrained fifths: each class is one deployment.
+    let mut class_requests: Vec<(&str, &str)> = Vec::new();
+    for _ in 0..LABELS.len() * 4 {
+        class_requests.push((CPU[rng.random_range(0..5)], MEM[rng.random_range(0..6)]));
+    }
+    let mut i = 0usize;
+    let mut add = |state: &mut ClusterState,
+                   owner: String,
+                   cpu: &str,
+                   mem: &str,
+                   labels: serde_json::Value,
+                   extra: serde_json::Value| {
+        state.apply_pod(&pod(&owner, i, cpu, mem, labels, extra));
+        i += 1;
+    };
+    for n in 0..count {
+        let kind = if n / fifth.max(1) >= 5 {
+            0
+        } else {
+            n / fifth.max(1)
+        };
+        let class = rng.random_range(0..LABELS.len());
+        let label = LABELS[class];
+        match kind {
+            1 | 2 => {
+                let (key, topo) = if kind == 1 {
+                    ("zone-spread", "topology.kubernetes.io/zone")
+                } else {
+                    ("host-spread", "kubernetes.io/hostname")
+                };
+                let (cpu, mem) = class_requests[(kind - 1) * LABELS.len() + class];
+                add(
+                    &mut state,
+                    format!("{key}-{label}"),
+                    cpu,
+                    mem,
+                    json!({key: label}),
+                    json!({"topologySpreadConstraints": [{
+                    "maxSkew": 1, "topologyKey": topo, "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {key: label}}}]}),
+                );
+            }
+            3 => {
+                let (cpu, mem) = class_requests[2 * LABELS.len() + class];
+                add(
+                    &mut state,
+                    format!("affinity-{label}"),
+                    cpu,
+                    mem,
+                    json!({"my-affinity": label}),
+                    json!({"affinity": {"podAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "topology.kubernetes.io/zone",
+                    "labelSelector": {"matchLabels": {"my-affinity": label}}}]}}}),
+                );
+            }
+            4 => {
+                let (cpu, mem) = class_requests[3 * LABELS.len()];
+                add(
+                    &mut state,
+                    "nginx".into(),
+                    cpu,
+                    mem,
+                    json!({"app": "nginx"}),
+                    json!({"affinity": {"podAntiAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {"matchLabels": {"app": "nginx"}}}]}}}),
+                );
+            }
+            _ => {
+                let (cpu, mem) = (CPU[rng.random_range(0..5)], MEM[rng.random_range(0..6)]);
+                add(
+                    &mut state,
+                    "generic".into(),
+                    cpu,
+                    mem,
+                    json!({"my-label": label}),
+                    json!({}),
+                );
+            }
+        }
+    }
+    state
+}
+
+struct Row {
+    catalog: &'static str,
+    pods: usize,
+    groups: usize,
+    nodes: usize,
+    scheduled: usize,
+    per_pass: Duration,
+}
+
+fn measure(
+    catalog: &'static str,
+    flavors: &Arc<Vec<FlavorSpec>>,
+    pods: usize,
+    policy: &dyn FlavorPolicy,
+) -> Row {
+    let state = workload(pods);
+    let pools = vec![pool("default", vec![])];
+    let sizes = Default::default();
+    let run = || {
+        let snapshot = state.snapshot();
+        plan(
+            &Input {
+                snapshot: &snapshot,
+                pools: &pools,
+                flavors,
+                ovh_pool_sizes: &sizes,
+                config: "",
+            },
+            policy,
+            policy,
+        )
+    };
+    let first = run();
+    assert_eq!(first.outcome, Outcome::Primary, "{:?}", first.outcome);
+    let scheduled = first.claims.iter().map(|c| c.pods.len()).sum();
+    // Repeat for at least ~2 s (and at least 3 passes).
+    let start = Instant::now();
+    let mut passes = 0u32;
+    while passes < 3 || start.elapsed() < Duration::from_secs(2) {
+        black_box(run());
+        passes += 1;
+    }
+    Row {
+        catalog,
+        pods,
+        groups: first.groups,
+        nodes: first.claims.len(),
+        scheduled,
+        per_pass: start.elapsed() / passes,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this once as a smoke test.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let policy: &dyn FlavorPolicy = &test_policy;
+    let policy_name = "tests' first-fit policy (native)";
+    let sizes: &[usize] = if quick {
+        &[1000]
+    } else {
+        &[1000, 5000, 10000, 20000]
+    };
+    let catalogs: [(&'static str, Arc<Vec<FlavorSpec>>); 2] = [
+        ("synthetic-400", Arc::new(synthetic_catalog(400))),
+        ("ovh-34", Arc::new(ovh_catalog())),
+    ];
+    println!("policy: {policy_name}");
+    println!(
+        "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12} {:>12}",
+        "catalog", "pods", "groups", "nodes", "scheduled", "ms/pass", "pods/s"
+    );
+    for (name, flavors) in &catalogs {
+        for &n in sizes {
+            let r = measure(name, flavors, n, policy);
+            let secs = r.per_pass.as_secs_f64();
+            println!(
+                "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12.2} {:>12.0}",
+                r.catalog,
+                r.pods,
+                r.groups,
+                r.nodes,
+                r.scheduled,
+                secs * 1e3,
+                r.pods as f64 / secs
+            );
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Validation of the flavor-selection policy's answer. The host never trusts a policy: each
+//! launch and each pod assignment goes through the scheduling core's rules, plus the rules only
+//! new nodes have (known NodePool/flavor/zone, NodePool requirements, limits and weights,
+//! monthly billing on gen2 only, every pod accounted for exactly once).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::request::{Decision, Group, Pool};
+use crate::scheduling::requirements::first_unmet;
+use crate::scheduling::taints::first_untolerated;
+use crate::scheduling::{
+    daemonset_overhead, new_node_labels, Board, FlavorSpec, Labels, NodeIndex, NodeState, PodSpec,
+    Prepared, Resources, SimNode, Taint, Violation,
+};
+
+/// What the validator checks an answer against.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// Groups of the request; a group's id is its index.
+    pub groups: &'a [Group],
+    /// The same groups prepared on the board.
+    pub prepared: &'a [Prepared],
+    /// NodePools offered, highest weight first.
+    pub pools: &'a [Pool],
+    /// The catalog.
+    pub flavors: &'a [FlavorSpec],
+    /// DaemonSet pod templates (their overhead on each new node).
+    pub daemonsets: &'a [Arc<PodSpec>],
+}
+
+/// A validated new node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewNode {
+    /// Index of its NodePool in the context.
+    pub pool: usize,
+    /// Index of its flavor in the catalog.
+    pub flavor: usize,
+    /// Zone.
+    pub zone: String,
+    /// Labels it will carry.
+    pub labels: Labels,
+    /// Taints it will carry.
+    pub taints: Vec<Taint>,
+    /// DaemonSet requests on it.
+    pub overhead: Resources,
+    /// `(group id, count)` going there.
+    pub pods: Vec<(u32, u32)>,
+    /// Its index on the board.
+    pub board_index: NodeIndex,
+}
+
+/// Whether a NodePool could host one pod of the group on some flavor and zone: used to enforce
+/// weights (a group must go to the heaviest pool that can take it).
+pub fn pool_admits(
+    pool: &Pool,
+    flavors: &[FlavorSpec],
+    spec: &PodSpec,
+    daemonsets: &[Arc<PodSpec>],
+) -> bool {
+    if pool.spec.remaining_nodes == Some(0)
+        || first_untolerated(&pool.spec.taints, &spec.tolerations).is_some()
+    {
+        return false;
+    }
+    flavors.iter().any(|f| {
+        if pool
+            .spec
+            .remaining
+            .is_some_and(|left| !limit_room(&f.capacity).fits_in(&limit_room(&left)))
+        {
+            return false;
+        }
+        f.zones.iter().filter(|(_, ok)| *ok).any(|(zone, _)| {
+            let labels = new_node_labels(&pool.spec, f, zone, "", [spec]);
+            if first_unmet(&pool.spec.requirements, &labels).is_some()
+                || spec.unmet_requirement(&labels).is_some()
+            {
+                return false;
+            }
+            let overhead =
+                daemonset_overhead(daemonsets.iter().map(|d| &**d), &labels, &pool.spec.taints);
+            (overhead + spec.requests).fits_in(&f.allocatable)
+        })
+    })
+}
+
+/// The dimensions NodePool limits constrain (pods are not limited).
+fn limit_room(r: &Resources) -> Resources {
+    Resources { pods: 0, ..*r }
+}
+
+fn limit_exceeded(used: &Resources, left: &Resources) -> Option<&'static str> {
+    if used.cpu_millis > left.cpu_millis {
+        Some("cpu")
+    } else if used.memory_bytes > left.memory_bytes {
+        Some("memory")
+    } else if used.ephemeral_storage_bytes > left.ephemeral_storage_bytes {
+        Some("ephemeral-storage")
+    } else if used.gpu > left.gpu {
+        Some("nvidia.com/gpu")
+    } else {
+        None
+    }
+}
+
+/// Checks the answer against every hard rule, adding its new nodes and pods to the board.
+/// Returns the new nodes, or the first violated rule.
+pub fn validate(
+    board: &mut Board,
+    ctx: &Context<'_>,
+    decision: &Decision,
+) -> Result<Vec<NewNode>, Violation> {
+    let pools: HashMap<&str, usize> = ctx
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.spec.name.as_str(), i))
+        .collect();
+    let flavors: HashMap<&str, usize> = ctx
+        .flavors
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    let group = |id: u32| {
+        ctx.groups
+            .get(id as usize)
+            .ok_or(Violation::UnknownGroup(id))
+    };
+
+    // Every pod accounted for exactly once.
+    let mut accounted = vec![0u64; ctx.groups.len()];
+    for (id, count) in decision
+        .launches
+        .iter()
+        .flat_map(|l| l.pods.iter().copied())
+        .chain(decision.unplaced.iter().map(|u| (u.group, u.count)))
+    {
+        group(id)?;
+        accounted[id as usize] += u64::from(count);
+    }
+    for (g, n) in ctx.groups.iter().zip(&accounted) {
+        let count = u64::from(g.count);
+        if *n != count {
+            let (group, count) = (g.name.clone(), g.count);
+            return Err(if *n < u64::from(count) {
+                Violation::PodsDropped {
+                    group,
+                    count,
+                    accounted: *n,
+                }
+            } else {
+                Violation::PodsDuplicated {
+                    group,
+                    count,
+                    accounted: *n,
+                }
+            });
+        }
+    }
+
+    // The launches themselves.
+    let mut new_nodes = Vec::with_capacity(decision.launches.len());
+    let mut used: HashMap<usize, (Resources, u32)> = HashMap::new();
+    let mut admits: HashMap<(usize, u32), bool> = HashMap::new();
+    for (i, launch) in decision.launches.iter().enumerate() {
+        let pi = *pools
+            .get(launch.nodepool.as_str())
+            .ok_or_else(|| Violation::UnknownNodePool(launch.nodepool.clone()))?;
+        let fi = *flavors
+            .get(launch.flavor.as_str())
+            .ok_or_else(|| Violation::UnknownFlavor(launch.flavor.clone()))?;
+        let (pool, flavor) = (&ctx.pools[pi], &ctx.flavors[fi]);
+        if !flavor.available_in(&launch.zone) {
+            return Err(Violation::UnavailableOffering {
+                flavor: flavor.name.clone(),
+                zone: launch.zone.clone(),
+            });
+        }
+        if pool.spec.nodeclass.monthly_billed && flavor.generation != 2 {
+            return Err(Violation::MonthlyBillingNotGen2 {
+                nodepool: pool.spec.name.clone(),
+                flavor: flavor.name.clone(),
+            });
+        }
+        if launch.pods.iter().all(|(_, n)| *n == 0) {
+            return Err(Violation::EmptyLaunch(i));
+        }
+        let hostname = format!("new-{i}");
+        let specs = launch
+            .pods
+            .iter()
+            .map(|(g, _)| &*ctx.groups[*g as usize].spec);
+        let labels = new_node_labels(&pool.spec, flavor, &launch.zone, &hostname, specs);
+        if let Some(r) = first_unmet(&pool.spec.requirements, &labels) {
+            return Err(Violation::NodePoolRequirement {
+                nodepool: pool.spec.name.clone(),
+                flavor: flavor.name.clone(),
+                zone: launch.zone.clone(),
+                key: r.key.clone(),
+            });
+        }
+        // Limits: capacity of the new nodes against what is left.
+        let entry = used.entry(pi).or_default();
+        entry.0 += flavor.capacity;
+        entry.1 += 1;
+        if let Some(left) = &pool.spec.remaining {
+            if let Some(resource) = limit_exceeded(&entry.0, left) {
+                return Err(Violation::NodePoolLimit {
+                    nodepool: pool.spec.name.clone(),
+                    resource,
+                });
+            }
+        }
+        if pool.spec.remaining_nodes.is_some_and(|left| entry.1 > left) {
+            return Err(Violation::NodePoolLimit {
+                nodepool: pool.spec.name.clone(),
+                resource: "nodes",
+            });
+        }
+        // Weights: no heavier pool could have taken these pods.
+        for &(g, _) in &launch.pods {
+            for (hi, heavier) in ctx.pools.iter().enumerate() {
+                if heavier.spec.weight <= pool.spec.weight {
+                    continue;
+                }
+                let ok = *admits.entry((hi, g)).or_insert_with(|| {
+                    pool_admits(
+                        heavier,
+                        ctx.flavors,
+                        &ctx.groups[g as usize].spec,
+                        ctx.daemonsets,
+                    )
+                });
+                if ok {
+                    return Err(Violation::NodePoolWeight {
+                        group: ctx.groups[g as usize].name.clone(),
+                        chosen: pool.spec.name.clone(),
+                        preferred: heavier.spec.name.clone(),
+                    });
+                }
+            }
+        }
+        let taints = pool.spec.taints.clone();
+        let overhead = daemonset_overhead(ctx.daemonsets.iter().map(|d| &**d), &labels, &taints);
+        let node = SimNode {
+            name: hostname,
+            labels: labels.clone(),
+            taints: taints.clone(),
+            allocatable: flavor.allocatable,
+            requested: overhead,
+            nodepool: Some(pool.spec.name.clone()),
+            nodeclaim: None,
+            state: NodeState::Launching,
+            unschedulable: false,
+        };
+        let free = node.free();
+        if !overhead.fits_in(&flavor.allocatable) {
+            return Err(Violation::DoesNotFit {
+                group: "daemonsets".into(),
+                node: node.name,
+                count: 0,
+            });
+        }
+        let board_index = board.add_node(node, free);
+        new_nodes.push(NewNode {
+            pool: pi,
+            flavor: fi,
+            zone: launch.zone.clone(),
+            labels,
+            taints,
+            overhead,
+            pods: launch.pods.clone(),
+            board_index,
+        });
+    }
+
+    // Pods onto the new nodes: pods without affinity first, so affinity targets are placed.
+    for affinity_pass in [false, true] {
+        for node in &new_nodes {
+            for &(g, n) in &node.pods {
+                let prepared = &ctx.prepared[g as usize];
+                if prepared.spec.affinity.is_empty() == affinity_pass || n == 0 {
+                    continue;
+                }
+                board.check_node(prepared, node.board_index, n)?;
+                board.check_affinity(prepared, node.board_index, n)?;
+                board.place(prepared, node.board_index, n);
+            }
+        }
+    }
+    // Spread on the final state.
+    for node in &new_nodes {
+        for &(g, n) in &node.pods {
+            if n > 0 {
+                board.check_spread(&ctx.prepared[g as usize], node.board_index, 0)?;
+            }
+        }
+    }
+    Ok(new_nodes)
+}

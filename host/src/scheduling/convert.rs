@@ -1,0 +1,337 @@
+//! Conversions from Kubernetes objects (k8s-openapi) into the scheduling core types: the only
+//! place the core meets the Kubernetes API.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+
+use super::pod::{AffinityTerm, NodeState, PodSpec, SimNode, Spread, Topology};
+use super::requirements::{LabelSelector, Labels, Operator, Requirement};
+use super::resources::{parse_quantity, Resources};
+use super::taints::{Taint, TaintEffect, Toleration};
+
+/// Resources of a Kubernetes resource list (`cpu`, `memory`, `ephemeral-storage`,
+/// `nvidia.com/gpu`, `pods`); malformed quantities count as zero.
+pub fn resources(list: &BTreeMap<String, Quantity>) -> Resources {
+    let q = |name: &str, scale: f64| {
+        list.get(name)
+            .and_then(|v| parse_quantity(&v.0, scale))
+            .unwrap_or(0)
+    };
+    Resources {
+        cpu_millis: q("cpu", 1000.0),
+        memory_bytes: q("memory", 1.0),
+        ephemeral_storage_bytes: q("ephemeral-storage", 1.0),
+        gpu: u32::try_from(q("nvidia.com/gpu", 1.0)).unwrap_or(u32::MAX),
+        pods: u32::try_from(q("pods", 1.0)).unwrap_or(u32::MAX),
+    }
+}
+
+fn max(a: Resources, b: Resources) -> Resources {
+    Resources {
+        cpu_millis: a.cpu_millis.max(b.cpu_millis),
+        memory_bytes: a.memory_bytes.max(b.memory_bytes),
+        ephemeral_storage_bytes: a.ephemeral_storage_bytes.max(b.ephemeral_storage_bytes),
+        gpu: a.gpu.max(b.gpu),
+        pods: a.pods.max(b.pods),
+    }
+}
+
+/// A container's effective requests: requests, else limits (as the API server defaults them).
+fn container_requests(c: &core::Container) -> Resources {
+    let Some(r) = &c.resources else {
+        return Resources::default();
+    };
+    let mut list = r.limits.clone().unwrap_or_default();
+    list.extend(r.requests.clone().unwrap_or_default());
+    resources(&list)
+}
+
+/// A pod's requests as the kube-scheduler counts them: the larger of the sum of its containers
+/// and its largest init container, plus pod overhead, with one pod slot.
+pub fn pod_requests(spec: &core::PodSpec) -> Resources {
+    let sum = spec
+        .containers
+        .iter()
+        .fold(Resources::default(), |s, c| s + container_requests(c));
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .fold(Resources::default(), |m, c| max(m, container_requests(c)));
+    let overhead = spec.overhead.as_ref().map(resources).unwrap_or_default();
+    let mut total = max(sum, init) + overhead;
+    total.pods = 1;
+    total
+}
+
+fn requirement(key: &str, operator: &str, values: Option<&Vec<String>>) -> Requirement {
+    Requirement {
+        key: key.to_string(),
+        // An unknown operator matches nothing, like an `In` without values.
+        operator: Operator::parse(operator).unwrap_or(Operator::In),
+        values: if Operator::parse(operator).is_some() {
+            values.cloned().unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// A label selector; None (absent) selects nothing, as in pod affinity terms.
+pub fn selector(sel: Option<&meta::LabelSelector>) -> LabelSelector {
+    let Some(sel) = sel else {
+        return LabelSelector {
+            expressions: vec![Requirement::new("", Operator::In, &[])],
+        };
+    };
+    let mut expressions: Vec<Requirement> = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| Requirement::new(k, Operator::In, &[v]))
+        .chain(
+            sel.match_expressions
+                .iter()
+                .flatten()
+                .map(|e| requirement(&e.key, &e.operator, e.values.as_ref())),
+        )
+        .collect();
+    expressions.sort();
+    LabelSelector { expressions }
+}
+
+fn affinity_terms(terms: Option<&Vec<core::PodAffinityTerm>>) -> Vec<AffinityTerm> {
+    terms
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some(AffinityTerm {
+                topology: Topology::from_key(&t.topology_key)?,
+                selector: selector(t.label_selector.as_ref()),
+                namespaces: t.namespaces.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The taint effect, None for an unknown one.
+fn effect(text: &str) -> Option<TaintEffect> {
+    TaintEffect::parse(text)
+}
+
+/// A node taint.
+pub fn taint(t: &core::Taint) -> Option<Taint> {
+    Some(Taint {
+        key: t.key.clone(),
+        value: t.value.clone().unwrap_or_default(),
+        effect: effect(&t.effect)?,
+    })
+}
+
+/// The scheduling view of a pod spec in a namespace, with labels and an owner name.
+pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodSpec) -> PodSpec {
+    let mut requirements: Vec<Requirement> = spec
+        .node_selector
+        .iter()
+        .flatten()
+        .map(|(k, v)| Requirement::new(k, Operator::In, &[v]))
+        .collect();
+    let affinity = spec.affinity.as_ref();
+    let mut alternatives: Vec<Vec<Requirement>> = affinity
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .map(|sel| {
+            sel.node_selector_terms
+                .iter()
+                .map(|term| {
+                    term.match_expressions
+                        .iter()
+                        .flatten()
+                        .map(|e| requirement(&e.key, &e.operator, e.values.as_ref()))
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if alternatives.len() == 1 {
+        requirements.extend(alternatives.pop().unwrap_or_default());
+    }
+    requirements.sort();
+    let tolerations = spec
+        .tolerations
+        .iter()
+        .flatten()
+        .map(|t| Toleration {
+            key: t.key.clone().filter(|k| !k.is_empty()),
+            exists: t.operator.as_deref() == Some("Exists"),
+            value: t.value.clone().unwrap_or_default(),
+            effect: t.effect.as_deref().and_then(effect),
+        })
+        .collect();
+    let spreads = spec
+        .topology_spread_constraints
+        .iter()
+        .flatten()
+        .filter(|c| c.when_unsatisfiable == "DoNotSchedule")
+        .filter_map(|c| {
+            Some(Spread {
+                topology: Topology::from_key(&c.topology_key)?,
+                max_skew: u32::try_from(c.max_skew).unwrap_or(1).max(1),
+                selector: selector(c.label_selector.as_ref()),
+            })
+        })
+        .collect();
+    let required = |terms: Option<&Vec<core::PodAffinityTerm>>| affinity_terms(terms);
+    PodSpec {
+        owner: owner.to_string(),
+        namespace: namespace.to_string(),
+        labels: labels.clone(),
+        requests: pod_requests(spec),
+        requirements,
+        alternatives,
+        tolerations,
+        spreads,
+        affinity: required(
+            affinity
+                .and_then(|a| a.pod_affinity.as_ref())
+                .and_then(|p| {
+                    p.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                }),
+        ),
+        anti_affinity: required(
+            affinity
+                .and_then(|a| a.pod_anti_affinity.as_ref())
+                .and_then(|p| {
+                    p.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                }),
+        ),
+    }
+}
+
+/// The owner name of an object: `namespace/first-owner-name`, else `namespace/name`.
+pub fn owner(meta: &meta::ObjectMeta) -> String {
+    let ns = meta.namespace.as_deref().unwrap_or("default");
+    let name = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .next()
+        .map(|o| o.name.as_str())
+        .or(meta.name.as_deref())
+        .unwrap_or("");
+    format!("{ns}/{name}")
+}
+
+/// The scheduling view of a pod.
+pub fn pod(pod: &core::Pod) -> PodSpec {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let spec = pod.spec.clone().unwrap_or_default();
+    pod_spec(ns, &owner(&pod.metadata), &labels, &spec)
+}
+
+/// The scheduling view of a node (requested left at zero: the cluster model sums its pods).
+pub fn node(node: &core::Node) -> SimNode {
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let spec = node.spec.clone().unwrap_or_default();
+    let status = node.status.clone().unwrap_or_default();
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let state = if node.metadata.deletion_timestamp.is_some() {
+        NodeState::Deleting
+    } else if ready {
+        NodeState::Ready
+    } else {
+        NodeState::Launching
+    };
+    SimNode {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        nodepool: labels.get(super::wellknown::NODEPOOL).cloned(),
+        labels,
+        taints: spec.taints.iter().flatten().filter_map(taint).collect(),
+        allocatable: status
+            .allocatable
+            .as_ref()
+            .map(resources)
+            .unwrap_or_default(),
+        requested: Resources::default(),
+        nodeclaim: None,
+        state,
+        unschedulable: spec.unschedulable.unwrap_or(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_conversion_keeps_every_constraint() {
+        let pod: core::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                               "name": "web-123", "uid": "u"}]},
+            "spec": {
+                "containers": [{"name": "a", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+                               {"name": "b", "resources": {"limits": {"cpu": "1", "memory": "512Mi"}}}],
+                "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2"}}}],
+                "nodeSelector": {"karpenter.sh/nodepool": "multi-flavor"},
+                "affinity": {
+                    "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "karpenter.ovhcloud.sh/flavor-generation", "operator": "Gt", "values": ["2"]}]}]}},
+                    "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}}}]}
+                },
+                "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+                     "labelSelector": {"matchLabels": {"app": "web"}}},
+                    {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}]
+            }
+        }))
+        .unwrap();
+        let spec = super::pod(&pod);
+        assert_eq!(spec.owner, "default/web-123");
+        assert_eq!(spec.requests.cpu_millis, 2000);
+        assert_eq!(spec.requests.memory_bytes, (1 << 30) + (512 << 20));
+        assert_eq!(spec.requests.pods, 1);
+        assert_eq!(spec.requirements.len(), 2);
+        assert!(spec.alternatives.is_empty());
+        assert_eq!(spec.tolerations.len(), 1);
+        assert_eq!(spec.spreads.len(), 1);
+        assert_eq!(spec.spreads[0].topology, Topology::Zone);
+        assert_eq!(spec.anti_affinity.len(), 1);
+        assert_eq!(spec.anti_affinity[0].topology, Topology::Hostname);
+        assert!(spec.anti_affinity[0].selector.matches(&spec.labels));
+    }
+
+    #[test]
+    fn node_conversion() {
+        let node: core::Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "eu-west-par-a",
+                                                   "karpenter.sh/nodepool": "demo-pool"}},
+            "spec": {"taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "1930m", "memory": "6Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let n = super::node(&node);
+        assert_eq!(n.zone(), Some("eu-west-par-a"));
+        assert_eq!(n.nodepool.as_deref(), Some("demo-pool"));
+        assert_eq!(n.allocatable.cpu_millis, 1930);
+        assert_eq!(n.allocatable.pods, 110);
+        assert_eq!(n.state, NodeState::Ready);
+        assert_eq!(n.taints.len(), 1);
+    }
+}

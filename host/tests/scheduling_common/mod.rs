@@ -1,0 +1,234 @@
+//! Fixtures shared by the scheduling tests and the scheduling benchmark.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use karpenter_ovhcloud::provisioning::{Decision, Launch, Request, Unplaced};
+use karpenter_ovhcloud::scheduling::offer::NodeClassSpec;
+use karpenter_ovhcloud::scheduling::{
+    wellknown, FlavorSpec, Operator, PoolSpec, Requirement, Resources, Topology,
+};
+
+pub const ZONES: [&str; 3] = ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"];
+pub const GIB: u64 = 1 << 30;
+
+fn category(family: &str) -> &'static str {
+    match &family[..1] {
+        "b" => "general-purpose",
+        "c" => "compute-optimized",
+        "r" => "memory-optimized",
+        "d" => "discovery",
+        _ => "other",
+    }
+}
+
+/// A flavor with an allocatable estimate (kube and system reserved, eviction threshold).
+pub fn flavor(name: &str, vcpus: u64, ram_gb: u64, hourly: f64, zones: &[&str]) -> FlavorSpec {
+    let family = name.split('-').next().unwrap_or(name).to_string();
+    let generation = family[1..].parse().unwrap_or(3);
+    let capacity = Resources {
+        cpu_millis: vcpus * 1000,
+        memory_bytes: ram_gb * GIB,
+        ephemeral_storage_bytes: 50 * GIB,
+        gpu: 0,
+        pods: 110,
+    };
+    let allocatable = Resources {
+        cpu_millis: capacity.cpu_millis - 100 - capacity.cpu_millis / 20,
+        memory_bytes: capacity.memory_bytes - GIB / 2 - capacity.memory_bytes / 10,
+        ephemeral_storage_bytes: 45 * GIB,
+        ..capacity
+    };
+    FlavorSpec {
+        name: name.to_string(),
+        category: category(&family).to_string(),
+        family,
+        generation,
+        capacity,
+        allocatable,
+        hourly_price: hourly,
+        monthly_price: (generation == 2).then_some(hourly * 730.0 * 0.5),
+        zones: zones.iter().map(|z| (z.to_string(), true)).collect(),
+    }
+}
+
+/// The OVH catalog of DESIGN.md section 4 in EU-WEST-PAR's three zones.
+pub fn ovh_catalog() -> Vec<FlavorSpec> {
+    let table: &[(&str, u64, u64, f64)] = &[
+        ("b3-8", 2, 8, 0.0512),
+        ("b3-16", 4, 16, 0.1023),
+        ("b3-32", 8, 32, 0.2046),
+        ("b3-64", 16, 64, 0.4092),
+        ("b3-128", 32, 128, 0.7439),
+        ("b3-256", 64, 256, 1.4878),
+        ("c3-4", 2, 4, 0.0415),
+        ("c3-8", 4, 8, 0.083),
+        ("c3-16", 8, 16, 0.1659),
+        ("c3-32", 16, 32, 0.3318),
+        ("c3-64", 32, 64, 0.6637),
+        ("r3-16", 2, 16, 0.0602),
+        ("r3-32", 4, 32, 0.1203),
+        ("r3-64", 8, 64, 0.2407),
+        ("r3-128", 16, 128, 0.4813),
+        ("r3-256", 32, 256, 0.9627),
+        ("b2-7", 2, 7, 0.0681),
+        ("b2-15", 4, 15, 0.129),
+        ("b2-30", 8, 30, 0.261),
+        ("b2-60", 16, 60, 0.505),
+        ("b2-120", 32, 120, 0.993),
+        ("c2-7", 2, 7, 0.0978),
+        ("c2-15", 4, 15, 0.19),
+        ("c2-30", 8, 30, 0.383),
+        ("c2-60", 16, 60, 0.749),
+        ("c2-120", 32, 120, 1.48),
+        ("r2-15", 2, 15, 0.0978),
+        ("r2-30", 2, 30, 0.113),
+        ("r2-60", 4, 60, 0.22),
+        ("r2-120", 8, 120, 0.443),
+        ("r2-240", 16, 240, 0.871),
+        ("d2-2", 1, 2, 0.0099),
+        ("d2-4", 2, 4, 0.0198),
+        ("d2-8", 4, 8, 0.0357),
+    ];
+    table
+        .iter()
+        .map(|(n, c, m, p)| flavor(n, *c, *m, *p, &ZONES))
+        .collect()
+}
+
+/// Karpenter's benchmark catalog shape, rebuilt: `n` synthetic instance types of growing size
+/// (1..n vCPU, 2 GiB per vCPU... ) offered in three zones, price proportional to size.
+pub fn synthetic_catalog(n: u64) -> Vec<FlavorSpec> {
+    (1..=n)
+        .map(|i| {
+            let vcpus = i;
+            let ram = i * 4;
+            let mut f = flavor(&format!("s3-{i}"), vcpus, ram, 0.025 * i as f64, &ZONES);
+            f.allocatable.pods = 110;
+            f
+        })
+        .collect()
+}
+
+pub fn class(name: &str) -> NodeClassSpec {
+    NodeClassSpec {
+        name: name.to_string(),
+        region: "EU-WEST-PAR".into(),
+        monthly_billed: false,
+        anti_affinity: false,
+    }
+}
+
+pub fn pool(name: &str, requirements: Vec<Requirement>) -> PoolSpec {
+    PoolSpec {
+        name: name.to_string(),
+        weight: 0,
+        requirements,
+        labels: [(wellknown::NODEPOOL.to_string(), name.to_string())].into(),
+        taints: Vec::new(),
+        remaining: None,
+        remaining_nodes: None,
+        nodeclass: class("default"),
+    }
+}
+
+pub fn instance_types(names: &[&str]) -> Requirement {
+    Requirement::new(wellknown::INSTANCE_TYPE, Operator::In, names)
+}
+
+/// A simple first-fit-decreasing flavor-selection policy written for the tests (not the
+/// product's default policy): per group, the cheapest flavor of the heaviest pool that holds
+/// one pod; zone-spread groups rotate over the offered zones starting at the least loaded,
+/// hostname anti-affinity/spread puts one pod per node, zone affinity keeps one zone.
+pub fn test_policy(request: &Request) -> Result<Decision, String> {
+    let mut decision = Decision::default();
+    for g in &request.groups {
+        let mut choice = None;
+        'pools: for p in &request.pools {
+            let mut flavors: Vec<&FlavorSpec> = request.flavors.iter().collect();
+            flavors.sort_by(|a, b| a.hourly_price.total_cmp(&b.hourly_price));
+            for f in flavors {
+                let zones: Vec<&str> = f
+                    .zones
+                    .iter()
+                    .filter(|(_, ok)| *ok)
+                    .map(|(z, _)| z.as_str())
+                    .filter(|z| {
+                        let labels = karpenter_ovhcloud::scheduling::new_node_labels(
+                            &p.spec,
+                            f,
+                            z,
+                            "x",
+                            [&*g.spec],
+                        );
+                        p.spec.requirements.iter().all(|r| r.matches(&labels))
+                            && g.spec.unmet_requirement(&labels).is_none()
+                    })
+                    .collect();
+                let room = f.allocatable.saturating_sub(&p.daemonset_overhead);
+                if !zones.is_empty()
+                    && g.spec.requests.fits_in(&room)
+                    && p.spec
+                        .taints
+                        .iter()
+                        .all(|t| g.spec.tolerations.iter().any(|tol| tol.tolerates(t)))
+                {
+                    choice = Some((p, f, zones, room));
+                    break 'pools;
+                }
+            }
+        }
+        let Some((p, f, mut zones, room)) = choice else {
+            decision.unplaced.push(Unplaced {
+                group: g.id,
+                count: g.count,
+                reason: "no flavor fits".into(),
+            });
+            continue;
+        };
+        let counts: HashMap<&str, u32> = g
+            .zone_counts
+            .iter()
+            .map(|(z, c)| (z.as_str(), *c))
+            .collect();
+        zones.sort_by_key(|z| (counts.get(z).copied().unwrap_or(0), *z));
+        let per_node_max = if g.anti_affinity.contains(&Topology::Hostname)
+            || g.spreads.iter().any(|(t, _)| *t == Topology::Hostname)
+        {
+            1
+        } else {
+            room.how_many(&g.spec.requests)
+        };
+        let zone_spread = g.spreads.iter().any(|(t, _)| *t == Topology::Zone);
+        let mut left = g.count;
+        let mut i = 0usize;
+        while left > 0 {
+            let zone = if zone_spread {
+                zones[i % zones.len()]
+            } else {
+                zones[0]
+            };
+            let per_node = if zone_spread {
+                1
+            } else {
+                per_node_max.min(left)
+            };
+            let n = per_node.min(left).max(1);
+            decision.launches.push(Launch {
+                nodepool: p.spec.name.clone(),
+                flavor: f.name.clone(),
+                zone: zone.to_string(),
+                pods: vec![(g.id, n)],
+            });
+            left -= n;
+            i += 1;
+        }
+    }
+    Ok(decision)
+}
+
+pub fn arc_catalog(c: Vec<FlavorSpec>) -> Arc<Vec<FlavorSpec>> {
+    Arc::new(c)
+}
+pub mod k8s;
