@@ -1,14 +1,207 @@
 //! The simulated Kubernetes API server.
+//!
+//! A kube-apiserver stand-in on loopback that kube-rs and the real `kubectl` talk to: discovery,
+//! CRUD with a global resourceVersion, list/watch with selectors and bookmarks, patches and
+//! server-side apply, finalizers and garbage collection, CRDs with schema defaulting, Tables,
+//! subresources (status, scale, eviction, binding, log) and RBAC for service-account tokens.
+//!
+//! In-process controllers use [`KubeSim::store`] directly (same semantics as over HTTP).
+
+mod apply;
+mod discovery;
+pub mod error;
+mod http;
+pub mod patch;
+pub mod rbac;
+pub mod resources;
+pub mod schema;
+pub mod selector;
+pub mod store;
+pub mod subresources;
+pub mod table;
+
+pub use error::{ApiError, ApiResult};
+pub use store::{
+    DeleteOptions, EventType, ListOptions, Store, StoreConfig, Stored, WatchEvent, WriteOptions,
+};
+
+use rbac::Identity;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 /// Command-line arguments of the standalone server.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on (loopback).
     #[arg(long, default_value = "127.0.0.1:0")]
-    pub listen: std::net::SocketAddr,
+    pub listen: SocketAddr,
+    /// Where to write an admin kubeconfig pointing at the server.
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+}
+
+/// Configuration of a simulated API server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (must be loopback; port 0 picks one).
+    pub listen: SocketAddr,
+    /// Store tunables (watch history length).
+    pub store: StoreConfig,
+    /// Interval between watch bookmarks.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: StoreConfig::default(),
+            bookmark_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A running simulated API server. Stops when dropped.
+pub struct KubeSim {
+    server: Arc<http::Server>,
+    addr: SocketAddr,
+    admin_token: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 20]>())
+}
+
+impl KubeSim {
+    /// Starts the server on the configured loopback address.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            config.listen.ip().is_loopback(),
+            "the simulated API server only listens on loopback"
+        );
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let admin_token = random_token();
+        let mut tokens = HashMap::new();
+        tokens.insert(admin_token.clone(), Identity::Admin);
+        let server = Arc::new(http::Server {
+            store: Store::new(config.store.clone()),
+            tokens: RwLock::new(tokens),
+            logs: Mutex::new(HashMap::new()),
+            base_url: RwLock::new(format!("{addr}")),
+            bookmark_interval: config.bookmark_interval,
+            watch_epoch: tokio::sync::watch::channel(0).0,
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = http::router(server.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        tracing::info!(%addr, "simulated Kubernetes API server listening");
+        Ok(KubeSim {
+            server,
+            addr,
+            admin_token,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The admin bearer token (bypasses RBAC).
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// An admin kubeconfig (YAML).
+    pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_for("admin", &self.admin_token, "default")
+    }
+
+    /// A kubeconfig for a token, with a default namespace.
+    pub fn kubeconfig_for(&self, user: &str, token: &str, namespace: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {url}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: {user}\n    namespace: {namespace}\ncurrent-context: sim\nusers:\n- name: {user}\n  user:\n    token: {token}\npreferences: {{}}\n",
+            url = self.base_url()
+        )
+    }
+
+    /// Writes the admin kubeconfig to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// A bearer token that authenticates as a service account (authorized by RBAC).
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        let token = random_token();
+        self.server
+            .tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.clone(), Identity::service_account(namespace, name));
+        token
+    }
+
+    /// The store, for in-process controllers.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.server.store
+    }
+
+    /// Ends every open watch stream; clients resume from their last resourceVersion (and get
+    /// 410 Gone if [`Store::compact`] dropped the history since).
+    pub fn drop_watches(&self) {
+        self.server.watch_epoch.send_modify(|e| *e += 1);
+    }
+
+    /// Sets what `pods/log` returns for a pod (`container` None: every container).
+    pub fn set_pod_log(&self, namespace: &str, pod: &str, container: Option<&str>, text: &str) {
+        let key = match container {
+            Some(c) => format!("{pod}/{c}"),
+            None => pod.to_string(),
+        };
+        self.server
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.to_string(), key), text.to_string());
+    }
+}
+
+impl Drop for KubeSim {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// Runs the standalone server until interrupted.
-pub async fn serve_cli(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub async fn serve_cli(args: ServeArgs) -> anyhow::Result<()> {
+    let sim = KubeSim::start(Config {
+        listen: args.listen,
+        ..Config::default()
+    })
+    .await?;
+    if let Some(p) = &args.kubeconfig {
+        sim.write_kubeconfig(p)?;
+    }
+    println!("{}", sim.base_url());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }
