@@ -127,6 +127,7 @@ struct Builtin {
     subs: &'static [&'static str],
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn b(
     group: &'static str,
     plural: &'static str,
@@ -440,7 +441,7 @@ impl Registry {
                 .filter(|d| &d.group == g)
                 .map(|d| d.version.clone())
                 .collect();
-            vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
             vs.dedup();
             if !vs.is_empty() {
                 out.push((g.clone(), vs));

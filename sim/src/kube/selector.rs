@@ -82,7 +82,7 @@ impl LabelSelector {
                 reqs.push(LabelReq::Eq(k.trim().into(), v.trim().into()));
             } else if let Some((k, v)) = part.split_once('=') {
                 reqs.push(LabelReq::Eq(k.trim().into(), v.trim().into()));
-            } else if part.contains(|c: char| c == ' ' || c == '(' || c == ')') {
+            } else if part.contains([' ', '(', ')']) {
                 return Err(format!("unable to parse requirement: {part:?}"));
             } else {
                 reqs.push(LabelReq::Exists(part.to_string()));

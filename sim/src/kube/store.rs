@@ -1698,8 +1698,7 @@ impl Store {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            if let Ok(d) = self.delete_locked(&mut st, def, &o.namespace().to_string(), &name, opts)
-            {
+            if let Ok(d) = self.delete_locked(&mut st, def, o.namespace(), &name, opts) {
                 out.push(d);
             }
         }
