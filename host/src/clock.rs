@@ -50,7 +50,9 @@ impl Clock {
         Self {
             scale: 1.0,
             source: Source::Manual(Arc::new(AtomicI64::new(
-                start.as_nanosecond().clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+                start
+                    .as_nanosecond()
+                    .clamp(i64::MIN as i128, i64::MAX as i128) as i64,
             ))),
         }
     }
