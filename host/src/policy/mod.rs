@@ -25,6 +25,7 @@
 
 pub mod bindings;
 pub mod canned;
+mod embedded;
 mod error;
 pub mod inspect;
 mod limits;
