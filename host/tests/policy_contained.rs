@@ -30,8 +30,12 @@ fn testdata(name: &str) -> Vec<u8> {
 /// Activates `bytes` as `world` without the smoke test, as if it had passed it and failed
 /// later on a real input; returns a fresh set so tests do not interfere.
 fn set_with_active(world: World, bytes: &[u8]) -> PolicySet {
+    set_with_active_in(set().runtime().clone(), world, bytes)
+}
+
+fn set_with_active_in(runtime: Arc<PolicyRuntime>, world: World, bytes: &[u8]) -> PolicySet {
     let set = PolicySet::with_defaults(
-        set().runtime().clone(),
+        runtime,
         karpenter_ovhcloud::policy::DefaultComponents::EMBEDDED,
     )
     .expect("set");
@@ -47,7 +51,24 @@ fn set_with_active(world: World, bytes: &[u8]) -> PolicySet {
 /// The active bad policy fails on the canned request with an error matching `expected`; the
 /// default decides instead, the fallback is counted, and the next call still works.
 fn falls_back(name: &str, expected: impl Fn(&PolicyError) -> bool) -> PolicyError {
-    let set = set_with_active(World::FlavorSelection, &testdata(name));
+    falls_back_in(set().runtime().clone(), name, expected)
+}
+
+/// A runtime whose deadline is long enough for the memory and output caps to be the bound
+/// that stops a policy, even on a loaded machine.
+fn patient_runtime() -> Arc<PolicyRuntime> {
+    let mut config = RuntimeConfig::default();
+    config.limits.deadline = std::time::Duration::from_secs(20);
+    config.limits.fuel = None;
+    Arc::new(PolicyRuntime::new(config).expect("runtime"))
+}
+
+fn falls_back_in(
+    runtime: Arc<PolicyRuntime>,
+    name: &str,
+    expected: impl Fn(&PolicyError) -> bool,
+) -> PolicyError {
+    let set = set_with_active_in(runtime, World::FlavorSelection, &testdata(name));
     let decided = set
         .select(canned::provisioning())
         .expect("the default decides");
@@ -144,7 +165,7 @@ fn dropped_pods_are_invalid_output() {
 #[test]
 fn a_huge_output_is_refused() {
     // Millions of launches: over the output cap, or stopped at the memory cap while building it.
-    falls_back("huge-output", |e| {
+    falls_back_in(patient_runtime(), "huge-output", |e| {
         matches!(
             e,
             PolicyError::OutputTooLarge { .. } | PolicyError::MemoryLimit { .. }

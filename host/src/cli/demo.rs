@@ -55,7 +55,19 @@ pub async fn run(args: Args) -> Result<()> {
         "| {:<34} | {:<22} | {:<40} | {:>5} | {:>9} | {:>9} | {:<28} |",
         "scenario", "flavors chosen", "zones (nodes)", "nodes", "EUR/hour", "call", "guide expects"
     );
-    println!("|{}|", ["-".repeat(36), "-".repeat(24), "-".repeat(42), "-".repeat(7), "-".repeat(11), "-".repeat(11), "-".repeat(30)].join("|"));
+    println!(
+        "|{}|",
+        [
+            "-".repeat(36),
+            "-".repeat(24),
+            "-".repeat(42),
+            "-".repeat(7),
+            "-".repeat(11),
+            "-".repeat(11),
+            "-".repeat(30)
+        ]
+        .join("|")
+    );
     let flavors = catalog();
     let mut decisions = Vec::new();
     for scenario in scenarios(&flavors) {
@@ -69,7 +81,12 @@ pub async fn run(args: Args) -> Result<()> {
         let zones: BTreeSet<&str> = d.launches.iter().map(|l| l.zone.as_str()).collect();
         let zones: Vec<String> = zones
             .iter()
-            .map(|z| format!("{z} ({})", d.launches.iter().filter(|l| l.zone == *z).count()))
+            .map(|z| {
+                format!(
+                    "{z} ({})",
+                    d.launches.iter().filter(|l| l.zone == *z).count()
+                )
+            })
             .collect();
         let price: f64 = d
             .launches
@@ -88,7 +105,10 @@ pub async fn run(args: Args) -> Result<()> {
             scenario.expected,
         );
         for u in &d.unplaced {
-            println!("|   unplaced: {} pods of group {}: {}", u.count, u.group, u.reason);
+            println!(
+                "|   unplaced: {} pods of group {}: {}",
+                u.count, u.group, u.reason
+            );
         }
         decisions.push((scenario.name, decided.decision));
     }
@@ -192,7 +212,10 @@ fn scenarios(flavors: &[Flavor]) -> Vec<Scenario> {
     );
     let multi_flavor = nodepool(
         "multi-flavor",
-        vec![requirement(INSTANCE_TYPE, &["b3-8", "b3-16", "b3-32", "b3-64"])],
+        vec![requirement(
+            INSTANCE_TYPE,
+            &["b3-8", "b3-16", "b3-32", "b3-64"],
+        )],
         vec![Label {
             key: "workload-type".into(),
             value: "multi-flavor".into(),
@@ -212,7 +235,11 @@ fn scenarios(flavors: &[Flavor]) -> Vec<Scenario> {
         Scenario {
             name: "04-inflate (scaled to 3)",
             expected: "one b3-8",
-            request: request(pods("default/inflate", 3, 500, 512 * MIB), demo_pool, flavors),
+            request: request(
+                pods("default/inflate", 3, 500, 512 * MIB),
+                demo_pool,
+                flavors,
+            ),
         },
         Scenario {
             name: "06-small-workload",
@@ -227,7 +254,10 @@ fn scenarios(flavors: &[Flavor]) -> Vec<Scenario> {
             name: "07-large-workload",
             expected: "one b3-32",
             request: request(
-                on("multi-flavor", pods("default/large-workload", 1, 6000, 24 * GIB)),
+                on(
+                    "multi-flavor",
+                    pods("default/large-workload", 1, 6000, 24 * GIB),
+                ),
                 multi_flavor,
                 flavors,
             ),

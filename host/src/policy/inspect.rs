@@ -151,7 +151,12 @@ pub fn inspect(bytes: &[u8], max_size: usize) -> Result<ComponentInfo, PolicyErr
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(reader) if depth == 1 => {
                 for import in reader {
-                    imports.push(import.map_err(malformed)?.name.name.to_string());
+                    let import = import.map_err(malformed)?;
+                    // Type imports (`use types.{policy-metadata}` at world level) carry no
+                    // functionality; only instances and functions are checked.
+                    if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
+                        imports.push(import.name.name.to_string());
+                    }
                 }
             }
             Payload::ComponentExportSection(reader) if depth == 1 => {

@@ -174,3 +174,15 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         self.instances
     }
 }
+
+// The types-only interfaces have no functions; their host traits are empty.
+impl super::bindings::flavor_selection::karpenter_ovhcloud::policy::types::Host for CallState {}
+impl super::bindings::flavor_selection::karpenter_ovhcloud::policy::provisioning_types::Host
+    for CallState
+{
+}
+impl super::bindings::consolidation::karpenter_ovhcloud::policy::consolidation_types::Host
+    for CallState
+{
+}
+impl super::bindings::drift::karpenter_ovhcloud::policy::drift_types::Host for CallState {}

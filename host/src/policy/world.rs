@@ -44,15 +44,6 @@ impl World {
         World::ALL.into_iter().find(|w| w.decision_export() == name)
     }
 
-    /// The WIT interface holding this world's request and decision types.
-    pub(crate) fn types_interface(self) -> &'static str {
-        match self {
-            World::FlavorSelection => "provisioning-types",
-            World::Consolidation => "consolidation-types",
-            World::Drift => "drift-types",
-        }
-    }
-
     /// Index in [`World::ALL`], for per-world arrays.
     pub(crate) fn index(self) -> usize {
         self as usize
