@@ -1,0 +1,3 @@
+//! Helpers shared by the policy tests.
+
+pub mod components;
