@@ -199,8 +199,8 @@ fn nodepool_crd_matches_upstream_shape() {
     );
     let weight = &spec["properties"]["weight"];
     assert_eq!(
-        (weight["minimum"].as_i64(), weight["maximum"].as_i64()),
-        (Some(1), Some(100))
+        (weight["minimum"].as_f64(), weight["maximum"].as_f64()),
+        (Some(1.0), Some(100.0))
     );
 }
 

@@ -24,6 +24,13 @@ pub struct DurationError {
 
 /// Parses a Go duration (`300ms`, `1.5h`, `1h30m`); negative durations are refused.
 pub fn parse_go_duration(text: &str) -> Result<Duration, DurationError> {
+    // kube's parser reads "" as zero; Go's time.ParseDuration refuses it.
+    if text.trim().is_empty() {
+        return Err(DurationError {
+            text: text.to_owned(),
+            reason: "empty".into(),
+        });
+    }
     let parsed: kube::core::Duration = text.parse().map_err(|e| DurationError {
         text: text.to_owned(),
         reason: format!("{e}"),

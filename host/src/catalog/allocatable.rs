@@ -151,9 +151,10 @@ mod tests {
         assert_eq!(reserved_cpu_millis(2000), 70);
         assert_eq!(reserved_cpu_millis(4000), 80);
         assert_eq!(reserved_cpu_millis(8000), 90);
-        assert_eq!(reserved_memory_bytes(GIB), 255 * MIB);
+        assert_eq!(reserved_memory_bytes(512 * MIB), 255 * MIB, "floor");
+        assert_eq!(reserved_memory_bytes(GIB), 256 * MIB);
         assert_eq!(reserved_memory_bytes(4 * GIB), GIB);
-        assert_eq!(reserved_memory_bytes(8 * GIB), GIB + GIB * 4 / 5);
+        assert_eq!(reserved_memory_bytes(8 * GIB), GIB + (4 * GIB).div_ceil(5));
     }
 
     #[test]
