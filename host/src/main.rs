@@ -22,6 +22,8 @@ enum Command {
     Sim(cli::sim::Args),
     /// Run the guide's scenarios end to end on the embedded simulators.
     Demo(cli::demo::Args),
+    /// Write the CRDs (NodePool, NodeClaim, OVHNodeClass) generated from the API types.
+    Crdgen(cli::crdgen::Args),
 }
 
 #[tokio::main]
@@ -32,6 +34,7 @@ async fn main() -> Result<()> {
         Some(Command::Policy(args)) => cli::policy::run(args).await,
         Some(Command::Sim(args)) => cli::sim::run(args).await,
         Some(Command::Demo(args)) => cli::demo::run(args).await,
+        Some(Command::Crdgen(args)) => cli::crdgen::run(args).await,
         None => anyhow::bail!("the controller is not implemented yet; see --help"),
     }
 }
