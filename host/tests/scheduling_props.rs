@@ -194,11 +194,9 @@ fn mangled(mode: u8) -> impl Fn(&Request) -> Result<Decision, String> {
                     l.zone = ZONES[0].into()
                 }
             }
-            3 => {
-                if d.launches.len() > 1 {
-                    let moved = d.launches.pop().unwrap();
-                    d.launches[0].pods.extend(moved.pods);
-                }
+            3 if d.launches.len() > 1 => {
+                let moved = d.launches.pop().unwrap();
+                d.launches[0].pods.extend(moved.pods);
             }
             4 => {
                 if let Some(l) = d.launches.first_mut() {
@@ -288,7 +286,7 @@ fn check(state: &ClusterState, pools: &[PoolSpec], plan: &Plan) -> Result<(), St
     for (pod, node) in &placed {
         let spec = specs[pod].clone();
         let n = nodes.get_mut(node).ok_or("unknown node")?;
-        n.used = n.used + spec.requests;
+        n.used += spec.requests;
         n.pods.push((pod.clone(), spec));
     }
     for (name, n) in &nodes {

@@ -148,6 +148,8 @@ impl ResourceRequirements {
 }
 
 /// NodeClaimSpec describes the desired state of the NodeClaim
+// kube's `printcolumn(...)` arguments repeat keys such as `type_`, which clippy reads as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "karpenter.sh",

@@ -76,6 +76,8 @@ pub const SECRET_CONSUMER_KEY: &str = "consumerKey";
 
 /// OVHNodeClassSpec is the OVHcloud configuration NodePools refer to through
 /// `nodeClassRef: {group: karpenter.ovhcloud.sh, kind: OVHNodeClass, name: ...}`.
+// kube's `printcolumn(...)` arguments repeat keys such as `type_`, which clippy reads as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "karpenter.ovhcloud.sh",

@@ -292,6 +292,8 @@ impl NodeClaimTemplate {
 /// launch nodes in response to pods that are unschedulable. A single nodepool
 /// is capable of managing a diverse set of nodes. Node properties are determined
 /// from a combination of nodepool and pod scheduling constraints.
+// kube's `printcolumn(...)` arguments repeat keys such as `type_`, which clippy reads as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "karpenter.sh",

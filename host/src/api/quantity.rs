@@ -144,7 +144,7 @@ pub fn units(q: &Quantity) -> Result<i64, QuantityError> {
 
 /// A CPU quantity from millicores: `2` for 2000, `500m` for 500.
 pub fn from_cpu_millis(millis: u64) -> Quantity {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         Quantity((millis / 1000).to_string())
     } else {
         Quantity(format!("{millis}m"))
@@ -162,7 +162,7 @@ pub fn from_bytes(bytes: u64) -> Quantity {
         ("Ki", 10),
     ] {
         let unit = 1u64 << shift;
-        if bytes >= unit && bytes % unit == 0 {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
             return Quantity(format!("{}{suffix}", bytes / unit));
         }
     }
