@@ -165,19 +165,25 @@ impl OvhClient {
     }
 
     /// Learns the server clock offset from `GET /auth/time` now; returns it.
-    pub async fn sync_time(&self) -> Result<i64, OvhError> {
-        // Boxed: `call` learns the offset through this function (async recursion).
-        let fetch: std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<i64, OvhError>> + Send + '_>,
-        > = Box::pin(self.call(Method::GET, "/auth/time", &[], None, false));
-        let server = fetch.await?;
-        let secs = server - local_now_secs();
-        *self.inner.offset.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeOffset {
-            secs,
-            learned: Instant::now(),
-        });
-        debug!(offset_secs = secs, "OVH clock offset learned");
-        Ok(secs)
+    ///
+    /// The future's type is spelled out (boxed, `Send`) because `call` learns the offset through
+    /// this function: async recursion, whose auto traits the compiler cannot infer.
+    pub fn sync_time(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, OvhError>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let server: i64 = self
+                .call(Method::GET, "/auth/time", &[], None, false)
+                .await?;
+            let secs = server - local_now_secs();
+            *self.inner.offset.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeOffset {
+                secs,
+                learned: Instant::now(),
+            });
+            debug!(offset_secs = secs, "OVH clock offset learned");
+            Ok(secs)
+        })
     }
 
     async fn call<T: DeserializeOwned>(

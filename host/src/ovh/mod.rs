@@ -12,6 +12,10 @@
 //! # Ok(()) }
 //! ```
 
+// `OvhError::Api` keeps every field OVH gives (status, class, code, message, query id): it is
+// large, and it only travels on the slow path after a network round trip.
+#![allow(clippy::result_large_err)]
+
 pub mod client;
 pub mod credentials;
 pub mod endpoint;
