@@ -53,7 +53,18 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
 /// Debian packages that provide a wasm32-capable rustc (see DESIGN.md, "Building Wasm here").
 const WASM_DEBS: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-19"];
 
+/// Debian packages the tests call: `shellcheck` lints the demo scripts.
+const TEST_DEBS: &[&str] = &["shellcheck", "gettext-base", "curl"];
+
+/// PyPI package the chart tests render and lint the chart with (`import helm_python`).
+const HELM_PYTHON_SDK: &str = "helm-python-sdk==0.2.2";
+
 fn install_tools() -> Result<()> {
+    install_debs()?;
+    install_helm_python_sdk()
+}
+
+fn install_debs() -> Result<()> {
     let have_wasm = Path::new("/usr/lib/llvm-19/bin/wasm-ld").exists()
         && Path::new("/usr/bin/cargo").exists()
         && Path::new("/usr/lib/rustlib/src/rust/library").exists();
@@ -63,6 +74,51 @@ fn install_tools() -> Result<()> {
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(WASM_DEBS)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let have_test_tools = ["/usr/bin/shellcheck", "/usr/bin/envsubst", "/usr/bin/curl"]
+        .iter()
+        .all(|p| Path::new(p).exists());
+    if !have_test_tools {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(TEST_DEBS)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    Ok(())
+}
+
+/// Installs helm-python-sdk for the `python3` on PATH (the one the chart tests run), unless it
+/// imports already. A Debian system Python refuses plain `pip install` (PEP 668): then into
+/// the user site.
+fn install_helm_python_sdk() -> Result<()> {
+    let importable = || {
+        Command::new("python3")
+            .args(["-c", "import helm_python"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if importable() {
+        return Ok(());
+    }
+    let pip = |extra: &[&str]| {
+        run(Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(extra)
+            .arg(HELM_PYTHON_SDK))
+    };
+    if pip(&[]).is_err() {
+        pip(&["--user", "--break-system-packages"])?;
+    }
+    if !importable() {
+        bail!("{HELM_PYTHON_SDK} installed but `python3 -c 'import helm_python'` still fails");
     }
     Ok(())
 }

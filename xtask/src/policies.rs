@@ -322,6 +322,24 @@ pub fn build(root: &Path) -> Result<()> {
     }
     fs::write(root.join(TOOLCHAIN_FILE), format!("{version}\n"))
         .context("writing the TOOLCHAIN file")?;
+    copy_to_chart(root, &components)
+}
+
+/// Where the Helm chart keeps its copies of the default components (`.Files.Get` only reads
+/// files inside the chart); `host/tests/chart.rs` checks they equal `policies/dist`.
+const CHART_POLICY_DIR: &str = "charts/karpenter-ovhcloud/policies";
+
+/// Copies the default components (`policies/dist/<world>.wasm`, not the examples) into the chart.
+fn copy_to_chart(root: &Path, components: &Components) -> Result<()> {
+    for (rel, bytes) in components {
+        let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if rel.parent() != Some(Path::new("policies/dist")) || name.starts_with("example-") {
+            continue;
+        }
+        let dest = root.join(CHART_POLICY_DIR).join(name);
+        fs::write(&dest, bytes).with_context(|| format!("writing {}", dest.display()))?;
+        println!("copied to {CHART_POLICY_DIR}/{name}");
+    }
     Ok(())
 }
 

@@ -1,0 +1,188 @@
+//! Helpers of the chart and demo tests: a simulated API server driven by the real kubectl,
+//! helm-python-sdk behind `helm.py`, YAML documents.
+
+#![allow(dead_code)] // each test binary uses a subset
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use karpenter_ovhcloud_sim::kube::{Config as SimConfig, KubeSim};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// The kubectl the machine has (v1.32).
+pub const KUBECTL: &str = "/usr/bin/kubectl";
+/// The namespace of the guide's install.
+pub const NAMESPACE: &str = "karpenter";
+/// The release name of the guide's install.
+pub const RELEASE: &str = "karpenter-ovhcloud";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is one level below the root")
+        .to_path_buf()
+}
+
+/// The chart directory.
+pub fn chart_dir() -> PathBuf {
+    repo().join("charts/karpenter-ovhcloud")
+}
+
+/// Output of a finished command.
+#[derive(Debug)]
+pub struct Out {
+    /// Exit status was 0.
+    pub ok: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Out {
+    /// True when the API server refused the request with 403.
+    pub fn forbidden(&self) -> bool {
+        self.stderr.contains("Forbidden") || self.stderr.contains("forbidden")
+    }
+}
+
+/// Runs `cmd` with `stdin`, killing it after `timeout`.
+pub async fn run(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Out {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(text.as_bytes())
+            .await
+            .expect("writing stdin");
+        drop(pipe);
+    }
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {timeout:?}"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A simulated API server with an admin kubeconfig in a temporary directory.
+pub struct Cluster {
+    /// The server.
+    pub sim: KubeSim,
+    /// Scratch directory (kubeconfigs, HOME of kubectl).
+    pub dir: tempfile::TempDir,
+    /// The admin kubeconfig.
+    pub admin: PathBuf,
+}
+
+impl Cluster {
+    /// Starts a server on a loopback port.
+    pub async fn start() -> Cluster {
+        let sim = KubeSim::start(SimConfig::default())
+            .await
+            .expect("simulated API server");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let admin = dir.path().join("admin.kubeconfig");
+        sim.write_kubeconfig(&admin).expect("kubeconfig");
+        Cluster { sim, dir, admin }
+    }
+
+    /// kubectl flags acting as the service account `namespace/name` with its groups, so RBAC
+    /// applies. (Impersonation, because kubectl sends no bearer token over plain HTTP and the
+    /// simulator takes a request without credentials for the admin's.)
+    pub fn service_account(namespace: &str, name: &str) -> Vec<String> {
+        vec![
+            format!("--as=system:serviceaccount:{namespace}:{name}"),
+            "--as-group=system:serviceaccounts".into(),
+            format!("--as-group=system:serviceaccounts:{namespace}"),
+            "--as-group=system:authenticated".into(),
+        ]
+    }
+
+    /// A command with a clean environment pointing at `kubeconfig`.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, kubeconfig: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", self.dir.path())
+            .env("PATH", "/usr/bin:/bin");
+        c
+    }
+
+    /// kubectl with `identity` flags (see [`Cluster::service_account`]).
+    pub async fn kubectl_as(&self, identity: &[String], args: &[&str], stdin: Option<&str>) -> Out {
+        let mut c = self.command(KUBECTL, &self.admin);
+        c.args(identity).args(args);
+        run(c, stdin, Duration::from_secs(60)).await
+    }
+
+    /// kubectl as admin.
+    pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        self.kubectl_as(&[], args, stdin).await
+    }
+
+    /// kubectl as admin, which must succeed; returns stdout.
+    pub async fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.kubectl(args, stdin).await;
+        assert!(
+            o.ok,
+            "kubectl {args:?} failed\nstdout: {}\nstderr: {}",
+            o.stdout, o.stderr
+        );
+        o.stdout
+    }
+
+    /// Installs the chart's CRDs as `helm install` does before the templates.
+    pub async fn apply_crds(&self) {
+        let crds = chart_dir().join("crds");
+        self.ok(&["apply", "-f", crds.to_str().expect("utf-8 path")], None)
+            .await;
+    }
+
+    /// `kubectl get ARGS -o json`, parsed.
+    pub async fn get_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["get"];
+        all.extend(args);
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all, None).await).expect("kubectl -o json")
+    }
+}
+
+/// Every YAML document of `text` that is not empty, as JSON.
+pub fn documents(text: &str) -> Vec<Value> {
+    use serde::Deserialize;
+    serde_norway::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).expect("valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Runs `helm.py` (helm-python-sdk) on a request; see its docstring for the shapes.
+pub async fn helm(request: &Value) -> Value {
+    let mut c = Command::new("python3");
+    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chart_support/helm.py"));
+    let out = run(c, Some(&request.to_string()), Duration::from_secs(180)).await;
+    assert!(
+        out.ok,
+        "helm.py failed (is helm-python-sdk installed? `cargo xtask install-tools`):\n{}",
+        out.stderr
+    );
+    serde_json::from_str(&out.stdout).expect("helm.py answers JSON")
+}
