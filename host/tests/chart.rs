@@ -830,7 +830,18 @@ async fn rendered_chart_applies_and_its_rbac_is_least_privilege() {
     cluster.ok(&["apply", "-f", "-"], Some(&nodeclass)).await;
     let sa = Cluster::service_account(NAMESPACE, RELEASE);
     let eviction = r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"victim","namespace":"default"}}"#;
-    let status_patch = r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Ready","message":"","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#;
+    // What the controller writes: a Ready condition on the status subresource.
+    let status_patch = |kind: &'static str, name: &'static str| {
+        vec![
+            "patch",
+            kind,
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Ready","message":"","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#,
+        ]
+    };
     let allowed: Vec<(Vec<&str>, Option<&str>)> = vec![
         (vec!["get", "nodes"], None),
         (vec!["get", "pods", "-A"], None),
@@ -841,30 +852,8 @@ async fn rendered_chart_applies_and_its_rbac_is_least_privilege() {
             vec!["get", "ovhnodeclasses.karpenter.ovhcloud.sh", "default"],
             None,
         ),
-        (
-            vec![
-                "patch",
-                "ovhnodeclass",
-                "default",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                status_patch,
-            ],
-            None,
-        ),
-        (
-            vec![
-                "patch",
-                "nodepool",
-                "demo-pool",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                status_patch,
-            ],
-            None,
-        ),
+        (status_patch("ovhnodeclass", "default"), None),
+        (status_patch("nodepool", "demo-pool"), None),
         (
             vec![
                 "annotate",
@@ -879,18 +868,7 @@ async fn rendered_chart_applies_and_its_rbac_is_least_privilege() {
             vec!["get", "nodeclaims.karpenter.sh", "demo-pool-abcde"],
             None,
         ),
-        (
-            vec![
-                "patch",
-                "nodeclaim",
-                "demo-pool-abcde",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                status_patch,
-            ],
-            None,
-        ),
+        (status_patch("nodeclaim", "demo-pool-abcde"), None),
         (
             vec!["label", "node", "node-1", "karpenter.sh/registered=true"],
             None,

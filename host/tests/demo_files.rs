@@ -47,19 +47,31 @@ fn demo(file: &str) -> PathBuf {
     repo().join("demo").join(file)
 }
 
+/// The variables the guide exports.
+const GUIDE_VARS: [&str; 6] = [
+    "OVH_APPLICATION_KEY",
+    "OVH_APPLICATION_SECRET",
+    "OVH_CONSUMER_KEY",
+    "OVH_SERVICE_NAME",
+    "OVH_KUBE_ID",
+    "OVH_REGION",
+];
+
 /// The guide's exported variables, with the simulated OVH API's project and credentials.
 fn guide_env(endpoint: Option<&str>) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        ("OVH_APPLICATION_KEY", DEFAULT_APPLICATION_KEY),
-        ("OVH_APPLICATION_SECRET", DEFAULT_APPLICATION_SECRET),
-        ("OVH_CONSUMER_KEY", DEFAULT_CONSUMER_KEY),
-        ("OVH_SERVICE_NAME", DEFAULT_SERVICE_NAME),
-        ("OVH_KUBE_ID", DEFAULT_KUBE_ID),
-        ("OVH_REGION", DEFAULT_REGION),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let values = [
+        DEFAULT_APPLICATION_KEY,
+        DEFAULT_APPLICATION_SECRET,
+        DEFAULT_CONSUMER_KEY,
+        DEFAULT_SERVICE_NAME,
+        DEFAULT_KUBE_ID,
+        DEFAULT_REGION,
+    ];
+    let mut env: Vec<(String, String)> = GUIDE_VARS
+        .iter()
+        .zip(values)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     if let Some(e) = endpoint {
         env.push(("OVH_ENDPOINT".into(), e.into()));
     }
@@ -129,15 +141,7 @@ fn demo_has_every_file_the_guide_lists_and_nothing_else() {
         assert!(mode & 0o111 != 0, "{script} is not executable");
     }
     // Only the guide's variables, and only in the files the guide pipes through envsubst.
-    let guide_vars: BTreeSet<&str> = [
-        "OVH_APPLICATION_KEY",
-        "OVH_APPLICATION_SECRET",
-        "OVH_CONSUMER_KEY",
-        "OVH_SERVICE_NAME",
-        "OVH_KUBE_ID",
-        "OVH_REGION",
-    ]
-    .into();
+    let guide_vars: BTreeSet<&str> = GUIDE_VARS.into();
     for file in GUIDE_FILES.iter().filter(|f| f.ends_with(".yaml")) {
         let text = std::fs::read_to_string(demo(file)).unwrap();
         let vars: Vec<&str> = text

@@ -69,23 +69,23 @@ fn install_debs() -> Result<()> {
         && Path::new("/usr/bin/cargo").exists()
         && Path::new("/usr/lib/rustlib/src/rust/library").exists();
     if !have_wasm {
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(WASM_DEBS)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        apt_install(WASM_DEBS)?;
     }
     let have_test_tools = ["/usr/bin/shellcheck", "/usr/bin/envsubst", "/usr/bin/curl"]
         .iter()
         .all(|p| Path::new(p).exists());
     if !have_test_tools {
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(TEST_DEBS)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        apt_install(TEST_DEBS)?;
     }
     Ok(())
+}
+
+fn apt_install(debs: &[&str]) -> Result<()> {
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(debs)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Installs helm-python-sdk for the `python3` on PATH (the one the chart tests run), unless it
