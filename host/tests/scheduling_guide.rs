@@ -3,17 +3,30 @@
 mod scheduling_common;
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
-use karpenter_ovhcloud::provisioning::{plan, FlavorPolicy, Input, Outcome, Plan};
+use karpenter_ovhcloud::policy::{PolicyRuntime, PolicySet, RuntimeConfig};
+use karpenter_ovhcloud::provisioning::{
+    plan, FlavorPolicy, Input, Outcome, Plan, WasmFlavorPolicy,
+};
 use karpenter_ovhcloud::scheduling::{wellknown, Operator, PoolSpec, Requirement};
 use karpenter_ovhcloud::state::ClusterState;
 use scheduling_common::k8s::{deployment, pod_affinity, run, zone_spread};
 use scheduling_common::*;
 use serde_json::json;
 
-/// The flavor-selection policy the guide's cases run through.
+/// The flavor-selection policy the guide's cases run through: the product's default
+/// component (`policies/dist/flavor-selection.wasm`) in the Wasm runtime.
 fn policy() -> &'static dyn FlavorPolicy {
-    &test_policy
+    static SET: OnceLock<PolicySet> = OnceLock::new();
+    static POLICY: OnceLock<WasmFlavorPolicy<'static>> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let set = SET.get_or_init(|| {
+            let runtime = PolicyRuntime::new(RuntimeConfig::default()).expect("runtime");
+            PolicySet::new(Arc::new(runtime)).expect("embedded defaults")
+        });
+        WasmFlavorPolicy::default_policy(set)
+    })
 }
 
 fn guide(state: &ClusterState, pools: &[PoolSpec]) -> Plan {

@@ -114,7 +114,7 @@ impl AllocatableModel {
     pub fn observe(&mut self, flavor: &str, reported: Resources) -> bool {
         match self.learned.get_mut(flavor) {
             Some(known) => {
-                let min = known.min(&reported);
+                let min = known.min_each(&reported);
                 let changed = min != *known;
                 *known = min;
                 changed

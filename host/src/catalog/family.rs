@@ -35,6 +35,25 @@ impl Category {
             Self::Other => "other",
         }
     }
+
+    /// Every category.
+    pub const ALL: [Category; 7] = [
+        Self::GeneralPurpose,
+        Self::ComputeOptimized,
+        Self::MemoryOptimized,
+        Self::Discovery,
+        Self::IopsOptimized,
+        Self::Gpu,
+        Self::Other,
+    ];
+
+    /// The category of a label value; [`Category::Other`] for values this table does not know.
+    pub fn from_label(value: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == value)
+            .unwrap_or(Self::Other)
+    }
 }
 
 impl fmt::Display for Category {

@@ -14,81 +14,14 @@ pub mod unavailable;
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-
 use crate::api::labels;
-use crate::api::quantity::{self, QuantityError};
 pub use allocatable::AllocatableModel;
 pub use family::{Category, Family};
 pub use unavailable::UnavailableOfferings;
 
-/// Resource name of GPUs on MKS GPU nodes.
-pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
-
-/// An amount of each schedulable resource, in base units.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Resources {
-    /// CPU in millicores.
-    pub cpu_millis: u64,
-    /// Memory in bytes.
-    pub memory_bytes: u64,
-    /// Ephemeral storage in bytes.
-    pub ephemeral_storage_bytes: u64,
-    /// Whole GPUs.
-    pub gpu: u32,
-    /// Pod slots.
-    pub pods: u32,
-}
-
-impl Resources {
-    /// Each resource's smaller value.
-    pub fn min(&self, other: &Self) -> Self {
-        Self {
-            cpu_millis: self.cpu_millis.min(other.cpu_millis),
-            memory_bytes: self.memory_bytes.min(other.memory_bytes),
-            ephemeral_storage_bytes: self
-                .ephemeral_storage_bytes
-                .min(other.ephemeral_storage_bytes),
-            gpu: self.gpu.min(other.gpu),
-            pods: self.pods.min(other.pods),
-        }
-    }
-
-    /// Reads a Kubernetes resource list (a node's `status.allocatable`). Missing resources are
-    /// 0; negative values count as 0.
-    pub fn from_resource_list(list: &BTreeMap<String, Quantity>) -> Result<Self, QuantityError> {
-        let get = |name: &str, read: fn(&Quantity) -> Result<i64, QuantityError>| {
-            list.get(name)
-                .map(read)
-                .transpose()
-                .map(|v| v.unwrap_or(0).max(0) as u64)
-        };
-        Ok(Self {
-            cpu_millis: get("cpu", quantity::cpu_millis)?,
-            memory_bytes: get("memory", quantity::units)?,
-            ephemeral_storage_bytes: get("ephemeral-storage", quantity::units)?,
-            gpu: u32::try_from(get(GPU_RESOURCE, quantity::units)?).unwrap_or(u32::MAX),
-            pods: u32::try_from(get("pods", quantity::units)?).unwrap_or(u32::MAX),
-        })
-    }
-
-    /// As a Kubernetes resource list (GPUs only when there are some).
-    pub fn to_resource_list(&self) -> BTreeMap<String, Quantity> {
-        let mut list = BTreeMap::from([
-            ("cpu".to_owned(), quantity::from_cpu_millis(self.cpu_millis)),
-            ("memory".to_owned(), quantity::from_bytes(self.memory_bytes)),
-            (
-                "ephemeral-storage".to_owned(),
-                quantity::from_bytes(self.ephemeral_storage_bytes),
-            ),
-            ("pods".to_owned(), Quantity(self.pods.to_string())),
-        ]);
-        if self.gpu > 0 {
-            list.insert(GPU_RESOURCE.to_owned(), Quantity(self.gpu.to_string()));
-        }
-        list
-    }
-}
+pub use crate::scheduling::convert::GPU_RESOURCE;
+use crate::scheduling::FlavorSpec;
+pub use crate::scheduling::Resources;
 
 /// Where a flavor's price came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,6 +79,25 @@ pub struct Flavor {
 }
 
 impl Flavor {
+    /// The flavor as the scheduling core and the policies see it.
+    pub fn spec(&self) -> FlavorSpec {
+        FlavorSpec {
+            name: self.name.clone(),
+            family: self.family.clone(),
+            generation: self.generation,
+            category: self.category.as_str().to_owned(),
+            capacity: self.capacity,
+            allocatable: self.allocatable,
+            hourly_price: self.hourly,
+            monthly_price: self.monthly,
+            zones: self
+                .zones
+                .iter()
+                .map(|z| (z.zone.clone(), z.available))
+                .collect(),
+        }
+    }
+
     /// Whether it is offered and currently available in `zone`.
     pub fn available_in(&self, zone: &str) -> bool {
         self.zones.iter().any(|z| z.zone == zone && z.available)
@@ -241,6 +193,11 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Every flavor as the scheduling core and the policies see it, cheapest first.
+    pub fn specs(&self) -> Vec<FlavorSpec> {
+        self.flavors.iter().map(Flavor::spec).collect()
+    }
+
     /// Builds the catalog: prices by precedence, family data, allocatable from `model`,
     /// zone availability from `unavailable`.
     pub fn build(
@@ -354,6 +311,7 @@ impl Catalog {
 mod tests {
     use super::*;
     use crate::clock::Clock;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use std::time::Duration;
 
     fn zones() -> Vec<String> {
@@ -514,13 +472,18 @@ mod tests {
             gpu: 1,
             pods: 110,
         };
-        assert_eq!(Resources::from_resource_list(&r.to_resource_list()), Ok(r));
+        assert_eq!(
+            crate::scheduling::convert::try_resources(&crate::scheduling::convert::resource_list(
+                &r
+            )),
+            Ok(r)
+        );
         let node = BTreeMap::from([
             ("cpu".to_owned(), Quantity("1930m".into())),
             ("memory".to_owned(), Quantity("6020300Ki".into())),
             ("pods".to_owned(), Quantity("110".into())),
         ]);
-        let read = Resources::from_resource_list(&node).unwrap();
+        let read = crate::scheduling::convert::try_resources(&node).unwrap();
         assert_eq!(
             (read.cpu_millis, read.memory_bytes, read.gpu),
             (1930, 6_020_300 * 1024, 0)

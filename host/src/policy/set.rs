@@ -355,14 +355,7 @@ impl PolicySet {
                 tracing::warn!(%world, policy = %active.policy.metadata.name,
                     digest = %active.policy.info.digest, reason = failure.reason(), error = %failure,
                     "policy failed; the embedded default decides this call");
-                self.inner
-                    .metrics
-                    .fallbacks
-                    .get_or_create(&FallbackLabels {
-                        world: world.to_string(),
-                        reason: failure.reason().into(),
-                    })
-                    .inc();
+                self.record_fallback(world, failure.reason());
                 match self.call_policy(&default, &mut request) {
                     Ok(decision) => (
                         "fallback",
@@ -385,6 +378,14 @@ impl PolicySet {
             }
         };
         let elapsed = start.elapsed();
+        self.record_call(world, outcome, elapsed);
+        result.map(|d| Decided { elapsed, ..d })
+    }
+
+    /// Counts one decision of `world` (`outcome`: `ok`, `fallback` or `failed`) and its wall
+    /// time, for callers that drive the fallback themselves (provisioning validates answers
+    /// against the cluster before accepting them).
+    pub fn record_call(&self, world: World, outcome: &str, elapsed: Duration) {
         let metrics = &self.inner.metrics;
         metrics
             .calls
@@ -399,7 +400,18 @@ impl PolicySet {
                 world: world.to_string(),
             })
             .observe(elapsed.as_secs_f64());
-        result.map(|d| Decided { elapsed, ..d })
+    }
+
+    /// Counts one fallback to the embedded default of `world`, by short reason.
+    pub fn record_fallback(&self, world: World, reason: &str) {
+        self.inner
+            .metrics
+            .fallbacks
+            .get_or_create(&FallbackLabels {
+                world: world.to_string(),
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// Calls one policy with its configuration and validates the answer; no fallback.

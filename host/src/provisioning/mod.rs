@@ -9,9 +9,11 @@ pub mod claims;
 pub mod request;
 pub mod simulate;
 pub mod validate;
+pub mod wit;
 
 pub use batcher::{BatchWindow, Batcher};
 pub use claims::{NodeClaimSpec, ANTI_AFFINITY_POOL_MAX};
 pub use request::{Decision, FlavorPolicy, Group, Launch, Pool, Request, Unplaced};
 pub use simulate::{plan, Input, Outcome, Plan, Refusal};
 pub use validate::{validate, Context, NewNode};
+pub use wit::{plan_with, WasmFlavorPolicy};

@@ -9,34 +9,67 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 
 use super::pod::{AffinityTerm, NodeState, PodSpec, SimNode, Spread, Topology};
 use super::requirements::{LabelSelector, Labels, Operator, Requirement};
-use super::resources::{parse_quantity, Resources};
+use super::resources::Resources;
 use super::taints::{Taint, TaintEffect, Toleration};
+use crate::api::quantity::{self, QuantityError};
 
-/// Resources of a Kubernetes resource list (`cpu`, `memory`, `ephemeral-storage`,
-/// `nvidia.com/gpu`, `pods`); malformed quantities count as zero.
-pub fn resources(list: &BTreeMap<String, Quantity>) -> Resources {
-    let q = |name: &str, scale: f64| {
+/// Resource name of GPUs on MKS GPU nodes.
+pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
+
+/// Reads a Kubernetes resource list (`cpu`, `memory`, `ephemeral-storage`, `nvidia.com/gpu`,
+/// `pods`) with `read` deciding what a malformed quantity becomes. Missing or negative: 0.
+fn read_resource_list<E>(
+    list: &BTreeMap<String, Quantity>,
+    read: impl Fn(&Quantity, fn(&Quantity) -> Result<i64, QuantityError>) -> Result<i64, E>,
+) -> Result<Resources, E> {
+    let get = |name: &str, unit: fn(&Quantity) -> Result<i64, QuantityError>| {
         list.get(name)
-            .and_then(|v| parse_quantity(&v.0, scale))
-            .unwrap_or(0)
+            .map(|q| read(q, unit))
+            .transpose()
+            .map(|v| v.unwrap_or(0).max(0) as u64)
     };
-    Resources {
-        cpu_millis: q("cpu", 1000.0),
-        memory_bytes: q("memory", 1.0),
-        ephemeral_storage_bytes: q("ephemeral-storage", 1.0),
-        gpu: u32::try_from(q("nvidia.com/gpu", 1.0)).unwrap_or(u32::MAX),
-        pods: u32::try_from(q("pods", 1.0)).unwrap_or(u32::MAX),
+    Ok(Resources {
+        cpu_millis: get("cpu", quantity::cpu_millis)?,
+        memory_bytes: get("memory", quantity::units)?,
+        ephemeral_storage_bytes: get("ephemeral-storage", quantity::units)?,
+        gpu: u32::try_from(get(GPU_RESOURCE, quantity::units)?).unwrap_or(u32::MAX),
+        pods: u32::try_from(get("pods", quantity::units)?).unwrap_or(u32::MAX),
+    })
+}
+
+/// Resources of a Kubernetes resource list; malformed quantities count as zero (the API server
+/// has validated what it stores, so this only shields against hand-made objects).
+pub fn resources(list: &BTreeMap<String, Quantity>) -> Resources {
+    let lossy = |q: &Quantity, unit: fn(&Quantity) -> Result<i64, QuantityError>| {
+        Ok::<_, std::convert::Infallible>(unit(q).unwrap_or(0))
+    };
+    match read_resource_list(list, lossy) {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 
-fn max(a: Resources, b: Resources) -> Resources {
-    Resources {
-        cpu_millis: a.cpu_millis.max(b.cpu_millis),
-        memory_bytes: a.memory_bytes.max(b.memory_bytes),
-        ephemeral_storage_bytes: a.ephemeral_storage_bytes.max(b.ephemeral_storage_bytes),
-        gpu: a.gpu.max(b.gpu),
-        pods: a.pods.max(b.pods),
+/// Resources of a Kubernetes resource list (e.g. a node's `status.allocatable`); the first
+/// malformed quantity is an error.
+pub fn try_resources(list: &BTreeMap<String, Quantity>) -> Result<Resources, QuantityError> {
+    read_resource_list(list, |q, unit| unit(q))
+}
+
+/// A Kubernetes resource list of `r` (GPUs only when there are some).
+pub fn resource_list(r: &Resources) -> BTreeMap<String, Quantity> {
+    let mut list = BTreeMap::from([
+        ("cpu".to_owned(), quantity::from_cpu_millis(r.cpu_millis)),
+        ("memory".to_owned(), quantity::from_bytes(r.memory_bytes)),
+        (
+            "ephemeral-storage".to_owned(),
+            quantity::from_bytes(r.ephemeral_storage_bytes),
+        ),
+        ("pods".to_owned(), Quantity(r.pods.to_string())),
+    ]);
+    if r.gpu > 0 {
+        list.insert(GPU_RESOURCE.to_owned(), Quantity(r.gpu.to_string()));
     }
+    list
 }
 
 /// A container's effective requests: requests, else limits (as the API server defaults them).
@@ -60,9 +93,11 @@ pub fn pod_requests(spec: &core::PodSpec) -> Resources {
         .init_containers
         .iter()
         .flatten()
-        .fold(Resources::default(), |m, c| max(m, container_requests(c)));
+        .fold(Resources::default(), |m, c| {
+            m.max_each(&container_requests(c))
+        });
     let overhead = spec.overhead.as_ref().map(resources).unwrap_or_default();
-    let mut total = max(sum, init) + overhead;
+    let mut total = sum.max_each(&init) + overhead;
     total.pods = 1;
     total
 }

@@ -50,6 +50,26 @@ impl Resources {
         }
     }
 
+    /// Each dimension's smaller value.
+    pub fn min_each(&self, other: &Resources) -> Resources {
+        self.zip(other, u64::min, u32::min)
+    }
+
+    /// Each dimension's larger value.
+    pub fn max_each(&self, other: &Resources) -> Resources {
+        self.zip(other, u64::max, u32::max)
+    }
+
+    fn zip(&self, o: &Resources, wide: fn(u64, u64) -> u64, narrow: fn(u32, u32) -> u32) -> Self {
+        Resources {
+            cpu_millis: wide(self.cpu_millis, o.cpu_millis),
+            memory_bytes: wide(self.memory_bytes, o.memory_bytes),
+            ephemeral_storage_bytes: wide(self.ephemeral_storage_bytes, o.ephemeral_storage_bytes),
+            gpu: narrow(self.gpu, o.gpu),
+            pods: narrow(self.pods, o.pods),
+        }
+    }
+
     /// How many copies of `one` fit in `self` (u32::MAX when `one` is all zero).
     pub fn how_many(&self, one: &Resources) -> u32 {
         fn div(have: u64, need: u64) -> u64 {
@@ -101,64 +121,9 @@ impl Mul<u32> for Resources {
     }
 }
 
-/// Parses a Kubernetes quantity (`500m`, `1.5`, `512Mi`, `2G`, `1e3`) into base units
-/// multiplied by `scale` (1000 for CPU millicores, 1 for bytes), rounded up as Kubernetes does.
-/// None for malformed input.
-pub fn parse_quantity(text: &str, scale: f64) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let multiplier = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exp if exp.starts_with(['e', 'E']) => 10f64.powi(exp[1..].parse().ok()?),
-        _ => return None,
-    };
-    let value = number * multiplier * scale;
-    if !value.is_finite() || value < 0.0 {
-        return None;
-    }
-    // Round up, but absorb float noise (0.1 * 1000 = 100.00000000000001).
-    let rounded = (value - 1e-6).ceil().max(0.0);
-    (rounded <= u64::MAX as f64).then_some(rounded as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantities_parse_to_base_units() {
-        assert_eq!(parse_quantity("500m", 1000.0), Some(500));
-        assert_eq!(parse_quantity("1.5", 1000.0), Some(1500));
-        assert_eq!(parse_quantity("6", 1000.0), Some(6000));
-        assert_eq!(parse_quantity("100m", 1000.0), Some(100));
-        assert_eq!(parse_quantity("512Mi", 1.0), Some(512 * 1024 * 1024));
-        assert_eq!(parse_quantity("24Gi", 1.0), Some(24 << 30));
-        assert_eq!(parse_quantity("2G", 1.0), Some(2_000_000_000));
-        assert_eq!(parse_quantity("1e3", 1.0), Some(1000));
-        assert_eq!(parse_quantity("1u", 1000.0), Some(1));
-        assert_eq!(parse_quantity("abc", 1.0), None);
-        assert_eq!(parse_quantity("1Zi", 1.0), None);
-        assert_eq!(parse_quantity("-1", 1.0), None);
-    }
 
     #[test]
     fn fit_and_count() {
