@@ -17,7 +17,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use karpenter_ovhcloud::provisioning::{plan, FlavorPolicy, Input, Outcome};
+use karpenter_ovhcloud::policy::{PolicyRuntime, PolicySet, RuntimeConfig};
+use karpenter_ovhcloud::provisioning::{plan, FlavorPolicy, Input, Outcome, WasmFlavorPolicy};
 use karpenter_ovhcloud::scheduling::FlavorSpec;
 use karpenter_ovhcloud::state::ClusterState;
 use rand::rngs::StdRng;
@@ -174,8 +175,16 @@ fn measure(
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this once as a smoke test.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let policy: &dyn FlavorPolicy = &test_policy;
-    let policy_name = "tests' first-fit policy (native)";
+    let runtime = PolicyRuntime::new(RuntimeConfig::default()).expect("policy runtime");
+    let set = PolicySet::new(Arc::new(runtime)).expect("embedded default policies");
+    let wasm = WasmFlavorPolicy::default_policy(&set);
+    let policies: [(&str, &dyn FlavorPolicy); 2] = [
+        ("default flavor-selection component (Wasm)", &wasm),
+        (
+            "tests' first-fit policy (native, host-side cost only)",
+            &test_policy,
+        ),
+    ];
     let sizes: &[usize] = if quick {
         &[1000]
     } else {
@@ -185,25 +194,28 @@ fn main() {
         ("synthetic-400", Arc::new(synthetic_catalog(400))),
         ("ovh-34", Arc::new(ovh_catalog())),
     ];
-    println!("policy: {policy_name}");
-    println!(
-        "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12} {:>12}",
-        "catalog", "pods", "groups", "nodes", "scheduled", "ms/pass", "pods/s"
-    );
-    for (name, flavors) in &catalogs {
-        for &n in sizes {
-            let r = measure(name, flavors, n, policy);
-            let secs = r.per_pass.as_secs_f64();
-            println!(
-                "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12.2} {:>12.0}",
-                r.catalog,
-                r.pods,
-                r.groups,
-                r.nodes,
-                r.scheduled,
-                secs * 1e3,
-                r.pods as f64 / secs
-            );
+    for (policy_name, policy) in policies {
+        println!("policy: {policy_name}");
+        println!(
+            "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12} {:>12}",
+            "catalog", "pods", "groups", "nodes", "scheduled", "ms/pass", "pods/s"
+        );
+        for (name, flavors) in &catalogs {
+            for &n in sizes {
+                let r = measure(name, flavors, n, policy);
+                let secs = r.per_pass.as_secs_f64();
+                println!(
+                    "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12.2} {:>12.0}",
+                    r.catalog,
+                    r.pods,
+                    r.groups,
+                    r.nodes,
+                    r.scheduled,
+                    secs * 1e3,
+                    r.pods as f64 / secs
+                );
+            }
         }
+        println!();
     }
 }
