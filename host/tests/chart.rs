@@ -59,6 +59,7 @@ async fn full_values() -> Value {
                        "wasmBase64": example, "config": {"maxNodeCpu": 16000}}]
         },
         "extraArgs": ["--batch-max-duration=10s"],
+        "rbac": {"extraSecretNames": ["team-ovh", "my-ovh"]},
         "podAnnotations": {"team": "platform"}
     })
 }
@@ -414,14 +415,15 @@ async fn check_guide_rendering(r: &Rendered) {
         strings(&c["args"]),
         vec![
             "controller".to_string(),
+            "--namespace=karpenter".into(),
             "--ovh-endpoint=ovh-eu".into(),
-            format!("--ovh-service-name={DEFAULT_SERVICE_NAME}"),
-            format!("--ovh-kube-id={DEFAULT_KUBE_ID}"),
-            format!("--ovh-region={DEFAULT_REGION}"),
+            format!("--service-name={DEFAULT_SERVICE_NAME}"),
+            format!("--kube-id={DEFAULT_KUBE_ID}"),
+            format!("--region={DEFAULT_REGION}"),
             "--ovh-credentials-secret=karpenter/ovh-credentials".into(),
-            "--metrics-addr=0.0.0.0:8080".into(),
-            "--health-addr=0.0.0.0:8081".into(),
-            "--leader-elect".into(),
+            "--metrics-address=0.0.0.0:8080".into(),
+            "--health-address=0.0.0.0:8081".into(),
+            "--leader-elect=true".into(),
             "--lease-name=karpenter-ovhcloud-leader".into(),
             "--lease-namespace=karpenter".into(),
             "--log-format=json".into(),
@@ -502,6 +504,7 @@ async fn check_guide_rendering(r: &Rendered) {
     let secrets = role_rule(role, "secrets");
     assert_eq!(secrets.len(), 1);
     assert_eq!(strings(&secrets[0]["resourceNames"]), ["ovh-credentials"]);
+    assert_eq!(strings(&secrets[0]["verbs"]), ["get"]);
     let leases = role_rule(role, "leases");
     let renew = leases
         .iter()
@@ -610,7 +613,7 @@ async fn check_full_rendering(r: &Rendered) {
     let role = r.named("Role", "kov");
     assert_eq!(
         strings(&role_rule(role, "secrets")[0]["resourceNames"]),
-        ["my-ovh"]
+        ["my-ovh", "team-ovh"]
     );
     assert!(role.to_string().contains("kov-lease"));
 }
@@ -633,9 +636,13 @@ fn check_minimal_rendering(r: &Rendered) {
         "existing-sa"
     );
     let args = strings(&container(d)["args"]);
-    assert!(!args
-        .iter()
-        .any(|a| a.starts_with("--leader-elect") || a.starts_with("--lease")));
+    assert!(args.contains(&"--leader-elect=false"), "{args:?}");
+    assert!(!args.iter().any(|a| a.starts_with("--lease")), "{args:?}");
+    let role = r.one("Role").to_string();
+    assert!(
+        !role.contains("leases"),
+        "no Lease rights without leader election: {role}"
+    );
     assert_eq!(r.one("RoleBinding")["subjects"][0]["name"], "existing-sa");
     assert!(!r.notes.contains("port-forward"), "no metrics Service");
 }
