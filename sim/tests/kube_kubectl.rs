@@ -579,7 +579,6 @@ async fn cordon_and_drain_evict_through_the_api() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kubectl 1.32 posts SelfSubjectAccessReview as protobuf, which the simulator does not decode yet"]
 async fn auth_can_i_follows_rbac() {
     let env = Env::new().await;
     let rbac = env.file(

@@ -98,7 +98,11 @@ impl Req {
             return Ok(json!({}));
         }
         let ct = self.content_type();
-        if ct.contains("protobuf") || ct.contains("cbor") {
+        if ct.contains("protobuf") {
+            // Only the kinds kubectl sends as protobuf regardless (it does not retry in JSON).
+            return super::protobuf::decode(&self.body, &ct);
+        }
+        if ct.contains("cbor") {
             // client-go falls back to JSON on 415.
             return Err(ApiError::unsupported_media_type(&ct));
         }

@@ -12,6 +12,7 @@ mod discovery;
 pub mod error;
 mod http;
 pub mod patch;
+mod protobuf;
 pub mod rbac;
 pub mod resources;
 pub mod schema;
