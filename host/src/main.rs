@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the controller (the default when no subcommand is given; flags via environment).
+    Controller(Box<karpenter_ovhcloud::controller::Args>),
     /// Check OVH credentials and permissions, list pools, nodes and flavors.
     Ovh(cli::ovh::Args),
     /// Inspect, run and evaluate decision policies.
@@ -35,6 +37,15 @@ async fn main() -> Result<()> {
         Some(Command::Sim(args)) => cli::sim::run(args).await,
         Some(Command::Demo(args)) => cli::demo::run(args).await,
         Some(Command::Crdgen(args)) => cli::crdgen::run(args).await,
-        None => anyhow::bail!("the controller is not implemented yet; see --help"),
+        Some(Command::Controller(args)) => karpenter_ovhcloud::controller::run(*args).await,
+        None => {
+            // `karpenter-ovhcloud` alone runs the controller with its environment.
+            #[derive(Parser)]
+            struct Default {
+                #[command(flatten)]
+                args: karpenter_ovhcloud::controller::Args,
+            }
+            karpenter_ovhcloud::controller::run(Default::parse().args).await
+        }
     }
 }

@@ -203,19 +203,29 @@ impl OVHNodeClassSpec {
     /// Zones of the region: `{region}-a|b|c` in lower case for the 3-AZ regions, the region
     /// itself (lower case) otherwise.
     pub fn zones(&self) -> Vec<String> {
-        let region = self.region.to_ascii_lowercase();
-        if THREE_AZ_REGIONS
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(&self.region))
-        {
-            ["a", "b", "c"]
-                .iter()
-                .map(|z| format!("{region}-{z}"))
-                .collect()
-        } else {
-            vec![region]
-        }
+        region_zones(&self.region)
     }
+}
+
+/// Zones of a region: `{region}-a|b|c` in lower case for the 3-AZ regions, the region itself
+/// (lower case) otherwise.
+pub fn region_zones(region: &str) -> Vec<String> {
+    let lower = region.to_ascii_lowercase();
+    if is_three_az(region) {
+        ["a", "b", "c"]
+            .iter()
+            .map(|z| format!("{lower}-{z}"))
+            .collect()
+    } else {
+        vec![lower]
+    }
+}
+
+/// Whether the region has three availability zones (OVH pools there need one zone each).
+pub fn is_three_az(region: &str) -> bool {
+    THREE_AZ_REGIONS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(region))
 }
 
 /// The OVH regions with three availability zones.

@@ -29,6 +29,7 @@ mod embedded;
 mod error;
 pub mod inspect;
 mod limits;
+pub mod loader;
 pub mod metrics;
 pub mod output;
 mod runtime;

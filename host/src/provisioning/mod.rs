@@ -6,6 +6,7 @@
 
 pub mod batcher;
 pub mod claims;
+pub mod launch;
 pub mod request;
 pub mod simulate;
 pub mod validate;

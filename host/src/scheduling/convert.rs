@@ -307,6 +307,133 @@ pub fn node(node: &core::Node) -> SimNode {
     }
 }
 
+/// A NodePool requirement (or a NodeClaim's).
+pub fn nodepool_requirement(r: &crate::api::NodeSelectorRequirementWithMinValues) -> Requirement {
+    use crate::api::Operator as Api;
+    let operator = match r.operator {
+        Api::In => Operator::In,
+        Api::NotIn => Operator::NotIn,
+        Api::Exists => Operator::Exists,
+        Api::DoesNotExist => Operator::DoesNotExist,
+        Api::Gt => Operator::Gt,
+        Api::Lt => Operator::Lt,
+    };
+    Requirement {
+        key: r.key.clone(),
+        operator,
+        values: r.values.clone(),
+    }
+}
+
+/// What a NodePool's `spec.limits` still allows once `used` is provisioned: (resources, nodes).
+/// A resource the limits do not name is unlimited; no limits at all is `(None, None)`.
+pub fn remaining_limits(
+    limits: &BTreeMap<String, Quantity>,
+    used: Resources,
+    used_nodes: u32,
+) -> (Option<Resources>, Option<u32>) {
+    let named = |k: &str| limits.contains_key(k);
+    let have = resources(limits);
+    let cap = |k: &str, v: u64| if named(k) { v } else { u64::MAX };
+    let any = [
+        "cpu",
+        "memory",
+        "ephemeral-storage",
+        "nvidia.com/gpu",
+        "pods",
+    ]
+    .iter()
+    .any(|k| named(k));
+    let remaining = any.then(|| {
+        Resources {
+            cpu_millis: cap("cpu", have.cpu_millis),
+            memory_bytes: cap("memory", have.memory_bytes),
+            ephemeral_storage_bytes: cap("ephemeral-storage", have.ephemeral_storage_bytes),
+            gpu: u32::try_from(cap("nvidia.com/gpu", have.gpu.into())).unwrap_or(u32::MAX),
+            pods: u32::try_from(cap("pods", have.pods.into())).unwrap_or(u32::MAX),
+        }
+        .saturating_sub(&used)
+    });
+    let nodes = limits
+        .get("nodes")
+        .and_then(|q| parse_quantity(&q.0, 1.0))
+        .map(|n| {
+            u32::try_from(n)
+                .unwrap_or(u32::MAX)
+                .saturating_sub(used_nodes)
+        });
+    (remaining, nodes)
+}
+
+/// The scheduling view of a NodePool with its OVHNodeClass and what its NodeClaims use.
+pub fn nodepool(
+    pool: &crate::api::NodePool,
+    class: super::offer::NodeClassSpec,
+    used: Resources,
+    used_nodes: u32,
+) -> super::offer::PoolSpec {
+    let template = &pool.spec.template;
+    let (remaining, remaining_nodes) = remaining_limits(&pool.spec.limits, used, used_nodes);
+    super::offer::PoolSpec {
+        name: pool.metadata.name.clone().unwrap_or_default(),
+        weight: u32::try_from(pool.weight()).unwrap_or(0),
+        requirements: template
+            .spec
+            .requirements
+            .iter()
+            .map(nodepool_requirement)
+            .collect(),
+        labels: template.metadata.labels.clone().into_iter().collect(),
+        taints: template.spec.taints.iter().filter_map(taint).collect(),
+        remaining,
+        remaining_nodes,
+        nodeclass: class,
+    }
+}
+
+/// A NodeClaim not registered yet, as the node it will become: named after its Node when
+/// known, else after itself, with its labels and taints; `allocatable` is the flavor's
+/// estimate when the NodeClaim's status has none, `overhead` its DaemonSet pods.
+pub fn nodeclaim_node(
+    claim: &crate::api::NodeClaim,
+    allocatable: Resources,
+    overhead: Resources,
+) -> SimNode {
+    let status = claim.status.clone().unwrap_or_default();
+    let name = if status.node_name.is_empty() {
+        claim.metadata.name.clone().unwrap_or_default()
+    } else {
+        status.node_name.clone()
+    };
+    let labels: Labels = claim
+        .metadata
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let reported = resources(&status.allocatable);
+    SimNode {
+        name,
+        nodepool: labels.get(super::wellknown::NODEPOOL).cloned(),
+        labels,
+        taints: claim.spec.taints.iter().filter_map(taint).collect(),
+        allocatable: if status.allocatable.is_empty() {
+            allocatable
+        } else {
+            reported
+        },
+        requested: overhead,
+        nodeclaim: claim.metadata.name.clone(),
+        state: if claim.metadata.deletion_timestamp.is_some() {
+            NodeState::Deleting
+        } else {
+            NodeState::Launching
+        },
+        unschedulable: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -243,6 +243,11 @@ impl ClusterState {
         self.claims.remove(claim);
     }
 
+    /// Names of the NodeClaims recorded.
+    pub fn claim_names(&self) -> Vec<String> {
+        self.claims.keys().cloned().collect()
+    }
+
     /// Applies a DaemonSet: its pod template will run on every node it matches.
     pub fn apply_daemonset(&mut self, ds: &DaemonSet) {
         let key = key_of(&ds.metadata);

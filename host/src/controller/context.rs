@@ -1,0 +1,257 @@
+//! What every part of the controller shares: clients, caches, the cluster model, the catalog,
+//! policies, metrics and the Event recorder.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use k8s_openapi::api::core::v1::{Node, ObjectReference};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::{Client, Resource};
+
+use super::args::Args;
+use super::metrics::Metrics;
+use crate::api::nodeclass::region_zones;
+use crate::api::{NodeClaim, NodePool, OVHNodeClass};
+use crate::catalog::{AllocatableModel, Catalog, CatalogInput, FlavorInfo, UnavailableOfferings};
+use crate::clock::Clock;
+use crate::ovh::{ClientConfig, ClusterRef, Credentials, Endpoint, OvhClient};
+use crate::policy::PolicySet;
+use crate::pools::PoolKeeper;
+use crate::state::ClusterState;
+
+/// Settings of the running controller (from [`Args`]).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The controller's namespace.
+    pub namespace: String,
+    /// OVH endpoint from the flags.
+    pub endpoint: Endpoint,
+    /// OVH cluster.
+    pub cluster: ClusterRef,
+    /// Region of the cluster.
+    pub region: String,
+    /// OVH subsidiary of the price catalog.
+    pub subsidiary: String,
+    /// Reconcile period (guide time).
+    pub reconcile_interval: Duration,
+    /// Launch timeout (guide time).
+    pub launch_timeout: Duration,
+    /// Registration timeout (guide time; GPU x4).
+    pub registration_timeout: Duration,
+    /// Orphan grace period (guide time).
+    pub orphan_grace: Duration,
+}
+
+impl Settings {
+    /// From the flags.
+    pub fn from_args(args: &Args) -> Self {
+        Self {
+            namespace: args.namespace.clone(),
+            endpoint: args.ovh_endpoint.clone(),
+            cluster: ClusterRef::new(&args.service_name, &args.kube_id),
+            region: args.region.clone(),
+            subsidiary: args.ovh_subsidiary.clone(),
+            reconcile_interval: args.reconcile_interval,
+            launch_timeout: args.launch_timeout,
+            registration_timeout: args.registration_timeout,
+            orphan_grace: args.orphan_grace_period,
+        }
+    }
+
+    /// The endpoint to use for a class: a custom URL from the flags wins (simulators, proxies).
+    pub fn endpoint_for(&self, class: &OVHNodeClass) -> Endpoint {
+        match &self.endpoint {
+            Endpoint::Custom(_) => self.endpoint.clone(),
+            _ => class
+                .spec
+                .endpoint
+                .base_url()
+                .parse()
+                .unwrap_or_else(|_| self.endpoint.clone()),
+        }
+    }
+}
+
+/// Reflector caches of the watched kinds.
+#[derive(Clone)]
+pub struct Caches {
+    /// NodePools.
+    pub nodepools: Store<NodePool>,
+    /// NodeClaims.
+    pub nodeclaims: Store<NodeClaim>,
+    /// OVHNodeClasses.
+    pub nodeclasses: Store<OVHNodeClass>,
+    /// Nodes.
+    pub nodes: Store<Node>,
+}
+
+/// The shared context.
+pub struct Context {
+    /// Kubernetes client.
+    pub kube: Client,
+    /// Settings.
+    pub settings: Settings,
+    /// The one clock.
+    pub clock: Clock,
+    /// The controller's own OVH credentials (flags/env), if any.
+    pub own_credentials: std::sync::OnceLock<Credentials>,
+    /// The OVH client, once credentials are known.
+    pub ovh: ArcSwapOption<OvhClient>,
+    /// The cluster model fed by watch events.
+    pub state: Mutex<ClusterState>,
+    /// Reflector caches.
+    pub caches: Caches,
+    /// The flavor catalog of the region, and what it is built from.
+    pub catalog: RwLock<(CatalogInput, Catalog)>,
+    /// Out-of-stock / over-quota offerings.
+    pub unavailable: UnavailableOfferings,
+    /// Allocatable learned from registered nodes.
+    pub allocatable: Mutex<AllocatableModel>,
+    /// Decision policies.
+    pub policies: PolicySet,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// OVH pool bookkeeping (one pass at a time).
+    pub pools: tokio::sync::Mutex<PoolKeeper>,
+    /// Wakes the provisioning batcher.
+    pub provision: tokio::sync::mpsc::UnboundedSender<()>,
+    /// Wakes the reconcile pass.
+    pub reconcile: tokio::sync::Notify,
+    /// Wakes the OVHNodeClass reconciler.
+    pub nodeclass_changed: tokio::sync::Notify,
+    /// Flavor-selection policies loaded from ConfigMaps, by ConfigMap name (NodePools name
+    /// them with the policy annotation).
+    pub named_policies: RwLock<std::collections::HashMap<String, Arc<crate::policy::ActivePolicy>>>,
+}
+
+impl Context {
+    /// A context; the catalog starts from the embedded table until OVH is read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kube: Client,
+        settings: Settings,
+        clock: Clock,
+        caches: Caches,
+        policies: PolicySet,
+        metrics: Arc<Metrics>,
+        identity: &str,
+        unavailable_ttl: Duration,
+        provision: tokio::sync::mpsc::UnboundedSender<()>,
+    ) -> Self {
+        let unavailable = UnavailableOfferings::new(clock.clone(), unavailable_ttl);
+        let input = CatalogInput {
+            zones: region_zones(&settings.region),
+            flavors: FlavorInfo::embedded(),
+            ..Default::default()
+        };
+        let allocatable = AllocatableModel::new();
+        let catalog = Catalog::build(&input, &allocatable, &unavailable);
+        let recorder = Recorder::new(
+            kube.clone(),
+            Reporter {
+                controller: "karpenter-ovhcloud".into(),
+                instance: Some(identity.to_string()),
+            },
+        );
+        Self {
+            kube,
+            settings,
+            clock,
+            own_credentials: std::sync::OnceLock::new(),
+            ovh: ArcSwapOption::empty(),
+            state: Mutex::new(ClusterState::new()),
+            caches,
+            catalog: RwLock::new((input, catalog)),
+            unavailable,
+            allocatable: Mutex::new(allocatable),
+            policies,
+            metrics,
+            recorder,
+            pools: tokio::sync::Mutex::new(PoolKeeper::default()),
+            provision,
+            reconcile: tokio::sync::Notify::new(),
+            nodeclass_changed: tokio::sync::Notify::new(),
+            named_policies: RwLock::default(),
+        }
+    }
+
+    /// An OVH client for these credentials on the controller's endpoint.
+    pub fn ovh_client(
+        &self,
+        endpoint: Endpoint,
+        credentials: Credentials,
+    ) -> Result<OvhClient, crate::ovh::OvhError> {
+        let mut config = ClientConfig::new(endpoint, credentials);
+        config.clock = self.clock.clone();
+        OvhClient::new(config)
+    }
+
+    /// The cluster model, even if a panicking holder poisoned the lock.
+    pub fn state(&self) -> std::sync::MutexGuard<'_, ClusterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The catalog (read).
+    pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, (CatalogInput, Catalog)> {
+        self.catalog.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rebuilds the catalog from new inputs (or the same inputs with fresh availability and
+    /// allocatable).
+    pub fn rebuild_catalog(&self, input: Option<CatalogInput>) {
+        let model = self
+            .allocatable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut guard = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(input) = input {
+            guard.0 = input;
+        }
+        guard.1 = Catalog::build(&guard.0, &model, &self.unavailable);
+    }
+
+    /// The flavor-selection policy loaded from ConfigMap `name`.
+    pub fn named_policy(&self, name: &str) -> Option<Arc<crate::policy::ActivePolicy>> {
+        self.named_policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// A guide duration in real time.
+    pub fn real(&self, guide: Duration) -> Duration {
+        self.clock.real(guide)
+    }
+
+    /// Publishes an Event about `obj`; failures are logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let reference: ObjectReference = obj.object_ref(&());
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_string(),
+            note: Some(note.chars().take(1000).collect()),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
+            tracing::debug!(error = %e, reason, "cannot publish an Event");
+        }
+    }
+}

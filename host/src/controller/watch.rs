@@ -1,0 +1,255 @@
+//! Watches: every watched kind feeds the cluster model or a reflector cache, and wakes the
+//! provisioning batcher or the reconcile pass when something they act on changed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::reflector::{self, store::Writer, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+
+use super::context::{Caches, Context};
+use crate::api::{NodeClaim, NodePool, OVHNodeClass};
+use crate::scheduling::convert;
+use crate::scheduling::{daemonset_overhead, Resources};
+use crate::state::is_pending;
+
+/// Writers of the reflector caches, handed to [`spawn`].
+pub struct Writers {
+    nodepools: Writer<NodePool>,
+    nodeclaims: Writer<NodeClaim>,
+    nodeclasses: Writer<OVHNodeClass>,
+    nodes: Writer<Node>,
+}
+
+/// Empty caches and their writers.
+pub fn caches() -> (Caches, Writers) {
+    let (nodepools, w1) = reflector::store();
+    let (nodeclaims, w2) = reflector::store();
+    let (nodeclasses, w3) = reflector::store();
+    let (nodes, w4) = reflector::store();
+    (
+        Caches {
+            nodepools,
+            nodeclaims,
+            nodeclasses,
+            nodes,
+        },
+        Writers {
+            nodepools: w1,
+            nodeclaims: w2,
+            nodeclasses: w3,
+            nodes: w4,
+        },
+    )
+}
+
+/// Counts the watches whose first list is done (readiness).
+#[derive(Debug, Default)]
+pub struct Synced {
+    done: AtomicUsize,
+}
+
+/// Number of watches [`spawn`] starts.
+pub const WATCHES: usize = 7;
+
+impl Synced {
+    /// Whether every watch listed once.
+    pub fn all(&self) -> bool {
+        self.done.load(Ordering::SeqCst) >= WATCHES
+    }
+}
+
+fn stream<K>(client: &Client) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default()).default_backoff()
+}
+
+async fn drive<K, S, F>(name: &'static str, synced: Arc<Synced>, s: S, mut on: F)
+where
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+    F: FnMut(&Event<K>) + Send,
+{
+    let mut s = std::pin::pin!(s);
+    let mut first = true;
+    while let Some(ev) = s.next().await {
+        match ev {
+            Ok(ev) => {
+                on(&ev);
+                if first && matches!(ev, Event::InitDone) {
+                    first = false;
+                    synced.done.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Err(e) => tracing::warn!(watch = name, error = %e, "watch error; retrying"),
+        }
+    }
+}
+
+fn reflect<K>(
+    writer: Writer<K>,
+    s: impl Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    reflector::reflector(writer, s)
+}
+
+/// The in-flight node of a NodeClaim, with its flavor's allocatable and DaemonSet overhead.
+pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNode {
+    let flavor = claim
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(crate::api::labels::INSTANCE_TYPE))
+        .cloned()
+        .unwrap_or_default();
+    let allocatable = ctx
+        .catalog()
+        .1
+        .get(&flavor)
+        .map(|f| crate::provisioning::launch::flavor_specs_one(f).allocatable)
+        .unwrap_or_default();
+    let node = convert::nodeclaim_node(claim, allocatable, Resources::default());
+    let daemonsets = ctx.state().snapshot().daemonsets;
+    let overhead = daemonset_overhead(daemonsets.iter().map(|d| &**d), &node.labels, &node.taints);
+    crate::scheduling::SimNode {
+        requested: overhead,
+        ..node
+    }
+}
+
+fn apply_claim(ctx: &Context, claim: &NodeClaim) {
+    let Some(name) = claim.metadata.name.clone() else {
+        return;
+    };
+    let node = claim_node(ctx, claim);
+    ctx.state().apply_claim(&name, node);
+}
+
+/// Starts every watch; returns the readiness tracker.
+pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
+    let synced = Arc::new(Synced::default());
+    let client = ctx.kube.clone();
+
+    let c = ctx.clone();
+    tokio::spawn(drive(
+        "pods",
+        synced.clone(),
+        stream::<Pod>(&client),
+        move |ev| {
+            let wake = match ev {
+                Event::Apply(p) | Event::InitApply(p) => is_pending(p),
+                Event::InitDone => true,
+                _ => false,
+            };
+            c.state().apply_event(ev);
+            if wake {
+                let _ = c.provision.send(());
+            }
+        },
+    ));
+
+    let c = ctx.clone();
+    tokio::spawn(drive(
+        "nodes",
+        synced.clone(),
+        reflect(writers.nodes, stream::<Node>(&client)),
+        move |ev| {
+            c.state().apply_event(ev);
+            if matches!(ev, Event::Apply(_) | Event::Delete(_)) {
+                c.reconcile.notify_one();
+            }
+        },
+    ));
+
+    let c = ctx.clone();
+    tokio::spawn(drive(
+        "daemonsets",
+        synced.clone(),
+        stream::<DaemonSet>(&client),
+        move |ev| c.state().apply_event(ev),
+    ));
+
+    let c = ctx.clone();
+    tokio::spawn(drive(
+        "pdbs",
+        synced.clone(),
+        stream::<PodDisruptionBudget>(&client),
+        move |ev| c.state().apply_event(ev),
+    ));
+
+    let c = ctx.clone();
+    tokio::spawn(drive(
+        "nodeclaims",
+        synced.clone(),
+        reflect(writers.nodeclaims, stream::<NodeClaim>(&client)),
+        move |ev| match ev {
+            Event::Apply(claim) | Event::InitApply(claim) => apply_claim(&c, claim),
+            Event::Delete(claim) => {
+                if let Some(name) = &claim.metadata.name {
+                    c.state().delete_claim(name);
+                }
+                let _ = c.provision.send(());
+            }
+            Event::Init => {}
+            Event::InitDone => {
+                // Forget claims the relist did not return.
+                let live: std::collections::HashSet<String> = c
+                    .caches
+                    .nodeclaims
+                    .state()
+                    .iter()
+                    .filter_map(|n| n.metadata.name.clone())
+                    .collect();
+                let mut state = c.state();
+                for gone in state
+                    .claim_names()
+                    .into_iter()
+                    .filter(|n| !live.contains(n))
+                {
+                    state.delete_claim(&gone);
+                }
+            }
+        },
+    ));
+
+    let c = ctx.clone();
+    tokio::spawn(drive(
+        "nodepools",
+        synced.clone(),
+        reflect(writers.nodepools, stream::<NodePool>(&client)),
+        move |ev| {
+            if matches!(ev, Event::Apply(_) | Event::InitDone) {
+                let _ = c.provision.send(());
+            }
+        },
+    ));
+
+    let c = ctx.clone();
+    tokio::spawn(drive(
+        "ovhnodeclasses",
+        synced.clone(),
+        reflect(writers.nodeclasses, stream::<OVHNodeClass>(&client)),
+        move |ev| {
+            if matches!(ev, Event::Apply(_) | Event::InitDone) {
+                c.nodeclass_changed.notify_one();
+            }
+        },
+    ));
+    synced
+}
+
+/// A store's objects, cloned out of their `Arc`s.
+pub fn list<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<K> {
+    store.state().iter().map(|o| (**o).clone()).collect()
+}

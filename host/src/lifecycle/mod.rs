@@ -1,0 +1,488 @@
+//! NodeClaim lifecycle: Launched (an OVH node is bound to it), Registered (the Node with its
+//! providerID joined: the controller sets the labels MKS dropped and the NodePool's taints, and
+//! removes `karpenter.sh/unregistered`), Initialized (Ready, startup taints gone, resources
+//! reported); liveness (launch and registration timeouts, failed OVH nodes), garbage
+//! collection (lost nodes, orphan nodes and empty pools through the pool pass) and the
+//! termination finalizer.
+//!
+//! One pass ([`reconcile`]) reads every NodeClaim from the API server and OVH in two list
+//! calls, so a restart at any moment rebuilds from Kubernetes and OVH alone.
+
+pub mod rules;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use crate::api::condition::{self, ConditionStatus};
+use crate::api::labels;
+use crate::api::nodeclaim::{CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_REGISTERED};
+use crate::api::nodeclass::is_three_az;
+use crate::api::NodeClaim;
+use crate::catalog::Resources as CatalogResources;
+use crate::controller::context::Context;
+use crate::controller::metrics::ClaimLabels;
+use crate::ovh::Node as OvhNode;
+use crate::pools::{pool_settings, ClaimView, OvhView, PoolKeeper, Settings};
+use rules::{liveness, node_patch, Liveness};
+
+/// The pool-bookkeeping view of a NodeClaim; None for one the controller did not launch.
+pub fn claim_view(claim: &NodeClaim, region: &str) -> Option<ClaimView> {
+    let l = claim.labels();
+    let pool = l.get(labels::OVH_POOL)?.clone();
+    let (monthly_billed, anti_affinity) = pool_settings(&pool);
+    Some(ClaimView {
+        name: claim.name_any(),
+        flavor: l.get(labels::INSTANCE_TYPE)?.clone(),
+        zone: if is_three_az(region) {
+            l.get(labels::ZONE).cloned()
+        } else {
+            None
+        },
+        pool,
+        monthly_billed,
+        anti_affinity,
+        node_id: l.get(labels::OVH_NODE_ID).cloned(),
+        deleting: claim.metadata.deletion_timestamp.is_some(),
+        created: claim
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or(Timestamp::UNIX_EPOCH),
+    })
+}
+
+/// One lifecycle pass (takes the pool lock).
+pub async fn reconcile(ctx: &Arc<Context>) -> anyhow::Result<()> {
+    let mut keeper = ctx.pools.lock().await;
+    reconcile_with(ctx, &mut keeper).await
+}
+
+fn zone_of(claim: &NodeClaim) -> String {
+    claim
+        .labels()
+        .get(labels::ZONE)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn flavor_of(claim: &NodeClaim) -> String {
+    claim
+        .labels()
+        .get(labels::INSTANCE_TYPE)
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn set_status(
+    api: &Api<NodeClaim>,
+    claim: &NodeClaim,
+    edit: impl FnOnce(&mut crate::api::NodeClaimStatus, Timestamp) -> bool,
+) -> kube::Result<bool> {
+    let mut status = claim.status.clone().unwrap_or_default();
+    if !edit(&mut status, Timestamp::now()) {
+        return Ok(false);
+    }
+    api.patch_status(
+        &claim.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Deletes a NodeClaim (its finalizer keeps it until its OVH node is gone).
+pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str, note: String) {
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    tracing::warn!(nodeclaim = %claim.name_any(), reason, %note, "deleting NodeClaim");
+    ctx.event(claim, true, reason, "Terminate", note).await;
+    if let Err(e) = api
+        .delete(&claim.name_any(), &DeleteParams::default())
+        .await
+    {
+        tracing::warn!(nodeclaim = %claim.name_any(), error = %e, "cannot delete NodeClaim");
+        return;
+    }
+    ctx.metrics
+        .nodeclaims_terminated
+        .get_or_create(&ClaimLabels {
+            nodepool: claim.nodepool_name().unwrap_or("-").to_string(),
+            reason: reason.to_string(),
+        })
+        .inc();
+}
+
+/// One lifecycle pass with the pool lock held.
+pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyhow::Result<()> {
+    let Some(ovh) = ctx.ovh.load_full() else {
+        return Ok(());
+    };
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let claims = api.list(&ListParams::default()).await?.items;
+    let views: Vec<ClaimView> = claims
+        .iter()
+        .filter_map(|c| claim_view(c, &ctx.settings.region))
+        .collect();
+    let settings = Settings {
+        orphan_grace: ctx.real(ctx.settings.orphan_grace),
+    };
+    let report = keeper
+        .pass(&ovh, &ctx.settings.cluster, &views, settings, &ctx.metrics)
+        .await?;
+    let by_name: BTreeMap<String, &NodeClaim> = claims.iter().map(|c| (c.name_any(), c)).collect();
+
+    for (name, node) in &report.binds {
+        if let Some(claim) = by_name.get(name) {
+            bind(ctx, &api, claim, node).await;
+        }
+    }
+    let mut wake = false;
+    for refused in &report.refused {
+        for claim in claims.iter().filter(|c| {
+            c.labels().get(labels::OVH_POOL) == Some(&refused.pool)
+                && !c.labels().contains_key(labels::OVH_NODE_ID)
+                && c.metadata.deletion_timestamp.is_none()
+        }) {
+            ctx.unavailable.mark(
+                &flavor_of(claim),
+                &zone_of(claim),
+                &format!("{:?}", refused.kind),
+            );
+            delete_claim(
+                ctx,
+                claim,
+                "InsufficientCapacity",
+                format!(
+                    "OVH refused {} in {}: {}; trying the next choice",
+                    flavor_of(claim),
+                    zone_of(claim),
+                    refused.message
+                ),
+            )
+            .await;
+            wake = true;
+        }
+    }
+    for name in &report.lost {
+        if let Some(claim) = by_name.get(name) {
+            delete_claim(
+                ctx,
+                claim,
+                "NodeVanished",
+                "its OVH node no longer exists; its pods are provisioned again".into(),
+            )
+            .await;
+            wake = true;
+        }
+    }
+    for name in &report.released {
+        if let Some(claim) = by_name.get(name) {
+            release(ctx, &api, claim).await;
+        }
+    }
+    for claim in claims
+        .iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+    {
+        if report.binds.iter().any(|(n, _)| *n == claim.name_any()) {
+            continue;
+        }
+        wake |= advance(ctx, &api, claim, &report.view).await;
+    }
+    // Gauges.
+    let catalog = ctx.catalog();
+    let live: Vec<&NodeClaim> = claims
+        .iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+        .collect();
+    ctx.metrics.managed_nodes.set(live.len() as i64);
+    ctx.metrics.hourly_cost.set(
+        live.iter()
+            .filter_map(|c| catalog.1.get(&flavor_of(c)))
+            .map(|f| f.hourly)
+            .sum(),
+    );
+    drop(catalog);
+    if wake {
+        ctx.rebuild_catalog(None);
+        let _ = ctx.provision.send(());
+    }
+    Ok(())
+}
+
+/// Records that `node` backs `claim`: its OVH node id (label), providerID, Launched.
+async fn bind(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, node: &OvhNode) {
+    let name = claim.name_any();
+    let patch = json!({"metadata": {"labels": {labels::OVH_NODE_ID: node.id}}});
+    if let Err(e) = api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(nodeclaim = %name, error = %e, "cannot record the OVH node on the NodeClaim");
+        return;
+    }
+    let provider_id = node.provider_id();
+    let r = set_status(api, claim, |s, now| {
+        if let Some(p) = &provider_id {
+            s.provider_id = p.clone();
+        }
+        condition::set(
+            &mut s.conditions,
+            CONDITION_LAUNCHED,
+            ConditionStatus::True,
+            "Launched",
+            &format!("OVH node {} ({})", node.name, node.id),
+            None,
+            now,
+        );
+        true
+    })
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(nodeclaim = %name, error = %e, "cannot set Launched");
+    }
+    tracing::info!(nodeclaim = %name, ovh_node = %node.id, node_name = %node.name,
+        provider_id = provider_id.as_deref().unwrap_or("-"), "OVH node bound to NodeClaim");
+    ctx.event(
+        claim,
+        false,
+        "Launched",
+        "Launch",
+        format!("OVH node {} ({})", node.name, node.id),
+    )
+    .await;
+}
+
+/// Removes the Node and the termination finalizer of a NodeClaim whose OVH node is gone.
+async fn release(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim) {
+    let name = claim.name_any();
+    let node_name = claim
+        .status
+        .as_ref()
+        .map(|s| s.node_name.clone())
+        .unwrap_or_default();
+    if !node_name.is_empty() {
+        let nodes: Api<Node> = Api::all(ctx.kube.clone());
+        match nodes.delete(&node_name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                tracing::warn!(nodeclaim = %name, node = %node_name, error = %e, "cannot delete the Node");
+                return;
+            }
+        }
+    }
+    let finalizers: Vec<String> = claim
+        .finalizers()
+        .iter()
+        .filter(|f| *f != labels::TERMINATION_FINALIZER)
+        .cloned()
+        .collect();
+    let patch = json!({"metadata": {"finalizers": finalizers}});
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => tracing::info!(nodeclaim = %name, "NodeClaim terminated: OVH node gone"),
+        Err(e) => {
+            tracing::warn!(nodeclaim = %name, error = %e, "cannot remove the termination finalizer")
+        }
+    }
+}
+
+/// Moves one live NodeClaim along; returns whether provisioning should run again.
+async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &OvhView) -> bool {
+    let name = claim.name_any();
+    let node_id = claim.labels().get(labels::OVH_NODE_ID).cloned();
+    let ovh_node = node_id
+        .as_deref()
+        .and_then(|id| view.nodes.iter().find(|n| n.id == id));
+    let status = claim.status.clone().unwrap_or_default();
+    // The instance id may come after the binding.
+    if status.provider_id.is_empty() {
+        if let Some(p) = ovh_node.and_then(OvhNode::provider_id) {
+            let _ = set_status(api, claim, |s, _| {
+                s.provider_id = p.clone();
+                true
+            })
+            .await;
+            return false;
+        }
+    }
+    let k8s_node = (!status.provider_id.is_empty())
+        .then(|| {
+            ctx.caches.nodes.state().into_iter().find(|n| {
+                n.spec.as_ref().and_then(|s| s.provider_id.as_deref())
+                    == Some(status.provider_id.as_str())
+            })
+        })
+        .flatten();
+    let flavor = flavor_of(claim);
+    let gpu = crate::catalog::family::family_of(&flavor)
+        .gpu_model
+        .is_some();
+    match liveness(
+        claim,
+        ovh_node,
+        k8s_node.is_some(),
+        ctx.clock.now(),
+        ctx.real(ctx.settings.launch_timeout),
+        ctx.real(ctx.settings.registration_timeout) * if gpu { 4 } else { 1 },
+    ) {
+        Liveness::Ok => {}
+        Liveness::NodeFailed(status) => {
+            ctx.unavailable.mark(&flavor, &zone_of(claim), &status);
+            delete_claim(
+                ctx,
+                claim,
+                "LaunchFailed",
+                format!(
+                    "OVH node failed with {status}; {flavor} in {} is skipped for a while",
+                    zone_of(claim)
+                ),
+            )
+            .await;
+            return true;
+        }
+        Liveness::LaunchTimeout => {
+            delete_claim(
+                ctx,
+                claim,
+                "LaunchTimeout",
+                "no OVH node appeared in time".into(),
+            )
+            .await;
+            return true;
+        }
+        Liveness::RegistrationTimeout => {
+            delete_claim(
+                ctx,
+                claim,
+                "RegistrationTimeout",
+                "the node did not join the cluster in time".into(),
+            )
+            .await;
+            return true;
+        }
+    }
+    let Some(node) = k8s_node else {
+        return false;
+    };
+    let node_name = node.name_any();
+    if !claim.is_condition_true(CONDITION_REGISTERED) {
+        let nodes: Api<Node> = Api::all(ctx.kube.clone());
+        let patch = node_patch(claim, &node);
+        if let Err(e) = nodes
+            .patch(&node_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(nodeclaim = %name, node = %node_name, error = %e, "cannot label the registered node");
+            return false;
+        }
+        let r = set_status(api, claim, |s, now| {
+            s.node_name = node_name.clone();
+            condition::set(
+                &mut s.conditions,
+                CONDITION_REGISTERED,
+                ConditionStatus::True,
+                "Registered",
+                &format!("node {node_name} joined"),
+                None,
+                now,
+            );
+            true
+        })
+        .await;
+        if r.is_ok() {
+            ctx.metrics
+                .nodeclaims_registered
+                .get_or_create(&ClaimLabels {
+                    nodepool: claim.nodepool_name().unwrap_or("-").into(),
+                    reason: "-".into(),
+                })
+                .inc();
+            tracing::info!(nodeclaim = %name, node = %node_name, "NodeClaim registered");
+            ctx.event(
+                claim,
+                false,
+                "Registered",
+                "Register",
+                format!("node {node_name} joined"),
+            )
+            .await;
+        }
+        return false;
+    }
+    if !claim.is_condition_true(CONDITION_INITIALIZED) {
+        if let Some((capacity, allocatable)) = rules::initialized(claim, &node) {
+            let reported = crate::scheduling::convert::resources(&allocatable);
+            let learned = CatalogResources {
+                cpu_millis: reported.cpu_millis,
+                memory_bytes: reported.memory_bytes,
+                ephemeral_storage_bytes: reported.ephemeral_storage_bytes,
+                gpu: reported.gpu,
+                pods: reported.pods,
+            };
+            let changed = ctx
+                .allocatable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(&flavor, learned);
+            if changed {
+                ctx.rebuild_catalog(None);
+            }
+            let r = set_status(api, claim, |s, now| {
+                s.capacity = capacity.clone();
+                s.allocatable = allocatable.clone();
+                condition::set(
+                    &mut s.conditions,
+                    CONDITION_INITIALIZED,
+                    ConditionStatus::True,
+                    "Initialized",
+                    "",
+                    None,
+                    now,
+                );
+                condition::set(
+                    &mut s.conditions,
+                    condition::READY,
+                    ConditionStatus::True,
+                    "Ready",
+                    "",
+                    None,
+                    now,
+                );
+                true
+            })
+            .await;
+            if r.is_ok() {
+                let nodes: Api<Node> = Api::all(ctx.kube.clone());
+                let _ = nodes
+                    .patch(
+                        &node_name,
+                        &PatchParams::default(),
+                        &Patch::Merge(
+                            json!({"metadata": {"labels": {labels::INITIALIZED: "true"}}}),
+                        ),
+                    )
+                    .await;
+                ctx.metrics
+                    .nodeclaims_initialized
+                    .get_or_create(&ClaimLabels {
+                        nodepool: claim.nodepool_name().unwrap_or("-").into(),
+                        reason: "-".into(),
+                    })
+                    .inc();
+                tracing::info!(nodeclaim = %name, node = %node_name, "NodeClaim initialized");
+            }
+        }
+    }
+    false
+}

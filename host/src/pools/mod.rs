@@ -1,0 +1,250 @@
+//! OVH pool bookkeeping: one pass reads OVH (two list calls), plans with [`plan::plan`] and
+//! carries the writes out, one per pool, in order. The pass is the only writer of pools, and
+//! the caller runs one pass at a time, so there is never more than one mutation in flight per
+//! pool. Bindings of new OVH nodes to NodeClaims are returned for the caller to record on the
+//! NodeClaims (Kubernetes is where intent lives).
+
+pub mod plan;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+pub use plan::{Action, ClaimView, NewPool, OvhView, Plan, Settings, POOL_PREFIX};
+
+use crate::api::labels;
+use crate::controller::metrics::Metrics;
+use crate::ovh::{
+    ClusterRef, ErrorKind, Node, NodePoolCreate, NodePoolTemplate, NodePoolUpdate, OvhClient,
+    OvhError, Taint, TaintEffect, TemplateMetadata, TemplateSpec,
+};
+use crate::provisioning::ANTI_AFFINITY_POOL_MAX;
+
+/// How long a created pool may stay invisible to GET before it is created again.
+const CREATE_VISIBILITY: Duration = Duration::from_secs(5 * 60);
+
+/// A pool write OVH refused for lack of stock or quota: its waiting NodeClaims must go
+/// elsewhere.
+#[derive(Clone, Debug)]
+pub struct Refused {
+    /// Pool name.
+    pub pool: String,
+    /// Classification.
+    pub kind: ErrorKind,
+    /// OVH's message (with the query id).
+    pub message: String,
+}
+
+/// What a pass did.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    /// What OVH reported at the start of the pass.
+    pub view: OvhView,
+    /// Bindings to record: (NodeClaim, OVH node).
+    pub binds: Vec<(String, Node)>,
+    /// Bound NodeClaims whose OVH node is gone.
+    pub lost: Vec<String>,
+    /// Deleting NodeClaims whose OVH node is gone.
+    pub released: Vec<String>,
+    /// Writes refused for stock or quota.
+    pub refused: Vec<Refused>,
+    /// Writes done (action, pool).
+    pub writes: Vec<(String, String)>,
+}
+
+/// State kept between passes: what OVH hides for a while, pools waiting to settle.
+#[derive(Debug, Default)]
+pub struct PoolKeeper {
+    recently_created: HashMap<String, Instant>,
+    settling: HashSet<String>,
+    /// The last successful listing.
+    pub last: Option<OvhView>,
+}
+
+/// The template every pool the controller creates carries: every field present (OVH rejects a
+/// body without them), and the unregistered taint so nothing schedules before the controller
+/// labelled the node.
+pub fn pool_template(name: &str) -> NodePoolTemplate {
+    NodePoolTemplate {
+        metadata: TemplateMetadata {
+            labels: [(labels::OVH_POOL.to_string(), name.to_string())].into(),
+            annotations: Default::default(),
+            finalizers: Vec::new(),
+        },
+        spec: TemplateSpec {
+            unschedulable: false,
+            taints: vec![Taint {
+                key: labels::UNREGISTERED_TAINT.to_string(),
+                value: None,
+                effect: TaintEffect::NoExecute,
+            }],
+        },
+    }
+}
+
+/// Whether a NodeClaim's OVH pool name says monthly billing / anti-affinity (immutable pool
+/// settings are encoded in the name, see `provisioning::claims::ovh_pool_name`).
+pub fn pool_settings(name: &str) -> (bool, bool) {
+    (name.contains("-monthly"), name.contains("-aa-"))
+}
+
+fn kind_label(e: &OvhError) -> String {
+    format!("{:?}", e.kind()).to_lowercase()
+}
+
+impl PoolKeeper {
+    /// Pools of the last listing with their desired node counts (anti-affinity numbering).
+    pub fn pool_sizes(&self) -> HashMap<String, u32> {
+        self.last
+            .iter()
+            .flat_map(|v| v.pools.iter())
+            .map(|p| (p.name.clone(), p.desired_nodes))
+            .collect()
+    }
+
+    /// One pass.
+    pub async fn pass(
+        &mut self,
+        ovh: &OvhClient,
+        cluster: &ClusterRef,
+        claims: &[ClaimView],
+        settings: Settings,
+        metrics: &Metrics,
+    ) -> Result<PassReport, OvhError> {
+        let pools = ovh.list_node_pools(cluster).await;
+        metrics.ovh(
+            "list_pools",
+            pools
+                .as_ref()
+                .map_or_else(kind_label, |_| "ok".into())
+                .as_str(),
+        );
+        let pools = pools?;
+        let nodes = ovh.list_nodes(cluster).await;
+        metrics.ovh(
+            "list_nodes",
+            nodes
+                .as_ref()
+                .map_or_else(kind_label, |_| "ok".into())
+                .as_str(),
+        );
+        let nodes = nodes?;
+        let visible: HashSet<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+        self.recently_created.retain(|name, at| {
+            !visible.contains(name.as_str()) && at.elapsed() < CREATE_VISIBILITY
+        });
+        let busy: HashSet<&str> = pools
+            .iter()
+            .filter(|p| p.status.is_busy())
+            .map(|p| p.name.as_str())
+            .collect();
+        self.settling.retain(|n| busy.contains(n.as_str()));
+        let view = OvhView {
+            pools,
+            nodes,
+            recently_created: self.recently_created.keys().cloned().collect(),
+            settling: self.settling.clone(),
+        };
+        let now = jiff::Timestamp::now();
+        let planned = plan::plan(claims, &view, settings, now);
+        let mut report = PassReport {
+            lost: planned.lost,
+            released: planned.released,
+            ..Default::default()
+        };
+        for action in planned.actions {
+            let pool = action.pool().map(str::to_string);
+            let (op, result) = match action {
+                Action::Bind { claim, node } => {
+                    report.binds.push((claim, node));
+                    continue;
+                }
+                Action::Create(p) => {
+                    let body = NodePoolCreate {
+                        name: p.name.clone(),
+                        flavor_name: p.flavor.clone(),
+                        desired_nodes: p.desired,
+                        min_nodes: 0,
+                        max_nodes: if p.anti_affinity {
+                            ANTI_AFFINITY_POOL_MAX
+                        } else {
+                            plan::MAX_NODES_PER_POOL
+                        },
+                        autoscale: false,
+                        anti_affinity: p.anti_affinity,
+                        monthly_billed: p.monthly_billed,
+                        availability_zones: p.zone.clone().map(|z| vec![z]),
+                        template: pool_template(&p.name),
+                    };
+                    let r = ovh.create_node_pool(cluster, &body).await.map(|_| ());
+                    if r.is_ok() || r.as_ref().is_err_and(|e| e.kind() == ErrorKind::Busy) {
+                        // Created (or already there): GET may not show it for a while.
+                        self.recently_created.insert(p.name.clone(), Instant::now());
+                    }
+                    tracing::info!(pool = %p.name, flavor = %p.flavor, zone = ?p.zone, desired = p.desired,
+                        ok = r.is_ok(), "OVH pool create");
+                    ("create", r)
+                }
+                Action::ScaleUp { id, name, desired } => {
+                    let body = NodePoolUpdate {
+                        desired_nodes: Some(desired),
+                        ..Default::default()
+                    };
+                    let r = ovh.update_node_pool(cluster, &id, &body).await;
+                    tracing::info!(pool = %name, desired, ok = r.is_ok(), "OVH pool scale up");
+                    ("scale_up", r)
+                }
+                Action::Remove {
+                    id,
+                    name,
+                    nodes,
+                    desired,
+                } => {
+                    let body = NodePoolUpdate {
+                        desired_nodes: Some(desired),
+                        nodes_to_remove: Some(nodes.clone()),
+                        ..Default::default()
+                    };
+                    let r = ovh.update_node_pool(cluster, &id, &body).await;
+                    tracing::info!(pool = %name, ?nodes, desired, ok = r.is_ok(), "OVH pool remove nodes");
+                    ("remove", r)
+                }
+                Action::Delete { id, name } => {
+                    let r = ovh.delete_node_pool(cluster, &id).await;
+                    tracing::info!(pool = %name, ok = r.is_ok(), "OVH pool delete");
+                    ("delete", r)
+                }
+            };
+            let pool = pool.unwrap_or_default();
+            match result {
+                Ok(()) => {
+                    metrics.ovh(op, "ok");
+                    report.writes.push((op.to_string(), pool));
+                }
+                Err(e) => {
+                    metrics.ovh(op, &kind_label(&e));
+                    tracing::warn!(pool = %pool, operation = op, kind = ?e.kind(),
+                        query_id = e.query_id().unwrap_or("-"), error = %e, "OVH pool write refused");
+                    match e.kind() {
+                        ErrorKind::Busy => {
+                            self.settling.insert(pool);
+                        }
+                        ErrorKind::OutOfStock | ErrorKind::Quota
+                            if op == "create" || op == "scale_up" =>
+                        {
+                            report.refused.push(Refused {
+                                pool,
+                                kind: e.kind(),
+                                message: e.to_string(),
+                            });
+                        }
+                        ErrorKind::Auth => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        report.view = view;
+        self.last = Some(report.view.clone());
+        Ok(report)
+    }
+}

@@ -1,0 +1,380 @@
+//! The provisioning glue: one batch of pending pods -> the scheduling pass -> NodeClaims
+//! created in Kubernetes (owned by their NodePool, labelled with their flavor, zone and OVH
+//! pool) -> the pool pass that launches them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Resource, ResourceExt};
+
+use super::claims::NodeClaimSpec;
+use super::simulate::{Input, Plan};
+use crate::api::labels;
+use crate::api::quantity::{from_bytes, from_cpu_millis};
+use crate::api::{
+    hash, NodeClaim, NodePool, NodeSelectorRequirementWithMinValues, OVHNodeClass,
+    ResourceRequirements,
+};
+use crate::controller::context::Context;
+use crate::controller::watch::{claim_node, list};
+use crate::policy::{ActivePolicy, World};
+use crate::scheduling::offer::NodeClassSpec;
+use crate::scheduling::{convert, FlavorSpec, Operator, PoolSpec, Requirement, Resources};
+
+fn api_requirement(r: &Requirement) -> NodeSelectorRequirementWithMinValues {
+    use crate::api::Operator as Api;
+    let operator = match r.operator {
+        Operator::In => Api::In,
+        Operator::NotIn => Api::NotIn,
+        Operator::Exists => Api::Exists,
+        Operator::DoesNotExist => Api::DoesNotExist,
+        Operator::Gt => Api::Gt,
+        Operator::Lt => Api::Lt,
+    };
+    NodeSelectorRequirementWithMinValues {
+        key: r.key.clone(),
+        operator,
+        values: r.values.clone(),
+        min_values: None,
+    }
+}
+
+fn resource_list(
+    r: &Resources,
+) -> BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
+    let mut out = BTreeMap::new();
+    out.insert("cpu".to_string(), from_cpu_millis(r.cpu_millis));
+    out.insert("memory".to_string(), from_bytes(r.memory_bytes));
+    if r.pods > 0 {
+        out.insert(
+            "pods".to_string(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity(r.pods.to_string()),
+        );
+    }
+    if r.gpu > 0 {
+        out.insert(
+            crate::catalog::GPU_RESOURCE.to_string(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity(r.gpu.to_string()),
+        );
+    }
+    out
+}
+
+/// Whether a NodeClaim counts as a node of its NodePool (not being deleted).
+pub fn is_live(claim: &NodeClaim) -> bool {
+    claim.metadata.deletion_timestamp.is_none()
+}
+
+/// The NodeClass a NodePool uses, if it is an OVHNodeClass that exists.
+pub fn nodeclass_of<'a>(pool: &NodePool, classes: &'a [OVHNodeClass]) -> Option<&'a OVHNodeClass> {
+    let r = &pool.spec.template.spec.node_class_ref;
+    if !r.is_ovh() {
+        return None;
+    }
+    classes.iter().find(|c| c.name_any() == r.name)
+}
+
+/// The NodePools provisioning may use (dynamic, not being deleted, with a Ready OVHNodeClass),
+/// with what their NodeClaims already use.
+pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpec)> {
+    let classes = list(&ctx.caches.nodeclasses);
+    let catalog = ctx.catalog();
+    let mut used: HashMap<String, (Resources, u32)> = HashMap::new();
+    for c in claims.iter().filter(|c| is_live(c)) {
+        let (Some(pool), Some(flavor)) = (
+            c.nodepool_name(),
+            c.labels()
+                .get(labels::INSTANCE_TYPE)
+                .and_then(|f| catalog.1.get(f)),
+        ) else {
+            continue;
+        };
+        let e = used.entry(pool.to_string()).or_default();
+        e.0 += flavor_spec(flavor).capacity;
+        e.1 += 1;
+    }
+    list(&ctx.caches.nodepools)
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_static())
+        .filter_map(|p| {
+            let class = nodeclass_of(&p, &classes)?;
+            if !class.is_ready() {
+                return None;
+            }
+            let (u, n) = used.get(&p.name_any()).copied().unwrap_or_default();
+            let spec = convert::nodepool(
+                &p,
+                NodeClassSpec {
+                    name: class.name_any(),
+                    region: class.spec.region.clone(),
+                    monthly_billed: class.spec.monthly_billed,
+                    anti_affinity: class.spec.anti_affinity,
+                },
+                u,
+                n,
+            );
+            Some((p, spec))
+        })
+        .collect()
+}
+
+/// The flavors of the catalog, for the scheduling pass.
+pub fn flavor_specs(ctx: &Context) -> Arc<Vec<FlavorSpec>> {
+    Arc::new(ctx.catalog().1.flavors.iter().map(flavor_spec).collect())
+}
+
+// TEMPORARY until the lead's catalog unification lands (Flavor::spec).
+pub fn flavor_specs_one(f: &crate::catalog::Flavor) -> FlavorSpec {
+    flavor_spec(f)
+}
+
+fn flavor_spec(f: &crate::catalog::Flavor) -> FlavorSpec {
+    let r = |c: &crate::catalog::Resources| Resources {
+        cpu_millis: c.cpu_millis,
+        memory_bytes: c.memory_bytes,
+        ephemeral_storage_bytes: c.ephemeral_storage_bytes,
+        gpu: c.gpu,
+        pods: c.pods,
+    };
+    FlavorSpec {
+        name: f.name.clone(),
+        family: f.family.clone(),
+        generation: f.generation,
+        category: f.category.as_str().to_string(),
+        capacity: r(&f.capacity),
+        allocatable: r(&f.allocatable),
+        hourly_price: f.hourly,
+        monthly_price: f.monthly,
+        zones: f
+            .zones
+            .iter()
+            .map(|z| (z.zone.clone(), z.available))
+            .collect(),
+    }
+}
+
+// TEMPORARY until the lead's provisioning::wit lands.
+fn plan_with(
+    input: &Input<'_>,
+    _set: &crate::policy::PolicySet,
+    _policy: Arc<ActivePolicy>,
+) -> Plan {
+    let none = |_: &super::Request| -> Result<super::Decision, String> {
+        Err("wasm adapter not landed".into())
+    };
+    super::simulate::plan(input, &none, &none)
+}
+
+/// The NodeClaim object of a planned node.
+pub fn nodeclaim_object(
+    spec: &NodeClaimSpec,
+    pool: &NodePool,
+    class: Option<&OVHNodeClass>,
+) -> NodeClaim {
+    let mut claim_labels: BTreeMap<String, String> = spec.labels.clone().into_iter().collect();
+    claim_labels.extend(pool.spec.template.metadata.labels.clone());
+    claim_labels.insert(labels::NODEPOOL.into(), pool.name_any());
+    claim_labels.insert(labels::OVH_POOL.into(), spec.ovh_pool.clone());
+    if let Some(c) = class {
+        claim_labels.insert(labels::OVH_NODECLASS.into(), c.name_any());
+    }
+    let mut annotations = pool.spec.template.metadata.annotations.clone();
+    annotations.insert(labels::NODEPOOL_HASH.into(), hash::nodepool_hash(pool));
+    annotations.insert(
+        labels::NODEPOOL_HASH_VERSION.into(),
+        hash::NODEPOOL_HASH_VERSION.into(),
+    );
+    if let Some(c) = class {
+        annotations.insert(labels::NODECLASS_HASH.into(), hash::nodeclass_hash(&c.spec));
+        annotations.insert(
+            labels::NODECLASS_HASH_VERSION.into(),
+            hash::NODECLASS_HASH_VERSION.into(),
+        );
+    }
+    let suffix: String = (0..5)
+        .map(|_| (b'a' + rand::random_range(0..26u8)) as char)
+        .collect();
+    let mut claim_spec = pool.spec.template.to_nodeclaim_spec();
+    claim_spec.requirements = spec.requirements.iter().map(api_requirement).collect();
+    claim_spec.resources = ResourceRequirements {
+        requests: resource_list(&spec.requests),
+    };
+    NodeClaim {
+        metadata: ObjectMeta {
+            name: Some(format!("{}-{suffix}", pool.name_any())),
+            labels: Some(claim_labels),
+            annotations: Some(annotations),
+            finalizers: Some(vec![labels::TERMINATION_FINALIZER.into()]),
+            owner_references: Some(vec![OwnerReference {
+                api_version: NodePool::api_version(&()).into(),
+                kind: NodePool::kind(&()).into(),
+                name: pool.name_any(),
+                uid: pool.uid().unwrap_or_default(),
+                block_owner_deletion: Some(true),
+                controller: None,
+            }]),
+            ..Default::default()
+        },
+        spec: claim_spec,
+        status: None,
+    }
+}
+
+/// The flavor-selection policy a NodePool asks for (its policy annotation naming a loaded
+/// policy ConfigMap), else the active one.
+pub fn policy_for(ctx: &Context, pool: &NodePool) -> Arc<ActivePolicy> {
+    pool.annotations()
+        .get(labels::POLICY_ANNOTATION)
+        .and_then(|name| ctx.named_policy(name))
+        .unwrap_or_else(|| ctx.policies.active(World::FlavorSelection))
+}
+
+/// One provisioning pass over the pending pods. Returns the NodeClaims created.
+pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
+    let started = Instant::now();
+    let claims_api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let claims = list(&ctx.caches.nodeclaims);
+    let pools = pool_specs(ctx, &claims);
+    let mut snapshot = ctx.state().snapshot();
+    if snapshot.pending.is_empty() {
+        return Ok(0);
+    }
+    if pools.is_empty() {
+        tracing::info!(
+            pending = snapshot.pending.len(),
+            "pending pods but no NodePool with a Ready OVHNodeClass"
+        );
+        return Ok(0);
+    }
+    ctx.metrics.batches.inc();
+    let flavors = flavor_specs(ctx);
+    // The pool pass waits for the whole batch: one write per pool per batch.
+    let mut keeper = ctx.pools.lock().await;
+    let mut sizes: HashMap<String, u32> = keeper.pool_sizes();
+    for c in claims.iter().filter(|c| is_live(c)) {
+        if let Some(p) = c.labels().get(labels::OVH_POOL) {
+            let n = claims
+                .iter()
+                .filter(|o| is_live(o) && o.labels().get(labels::OVH_POOL) == Some(p))
+                .count() as u32;
+            let e = sizes.entry(p.clone()).or_default();
+            *e = (*e).max(n);
+        }
+    }
+    // NodePools grouped by the policy they use: each group is one pass, pods the first group
+    // cannot place go to the next.
+    let mut groups: Vec<(Arc<ActivePolicy>, Vec<PoolSpec>)> = Vec::new();
+    for (np, spec) in &pools {
+        let policy = policy_for(ctx, np);
+        match groups.iter_mut().find(|(p, _)| {
+            p.policy.info.digest == policy.policy.info.digest && p.config == policy.config
+        }) {
+            Some((_, specs)) => specs.push(spec.clone()),
+            None => groups.push((policy, vec![spec.clone()])),
+        }
+    }
+    let mut plans: Vec<Plan> = Vec::new();
+    for (policy, specs) in groups {
+        if snapshot.pending.is_empty() {
+            break;
+        }
+        let set = ctx.policies.clone();
+        let flavors = flavors.clone();
+        let sizes_now = sizes.clone();
+        let snap = snapshot.clone();
+        let config = policy.config.clone();
+        let plan = tokio::task::spawn_blocking(move || {
+            let input = Input {
+                snapshot: &snap,
+                pools: &specs,
+                flavors: &flavors,
+                ovh_pool_sizes: &sizes_now,
+                config: &config,
+            };
+            plan_with(&input, &set, policy)
+        })
+        .await?;
+        let unplaced: std::collections::HashSet<&String> =
+            plan.unplaced.iter().map(|(k, _)| k).collect();
+        snapshot.pending.retain(|(k, _)| unplaced.contains(k));
+        for c in &plan.claims {
+            *sizes.entry(c.ovh_pool.clone()).or_default() += 1;
+        }
+        plans.push(plan);
+    }
+
+    let classes = list(&ctx.caches.nodeclasses);
+    let mut created = 0;
+    for plan in &plans {
+        for spec in &plan.claims {
+            let Some((np, _)) = pools.iter().find(|(p, _)| p.name_any() == spec.nodepool) else {
+                continue;
+            };
+            let class = nodeclass_of(np, &classes);
+            let object = nodeclaim_object(spec, np, class);
+            match claims_api.create(&PostParams::default(), &object).await {
+                Ok(claim) => {
+                    created += 1;
+                    let name = claim.name_any();
+                    ctx.metrics
+                        .nodeclaims_created
+                        .get_or_create(&crate::controller::metrics::ClaimLabels {
+                            nodepool: spec.nodepool.clone(),
+                            reason: "provisioning".into(),
+                        })
+                        .inc();
+                    let node = claim_node(ctx, &claim);
+                    ctx.state().apply_claim(&name, node);
+                    tracing::info!(nodeclaim = %name, nodepool = %spec.nodepool, flavor = %spec.flavor,
+                        zone = %spec.zone, ovh_pool = %spec.ovh_pool, pods = spec.pods.len(), "NodeClaim created");
+                    ctx.event(
+                        &claim,
+                        false,
+                        "Launching",
+                        "Provision",
+                        format!(
+                            "launching a {} in {} (OVH pool {}) for {} pod(s)",
+                            spec.flavor,
+                            spec.zone,
+                            spec.ovh_pool,
+                            spec.pods.len()
+                        ),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    tracing::error!(nodepool = %spec.nodepool, error = %e, "cannot create a NodeClaim")
+                }
+            }
+        }
+    }
+    // Pods nothing can hold: say why on the NodePools.
+    if let Some(last) = plans.last() {
+        if !last.unplaced.is_empty() {
+            ctx.metrics.pods_unplaced.inc_by(last.unplaced.len() as u64);
+            let mut reasons: Vec<&str> = last.unplaced.iter().map(|(_, r)| r.as_str()).collect();
+            reasons.sort();
+            reasons.dedup();
+            let note = format!(
+                "{} pod(s) cannot be placed: {}",
+                last.unplaced.len(),
+                reasons.join("; ")
+            );
+            tracing::warn!(pods = last.unplaced.len(), reasons = %reasons.join("; "), "pods left unplaced");
+            for (np, _) in &pools {
+                ctx.event(np, true, "Unschedulable", "Provision", note.clone())
+                    .await;
+            }
+        }
+    }
+    ctx.metrics
+        .batch_duration
+        .observe(started.elapsed().as_secs_f64());
+    if created > 0 {
+        crate::lifecycle::reconcile_with(ctx, &mut keeper).await?;
+    }
+    Ok(created)
+}

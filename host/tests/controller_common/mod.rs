@@ -1,0 +1,391 @@
+//! End-to-end fixture: the simulated Kubernetes API and OVH API on loopback, the guide's CRDs
+//! and objects, a minimal MKS link (a READY OVH node becomes a Node with providerID
+//! `openstack:///{instanceId}`, the pool template's labels and taints, Ready; a removed OVH node
+//! takes its Node along), and the controller binary as its own process.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use karpenter_ovhcloud::api::{NodeClaim, NodePool, OVHNodeClass};
+use karpenter_ovhcloud::catalog::{allocatable, prices};
+use karpenter_ovhcloud_sim::kube::{Config as KubeConfig, KubeSim};
+use karpenter_ovhcloud_sim::ovh::{
+    OvhSim, SimConfig, DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET, DEFAULT_CONSUMER_KEY,
+    DEFAULT_KUBE_ID, DEFAULT_SERVICE_NAME,
+};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, ResourceExt};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+/// Guide seconds per real second in these tests: a 2-minute node boot takes 2 s.
+pub const SCALE: f64 = 60.0;
+pub const REGION: &str = "EU-WEST-PAR";
+
+/// The running world.
+pub struct Env {
+    pub kube: KubeSim,
+    pub ovh: OvhSim,
+    pub client: Client,
+    pub kubeconfig: tempfile::NamedTempFile,
+    pub controller: Option<Child>,
+    mks: JoinHandle<()>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.mks.abort();
+        if let Some(c) = &mut self.controller {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+fn crd(file: &str) -> CustomResourceDefinition {
+    let path = format!(
+        "{}/../charts/karpenter-ovhcloud/crds/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Polls `f` until it returns Some (bounded: `secs` seconds of real time).
+pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Env {
+    /// Starts both simulators with the guide's namespace, Secret and CRDs.
+    pub async fn start() -> Self {
+        Self::start_with(SimConfig::default().with_time_scale(SCALE)).await
+    }
+
+    /// Starts with a custom OVH simulator configuration.
+    pub async fn start_with(ovh_config: SimConfig) -> Self {
+        let kube = KubeSim::start(KubeConfig::default()).await.unwrap();
+        let ovh = OvhSim::start(ovh_config).await.unwrap();
+        let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+        kube.write_kubeconfig(kubeconfig.path()).unwrap();
+        let kc = Kubeconfig::from_yaml(&kube.kubeconfig_yaml()).unwrap();
+        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        cfg.default_retry = false;
+        let client = Client::try_from(cfg).unwrap();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for f in [
+            "karpenter.sh_nodepools.yaml",
+            "karpenter.sh_nodeclaims.yaml",
+            "karpenter.ovhcloud.sh_ovhnodeclasses.yaml",
+        ] {
+            crds.create(&PostParams::default(), &crd(f)).await.unwrap();
+        }
+        let ns: Api<Namespace> = Api::all(client.clone());
+        ns.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "karpenter"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+        let mks = tokio::spawn(mks_link(
+            client.clone(),
+            format!("http://{}/_sim/state", ovh.addr()),
+        ));
+        Self {
+            kube,
+            ovh,
+            client,
+            kubeconfig,
+            controller: None,
+            mks,
+        }
+    }
+
+    /// The guide's credentials Secret (01) with the simulator's keys.
+    pub async fn secret(&self, name: &str, data: Value) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), "karpenter");
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The default Secret `ovh-credentials`.
+    pub async fn default_secret(&self) {
+        self.secret(
+            "ovh-credentials",
+            json!({"applicationKey": DEFAULT_APPLICATION_KEY,
+                   "applicationSecret": DEFAULT_APPLICATION_SECRET,
+                   "consumerKey": DEFAULT_CONSUMER_KEY}),
+        )
+        .await;
+    }
+
+    /// An OVHNodeClass (02, 10, 12) reading Secret `secret`.
+    pub async fn nodeclass(&self, name: &str, secret: &str, extra: Value) {
+        let mut spec = json!({"serviceName": DEFAULT_SERVICE_NAME, "kubeId": DEFAULT_KUBE_ID,
+            "region": REGION, "credentialsSecretRef": {"name": secret, "namespace": "karpenter"}});
+        merge(&mut spec, extra);
+        self.apply(
+            json!({"apiVersion": "karpenter.ovhcloud.sh/v1alpha1", "kind": "OVHNodeClass",
+            "metadata": {"name": name}, "spec": spec}),
+        )
+        .await;
+    }
+
+    /// A NodePool with the given requirements (03, 05, 08, 11).
+    pub async fn nodepool(&self, name: &str, class: &str, requirements: Value, extra: Value) {
+        let mut np = json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": name},
+            "spec": {"template": {"spec": {
+                "nodeClassRef": {"group": "karpenter.ovhcloud.sh", "kind": "OVHNodeClass", "name": class},
+                "requirements": requirements}},
+              "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "1m"},
+              "limits": {"cpu": "100"}}});
+        merge(&mut np, extra);
+        self.apply(np).await;
+    }
+
+    async fn apply(&self, obj: Value) {
+        let kind = obj["kind"].as_str().unwrap().to_string();
+        match kind.as_str() {
+            "OVHNodeClass" => {
+                let api: Api<OVHNodeClass> = Api::all(self.client.clone());
+                api.create(
+                    &PostParams::default(),
+                    &serde_json::from_value(obj).unwrap(),
+                )
+                .await
+                .unwrap();
+            }
+            "NodePool" => {
+                let api: Api<NodePool> = Api::all(self.client.clone());
+                api.create(
+                    &PostParams::default(),
+                    &serde_json::from_value(obj).unwrap(),
+                )
+                .await
+                .unwrap();
+            }
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+
+    /// `n` identical pending pods of a workload (what a Deployment's ReplicaSet creates).
+    pub async fn pods(&self, workload: &str, n: usize, cpu: &str, memory: &str, extra_spec: Value) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), "default");
+        for i in 0..n {
+            let mut spec = json!({"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9",
+                "resources": {"requests": {"cpu": cpu, "memory": memory}}}]});
+            merge(&mut spec, extra_spec.clone());
+            let pod = json!({"metadata": {"name": format!("{workload}-{i}"), "namespace": "default",
+                "labels": {"app": workload},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": format!("{workload}-rs"), "uid": format!("uid-{workload}")}]},
+                "spec": spec,
+                "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                    "reason": "Unschedulable", "message": "0/0 nodes are available"}]}});
+            api.create(
+                &PostParams::default(),
+                &serde_json::from_value(pod).unwrap(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    /// Starts the controller process.
+    pub async fn start_controller(&mut self, extra: &[&str]) {
+        self.controller = Some(self.spawn_controller(extra));
+    }
+
+    /// A controller process (not kept by the fixture).
+    pub fn spawn_controller(&self, extra: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"));
+        cmd.arg("controller")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig.path())
+            .args(["--namespace", "karpenter"])
+            .args(["--ovh-endpoint", &self.ovh.base_url()])
+            .args(["--service-name", DEFAULT_SERVICE_NAME])
+            .args(["--kube-id", DEFAULT_KUBE_ID])
+            .args(["--region", REGION])
+            .args(["--time-scale", &SCALE.to_string()])
+            .args(["--metrics-address", "127.0.0.1:0"])
+            .args(["--health-address", "127.0.0.1:0"])
+            .args(["--log-format", "text"])
+            .args(extra)
+            .env_remove("OVH_APPLICATION_KEY")
+            .env_remove("OVH_APPLICATION_SECRET")
+            .env_remove("OVH_CONSUMER_KEY")
+            .env_remove("KUBECONFIG")
+            .env("RUST_LOG", "info,kube=warn,tower=warn,hyper=warn")
+            .stdout(Stdio::null())
+            .stderr(if std::env::var("CONTROLLER_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(true);
+        cmd.spawn().expect("start the controller")
+    }
+
+    /// Every NodeClaim.
+    pub async fn nodeclaims(&self) -> Vec<NodeClaim> {
+        Api::<NodeClaim>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Every Node.
+    pub async fn nodes(&self) -> Vec<Node> {
+        Api::<Node>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// OVH pools (name -> pool JSON) of the default cluster, visible or not, with their nodes.
+    pub fn ovh_pools(&self) -> BTreeMap<String, (Value, Vec<karpenter_ovhcloud_sim::ovh::Node>)> {
+        self.ovh.state().projects[0].clusters[0]
+            .pools
+            .iter()
+            .map(|p| {
+                (
+                    p.pool["name"].as_str().unwrap_or_default().to_string(),
+                    (p.pool.clone(), p.nodes.clone()),
+                )
+            })
+            .collect()
+    }
+
+    /// The OVH writes (POST/PUT/DELETE) on node pools, in order: (method, pool id or "", body).
+    pub fn pool_writes(&self) -> Vec<(String, String, Option<Value>)> {
+        self.ovh
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && r.endpoint.contains("/nodepool"))
+            .map(|r| (r.method, r.path, r.body))
+            .collect()
+    }
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        for (k, v) in e {
+            match b.get_mut(&k) {
+                Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                _ => {
+                    b.insert(k, v);
+                }
+            }
+        }
+    }
+}
+
+/// A Node for a READY OVH node, as MKS registers it.
+fn node_object(pool: &Value, node: &karpenter_ovhcloud_sim::ovh::Node) -> Node {
+    let template = &pool["template"];
+    let mut labels: BTreeMap<String, String> =
+        serde_json::from_value(template["metadata"]["labels"].clone()).unwrap_or_default();
+    labels.insert(
+        "node.kubernetes.io/instance-type".into(),
+        node.flavor.clone(),
+    );
+    labels.insert("kubernetes.io/hostname".into(), node.name.clone());
+    labels.insert("kubernetes.io/arch".into(), "amd64".into());
+    labels.insert("kubernetes.io/os".into(), "linux".into());
+    labels.insert(
+        "topology.kubernetes.io/region".into(),
+        REGION.to_lowercase(),
+    );
+    if let Some(z) = pool["availabilityZones"].get(0).and_then(Value::as_str) {
+        labels.insert("topology.kubernetes.io/zone".into(), z.to_string());
+    }
+    let known = prices::known(&node.flavor).expect("a flavor of the table");
+    let capacity = allocatable::capacity(known.vcpus, known.ram_gib, None, 0);
+    let alloc = allocatable::estimate(&capacity);
+    serde_json::from_value(json!({
+        "metadata": {"name": node.name, "labels": labels},
+        "spec": {"providerID": format!("openstack:///{}", node.instance_id),
+                 "taints": template["spec"]["taints"].clone()},
+        "status": {
+            "capacity": {"cpu": capacity.cpu_millis.to_string() + "m", "memory": capacity.memory_bytes.to_string(), "pods": "110"},
+            "allocatable": {"cpu": alloc.cpu_millis.to_string() + "m", "memory": alloc.memory_bytes.to_string(), "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}
+    }))
+    .unwrap()
+}
+
+/// The MKS link until the simulated cluster provides it.
+async fn mks_link(client: Client, state_url: String) {
+    let nodes: Api<Node> = Api::all(client);
+    let http = reqwest::Client::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(resp) = http.get(&state_url).send().await else {
+            continue;
+        };
+        let Ok(state) = resp
+            .json::<karpenter_ovhcloud_sim::ovh::StateSnapshot>()
+            .await
+        else {
+            continue;
+        };
+        let mut live = std::collections::HashSet::new();
+        for pool in state
+            .projects
+            .iter()
+            .flat_map(|p| &p.clusters)
+            .flat_map(|c| &c.pools)
+        {
+            for n in &pool.nodes {
+                if n.status == "READY" {
+                    live.insert(n.name.clone());
+                    if nodes.get_opt(&n.name).await.ok().flatten().is_none() {
+                        let _ = nodes
+                            .create(&PostParams::default(), &node_object(&pool.pool, n))
+                            .await;
+                    }
+                }
+            }
+        }
+        if let Ok(list) = nodes.list(&ListParams::default()).await {
+            for n in list.items {
+                let ours = n
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.provider_id.as_deref())
+                    .is_some_and(|p| p.starts_with("openstack:///"));
+                if ours && !live.contains(&n.name_any()) {
+                    let _ = nodes.delete(&n.name_any(), &DeleteParams::default()).await;
+                }
+            }
+        }
+    }
+}
