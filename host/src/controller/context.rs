@@ -180,6 +180,7 @@ impl Context {
     }
 
     /// An OVH client for these credentials on the controller's endpoint.
+    #[allow(clippy::result_large_err)] // OvhError keeps every field OVH gives; slow path only.
     pub fn ovh_client(
         &self,
         endpoint: Endpoint,

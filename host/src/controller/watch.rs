@@ -117,7 +117,7 @@ pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNod
         .catalog()
         .1
         .get(&flavor)
-        .map(|f| crate::provisioning::launch::flavor_specs_one(f).allocatable)
+        .map(|f| f.allocatable)
         .unwrap_or_default();
     let node = convert::nodeclaim_node(claim, allocatable, Resources::default());
     let daemonsets = ctx.state().snapshot().daemonsets;

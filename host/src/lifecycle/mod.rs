@@ -24,7 +24,6 @@ use crate::api::labels;
 use crate::api::nodeclaim::{CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_REGISTERED};
 use crate::api::nodeclass::is_three_az;
 use crate::api::NodeClaim;
-use crate::catalog::Resources as CatalogResources;
 use crate::controller::context::Context;
 use crate::controller::metrics::ClaimLabels;
 use crate::ovh::Node as OvhNode;
@@ -422,14 +421,7 @@ async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &
     }
     if !claim.is_condition_true(CONDITION_INITIALIZED) {
         if let Some((capacity, allocatable)) = rules::initialized(claim, &node) {
-            let reported = crate::scheduling::convert::resources(&allocatable);
-            let learned = CatalogResources {
-                cpu_millis: reported.cpu_millis,
-                memory_bytes: reported.memory_bytes,
-                ephemeral_storage_bytes: reported.ephemeral_storage_bytes,
-                gpu: reported.gpu,
-                pods: reported.pods,
-            };
+            let learned = crate::scheduling::convert::resources(&allocatable);
             let changed = ctx
                 .allocatable
                 .lock()

@@ -155,7 +155,7 @@ impl PoolKeeper {
             let pool = action.pool().map(str::to_string);
             let (op, result) = match action {
                 Action::Bind { claim, node } => {
-                    report.binds.push((claim, node));
+                    report.binds.push((claim, *node));
                     continue;
                 }
                 Action::Create(p) => {

@@ -102,7 +102,7 @@ pub enum Action {
         /// NodeClaim name.
         claim: String,
         /// The OVH node.
-        node: Node,
+        node: Box<Node>,
     },
 }
 
@@ -250,7 +250,7 @@ pub fn plan(claims: &[ClaimView], ovh: &OvhView, settings: Settings, now: Timest
         for (c, n) in waiting.iter().zip(&unclaimed) {
             out.actions.push(Action::Bind {
                 claim: c.name.clone(),
-                node: (*n).clone(),
+                node: Box::new((*n).clone()),
             });
         }
         let still_waiting = waiting.len() - bound;
@@ -423,11 +423,11 @@ mod tests {
             vec![
                 Action::Bind {
                     claim: "b".into(),
-                    node: node("n2", "p1", 6)
+                    node: Box::new(node("n2", "p1", 6))
                 },
                 Action::Bind {
                     claim: "c".into(),
-                    node: node("n3", "p1", 7)
+                    node: Box::new(node("n3", "p1", 7))
                 },
                 Action::ScaleUp {
                     id: "p1".into(),

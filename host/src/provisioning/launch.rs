@@ -12,8 +12,8 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::claims::NodeClaimSpec;
 use super::simulate::{Input, Plan};
+use super::wit::plan_with;
 use crate::api::labels;
-use crate::api::quantity::{from_bytes, from_cpu_millis};
 use crate::api::{
     hash, NodeClaim, NodePool, NodeSelectorRequirementWithMinValues, OVHNodeClass,
     ResourceRequirements,
@@ -40,27 +40,6 @@ fn api_requirement(r: &Requirement) -> NodeSelectorRequirementWithMinValues {
         values: r.values.clone(),
         min_values: None,
     }
-}
-
-fn resource_list(
-    r: &Resources,
-) -> BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
-    let mut out = BTreeMap::new();
-    out.insert("cpu".to_string(), from_cpu_millis(r.cpu_millis));
-    out.insert("memory".to_string(), from_bytes(r.memory_bytes));
-    if r.pods > 0 {
-        out.insert(
-            "pods".to_string(),
-            k8s_openapi::apimachinery::pkg::api::resource::Quantity(r.pods.to_string()),
-        );
-    }
-    if r.gpu > 0 {
-        out.insert(
-            crate::catalog::GPU_RESOURCE.to_string(),
-            k8s_openapi::apimachinery::pkg::api::resource::Quantity(r.gpu.to_string()),
-        );
-    }
-    out
 }
 
 /// Whether a NodeClaim counts as a node of its NodePool (not being deleted).
@@ -93,7 +72,7 @@ pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpe
             continue;
         };
         let e = used.entry(pool.to_string()).or_default();
-        e.0 += flavor_spec(flavor).capacity;
+        e.0 += flavor.capacity;
         e.1 += 1;
     }
     list(&ctx.caches.nodepools)
@@ -123,49 +102,7 @@ pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpe
 
 /// The flavors of the catalog, for the scheduling pass.
 pub fn flavor_specs(ctx: &Context) -> Arc<Vec<FlavorSpec>> {
-    Arc::new(ctx.catalog().1.flavors.iter().map(flavor_spec).collect())
-}
-
-// TEMPORARY until the lead's catalog unification lands (Flavor::spec).
-pub fn flavor_specs_one(f: &crate::catalog::Flavor) -> FlavorSpec {
-    flavor_spec(f)
-}
-
-fn flavor_spec(f: &crate::catalog::Flavor) -> FlavorSpec {
-    let r = |c: &crate::catalog::Resources| Resources {
-        cpu_millis: c.cpu_millis,
-        memory_bytes: c.memory_bytes,
-        ephemeral_storage_bytes: c.ephemeral_storage_bytes,
-        gpu: c.gpu,
-        pods: c.pods,
-    };
-    FlavorSpec {
-        name: f.name.clone(),
-        family: f.family.clone(),
-        generation: f.generation,
-        category: f.category.as_str().to_string(),
-        capacity: r(&f.capacity),
-        allocatable: r(&f.allocatable),
-        hourly_price: f.hourly,
-        monthly_price: f.monthly,
-        zones: f
-            .zones
-            .iter()
-            .map(|z| (z.zone.clone(), z.available))
-            .collect(),
-    }
-}
-
-// TEMPORARY until the lead's provisioning::wit lands.
-fn plan_with(
-    input: &Input<'_>,
-    _set: &crate::policy::PolicySet,
-    _policy: Arc<ActivePolicy>,
-) -> Plan {
-    let none = |_: &super::Request| -> Result<super::Decision, String> {
-        Err("wasm adapter not landed".into())
-    };
-    super::simulate::plan(input, &none, &none)
+    Arc::new(ctx.catalog().1.specs())
 }
 
 /// The NodeClaim object of a planned node.
@@ -200,7 +137,7 @@ pub fn nodeclaim_object(
     let mut claim_spec = pool.spec.template.to_nodeclaim_spec();
     claim_spec.requirements = spec.requirements.iter().map(api_requirement).collect();
     claim_spec.resources = ResourceRequirements {
-        requests: resource_list(&spec.requests),
+        requests: convert::resource_list(&spec.requests),
     };
     NodeClaim {
         metadata: ObjectMeta {

@@ -356,9 +356,9 @@ pub fn remaining_limits(
     });
     let nodes = limits
         .get("nodes")
-        .and_then(|q| parse_quantity(&q.0, 1.0))
+        .and_then(|q| quantity::units(q).ok())
         .map(|n| {
-            u32::try_from(n)
+            u32::try_from(n.max(0))
                 .unwrap_or(u32::MAX)
                 .saturating_sub(used_nodes)
         });
