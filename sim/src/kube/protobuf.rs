@@ -15,7 +15,7 @@ const MAGIC: &[u8] = b"k8s\0";
 /// One field of a protobuf message: its number and, for the wire types the Kubernetes kinds
 /// here use, its value.
 enum Field<'a> {
-    Varint(u64),
+    Varint,
     Bytes(&'a [u8]),
     Fixed,
 }
@@ -43,7 +43,10 @@ fn fields(mut buf: &[u8]) -> ApiResult<Vec<(u64, Field<'_>)>> {
     while !buf.is_empty() {
         let key = varint(&mut buf)?;
         let field = match key & 7 {
-            0 => Field::Varint(varint(&mut buf)?),
+            0 => {
+                varint(&mut buf)?;
+                Field::Varint
+            }
             1 | 5 => {
                 let n = if key & 7 == 1 { 8 } else { 4 };
                 buf = buf.get(n..).ok_or_else(|| bad("truncated fixed field"))?;
