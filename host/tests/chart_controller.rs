@@ -1,0 +1,209 @@
+//! The controller run as the chart deploys it: the rendered Deployment's arguments and
+//! environment, the chart's ServiceAccount with the rendered RBAC enforced by the simulated API
+//! server (a service-account token, not the admin), through the guide's scale-up (03 + 04:
+//! three pending pods -> one b3-8 NodeClaim in `karpenter-b3-8-eu-west-par-a`, the node
+//! registered and initialized), leader election on the chart's Lease, and no request refused.
+
+mod chart_support;
+mod controller_common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use chart_support::{documents, helm, NAMESPACE, RELEASE};
+use controller_common::{eventually, Env, SCALE};
+use karpenter_ovhcloud::api::labels;
+use karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED;
+use karpenter_ovhcloud_sim::ovh::{DEFAULT_KUBE_ID, DEFAULT_REGION, DEFAULT_SERVICE_NAME};
+use kube::ResourceExt;
+use serde_json::{json, Value};
+
+/// The guide's install, rendered: every object, and the controller container.
+async fn rendered_guide_install() -> (String, Value) {
+    let set = format!(
+        "ovh.serviceName={DEFAULT_SERVICE_NAME},ovh.kubeId={DEFAULT_KUBE_ID},ovh.region={DEFAULT_REGION}"
+    );
+    let answer = helm(&json!({
+        "chart": chart_support::chart_dir(),
+        "renders": {"guide": {"set": set, "values": {}, "release": RELEASE, "namespace": NAMESPACE}}
+    }))
+    .await;
+    let templates = answer["renders"]["guide"]["ok"]
+        .as_object()
+        .unwrap_or_else(|| panic!("render: {}", answer["renders"]["guide"]));
+    let mut yaml = String::new();
+    let mut container = Value::Null;
+    for (path, text) in templates {
+        let text = text.as_str().unwrap();
+        if !path.ends_with(".yaml") {
+            continue;
+        }
+        for doc in documents(text) {
+            if doc["kind"] == "Deployment" {
+                container = doc["spec"]["template"]["spec"]["containers"][0].clone();
+            }
+        }
+        yaml.push_str("---\n");
+        yaml.push_str(text);
+        yaml.push('\n');
+    }
+    assert!(container.is_object(), "no Deployment rendered");
+    (yaml, container)
+}
+
+/// The rendered arguments, with what differs between a pod and this test: the simulated OVH
+/// API's URL, loopback ports, the time scale, and the ServiceAccount's kubeconfig (in a pod the
+/// token is mounted).
+fn controller_args(container: &Value, ovh_url: &str, kubeconfig: &std::path::Path) -> Vec<String> {
+    let mut args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .map(|a| match a.split_once('=') {
+            Some(("--ovh-endpoint", _)) => format!("--ovh-endpoint={ovh_url}"),
+            Some(("--metrics-address", _)) => "--metrics-address=127.0.0.1:0".into(),
+            Some(("--health-address", _)) => "--health-address=127.0.0.1:0".into(),
+            _ => a,
+        })
+        .collect();
+    args.push(format!("--kubeconfig={}", kubeconfig.display()));
+    args.push(format!("--time-scale={SCALE}"));
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_provisions_under_the_charts_service_account_without_a_forbidden_request() {
+    let env = Env::start().await;
+    // 01, 02, 03 of the guide (the fixture's objects), then the chart as helm installs it.
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    env.nodepool(
+        "demo-pool",
+        "default",
+        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]}]),
+        json!({}),
+    )
+    .await;
+    let (yaml, container) = rendered_guide_install().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.kubeconfig");
+    env.kube.write_kubeconfig(&admin).unwrap();
+    let mut apply = tokio::process::Command::new(chart_support::KUBECTL);
+    apply
+        .args(["apply", "-n", NAMESPACE, "-f", "-"])
+        .env("KUBECONFIG", &admin)
+        .env("HOME", dir.path());
+    let out = chart_support::run(apply, Some(&yaml), Duration::from_secs(60)).await;
+    assert!(out.ok, "kubectl apply: {}", out.stderr);
+
+    // The controller authenticates with the ServiceAccount's token: RBAC applies.
+    let token = env.kube.service_account_token(NAMESPACE, RELEASE);
+    let sa_kubeconfig = dir.path().join("sa.kubeconfig");
+    std::fs::write(
+        &sa_kubeconfig,
+        env.kube.kubeconfig_for(RELEASE, &token, NAMESPACE),
+    )
+    .unwrap();
+    let log = dir.path().join("controller.log");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"));
+    cmd.args(controller_args(
+        &container,
+        &env.ovh.base_url(),
+        &sa_kubeconfig,
+    ))
+    .env_clear()
+    .env("PATH", "/usr/bin:/bin")
+    .env("HOME", dir.path())
+    .env("POD_NAME", "karpenter-ovhcloud-6d5f7-abcde")
+    .env("RUST_LOG", "info,kube=warn,tower=warn,hyper=warn")
+    .stdin(Stdio::null())
+    .stdout(std::fs::File::create(&log).unwrap())
+    .stderr(std::fs::File::create(dir.path().join("controller.err")).unwrap())
+    .kill_on_drop(true);
+    // The rendered environment: the credentials from the Secret are optional there and the
+    // controller reads the Secret named by --ovh-credentials-secret itself, so none is set here.
+    let rendered_env = container["env"].to_string();
+    assert!(rendered_env.contains("OVH_CONSUMER_KEY") && rendered_env.contains("POD_NAME"));
+    let mut controller = cmd.spawn().expect("start the controller");
+
+    env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
+    let claim = eventually("the NodeClaim initialized", 120, || async {
+        env.nodeclaims()
+            .await
+            .into_iter()
+            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
+    })
+    .await;
+    assert_eq!(claim.labels()[labels::INSTANCE_TYPE], "b3-8");
+    assert_eq!(
+        claim.labels()[labels::OVH_POOL],
+        "karpenter-b3-8-eu-west-par-a"
+    );
+    let admin_cluster = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(chart_support::KUBECTL);
+        c.args(args)
+            .env("KUBECONFIG", &admin)
+            .env("HOME", dir.path());
+        c
+    };
+    // Leader election went through the chart's Lease.
+    let lease = chart_support::run(
+        admin_cluster(&[
+            "get",
+            "lease",
+            "karpenter-ovhcloud-leader",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ]),
+        None,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        lease.stdout, "karpenter-ovhcloud-6d5f7-abcde",
+        "{}",
+        lease.stderr
+    );
+    // The OVHNodeClass status was written (credentials read from the chart's Secret).
+    eventually("OVHNodeClass default Ready", 60, || async {
+        let out = chart_support::run(
+            admin_cluster(&[
+                "get",
+                "ovhnodeclass",
+                "default",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ]),
+            None,
+            Duration::from_secs(30),
+        )
+        .await;
+        (out.stdout == "True").then_some(())
+    })
+    .await;
+
+    assert!(
+        controller.try_wait().unwrap().is_none(),
+        "the controller exited"
+    );
+    let _ = controller.start_kill();
+    let _ = controller.wait().await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default()
+        + &std::fs::read_to_string(dir.path().join("controller.err")).unwrap_or_default();
+    let refused: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            l.contains("forbidden") || l.contains(" 403") || l.contains("\"403")
+        })
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the chart's RBAC refused the controller:\n{}",
+        refused.join("\n")
+    );
+    assert!(!text.is_empty(), "the controller logged nothing");
+}
