@@ -487,9 +487,10 @@ async fn check_guide_rendering(r: &Rendered) {
             cm["metadata"]["labels"]["karpenter.ovhcloud.sh/policy"],
             world
         );
-        assert_eq!(
-            cm["metadata"]["labels"]["karpenter.ovhcloud.sh/policy-scope"],
-            "cluster-default"
+        assert!(
+            cm["metadata"].get("annotations").is_none(),
+            "the world's active policy: {}",
+            cm["metadata"]
         );
         assert_eq!(
             cm["binaryData"]["policy.wasm"].as_str().unwrap(),
@@ -603,8 +604,8 @@ async fn check_full_rendering(r: &Rendered) {
         "flavor-selection"
     );
     assert_eq!(
-        extra["metadata"]["labels"]["karpenter.ovhcloud.sh/policy-scope"],
-        "named"
+        extra["metadata"]["annotations"]["karpenter.ovhcloud.sh/policy-default"],
+        "false"
     );
     assert_eq!(
         extra["binaryData"]["policy.wasm"].as_str().unwrap(),

@@ -2,7 +2,8 @@
 //! environment, the chart's ServiceAccount with the rendered RBAC enforced by the simulated API
 //! server (a service-account token, not the admin), through the guide's scale-up (03 + 04:
 //! three pending pods -> one b3-8 NodeClaim in `karpenter-b3-8-eu-west-par-a`, the node
-//! registered and initialized), leader election on the chart's Lease, and no request refused.
+//! registered and initialized), leader election on the chart's Lease, the chart's policy
+//! ConfigMaps loaded, and no request refused.
 
 mod chart_support;
 mod controller_common;
@@ -206,4 +207,13 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         refused.join("\n")
     );
     assert!(!text.is_empty(), "the controller logged nothing");
+    // The chart's policy ConfigMaps were accepted and made active.
+    for world in ["flavor-selection", "consolidation", "drift"] {
+        let cm = format!("karpenter-ovhcloud-policy-{world}");
+        assert!(
+            text.lines()
+                .any(|l| l.contains("policy loaded from ConfigMap") && l.contains(&cm)),
+            "{cm} not loaded:\n{text}"
+        );
+    }
 }

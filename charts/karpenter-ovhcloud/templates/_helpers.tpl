@@ -53,7 +53,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-A policy ConfigMap. Arguments: root context, name, world, base64 component, config, scope.
+A policy ConfigMap. Arguments: root context, name, world, base64 component, config, and
+default (false: loaded for the NodePools that name it with the karpenter.ovhcloud.sh/policy
+annotation, but not made the world's active policy).
 */}}
 {{- define "karpenter-ovhcloud.policyConfigMap" -}}
 apiVersion: v1
@@ -64,7 +66,10 @@ metadata:
   labels:
     {{- include "karpenter-ovhcloud.labels" .root | nindent 4 }}
     karpenter.ovhcloud.sh/policy: {{ .world }}
-    karpenter.ovhcloud.sh/policy-scope: {{ .scope }}
+  {{- if not .default }}
+  annotations:
+    karpenter.ovhcloud.sh/policy-default: "false"
+  {{- end }}
 {{- with .config }}
 data:
   config.json: {{ toJson . | quote }}
