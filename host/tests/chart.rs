@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chart_support::*;
+use karpenter_ovhcloud::controller::args::Args as ControllerArgs;
+use karpenter_ovhcloud::ovh::Endpoint;
 use karpenter_ovhcloud_sim::ovh::{DEFAULT_KUBE_ID, DEFAULT_REGION, DEFAULT_SERVICE_NAME};
 use serde_json::{json, Value};
 use tokio::process::Command;
@@ -358,6 +360,50 @@ async fn chart_renders_lints_and_validates_values() {
     check_guide_rendering(&Rendered::new(&answer["renders"]["guide"])).await;
     check_full_rendering(&Rendered::new(&answer["renders"]["full"])).await;
     check_minimal_rendering(&Rendered::new(&answer["renders"]["minimal"]));
+
+    // The controller's own flag parser accepts what each rendering passes, with these values.
+    let parse = |name: &str| {
+        let r = Rendered::new(&answer["renders"][name]);
+        let args = strings(&container(r.one("Deployment"))["args"])
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        assert_eq!(args[0], "controller");
+        controller_args(&args)
+    };
+    let guide = parse("guide");
+    assert_eq!(guide.namespace, NAMESPACE);
+    assert_eq!(guide.ovh_endpoint, Endpoint::OvhEu);
+    assert_eq!(guide.service_name, DEFAULT_SERVICE_NAME);
+    assert_eq!(guide.kube_id, DEFAULT_KUBE_ID);
+    assert_eq!(guide.region, DEFAULT_REGION);
+    assert_eq!(
+        guide.ovh_credentials_secret.as_deref(),
+        Some("karpenter/ovh-credentials")
+    );
+    assert_eq!(guide.metrics_address.port(), 8080);
+    assert_eq!(guide.health_address.port(), 8081);
+    assert!(guide.leader_elect);
+    assert_eq!(guide.lease_name, "karpenter-ovhcloud-leader");
+    assert_eq!(guide.lease_namespace.as_deref(), Some(NAMESPACE));
+    assert_eq!(guide.log_format, "json");
+    let full = parse("full");
+    assert_eq!(full.ovh_endpoint, Endpoint::OvhCa);
+    assert_eq!(full.namespace, "kov-system");
+    assert_eq!(full.lease_name, "kov-lease");
+    assert_eq!(full.log_format, "text");
+    assert_eq!(full.batch_max_duration, Duration::from_secs(10));
+    let minimal = parse("minimal");
+    assert!(!minimal.leader_elect);
+}
+
+/// Parses `controller ARGS` with the controller's own clap definition.
+fn controller_args(args: &[String]) -> ControllerArgs {
+    use clap::{Args as _, FromArgMatches as _};
+    let matches = ControllerArgs::augment_args(clap::Command::new("controller"))
+        .try_get_matches_from(args)
+        .unwrap_or_else(|e| panic!("the controller refuses the chart's arguments {args:?}: {e}"));
+    ControllerArgs::from_arg_matches(&matches).expect("arguments")
 }
 
 async fn check_guide_rendering(r: &Rendered) {
