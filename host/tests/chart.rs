@@ -801,8 +801,8 @@ async fn rendered_chart_applies_and_its_rbac_is_least_privilege() {
         apiVersion: v1\nkind: Namespace\nmetadata: {name: mini-system}\n---\n\
         apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: existing-sa, namespace: mini-system}\n";
     cluster.ok(&["apply", "-f", "-"], Some(namespaces)).await;
-    // What `envsubst < 01-namespace-secret.yaml | kubectl apply -f -` leaves.
-    let secret = std::fs::read_to_string(repo().join("demo/01-namespace-secret.yaml")).unwrap();
+    // `envsubst < 01-namespace-secret.yaml | kubectl apply -f -`
+    let secret = manifest("01-namespace-secret.yaml").await;
     cluster.ok(&["apply", "-f", "-"], Some(&secret)).await;
 
     for (name, ns) in [
@@ -874,14 +874,10 @@ async fn rendered_chart_applies_and_its_rbac_is_least_privilege() {
 
     // RBAC, enforced by the API server for the controller's ServiceAccount token.
     cluster.ok(&["apply", "-f", "-"], Some(FIXTURES)).await;
-    let basic = std::fs::read_to_string(repo().join("demo/03-nodepool-basic.yaml")).unwrap();
-    cluster.ok(&["apply", "-f", "-"], Some(&basic)).await;
-    let nodeclass = std::fs::read_to_string(repo().join("demo/02-ovhnodeclass.yaml"))
-        .unwrap()
-        .replace("${OVH_SERVICE_NAME}", DEFAULT_SERVICE_NAME)
-        .replace("${OVH_KUBE_ID}", DEFAULT_KUBE_ID)
-        .replace("${OVH_REGION}", DEFAULT_REGION);
-    cluster.ok(&["apply", "-f", "-"], Some(&nodeclass)).await;
+    for file in ["02-ovhnodeclass.yaml", "03-nodepool-basic.yaml"] {
+        let text = manifest(file).await;
+        cluster.ok(&["apply", "-f", "-"], Some(&text)).await;
+    }
     let sa = Cluster::service_account(NAMESPACE, RELEASE);
     let eviction = r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"victim","namespace":"default"}}"#;
     // What the controller writes: a Ready condition on the status subresource.

@@ -1,6 +1,7 @@
-//! The controller run as the chart deploys it: the rendered Deployment's arguments and
-//! environment, the chart's ServiceAccount with the rendered RBAC enforced by the simulated API
-//! server (a service-account token, not the admin), through the guide's scale-up (03 + 04:
+//! The controller run as the chart deploys it: the guide's own files (01, 02, 03) and the
+//! rendered chart applied with kubectl, the rendered Deployment's arguments and environment,
+//! the chart's ServiceAccount with the rendered RBAC enforced by the simulated API server (a
+//! service-account token, not the admin), through the guide's scale-up (03 + 04:
 //! three pending pods -> one b3-8 NodeClaim in `karpenter-b3-8-eu-west-par-a`, the node
 //! registered and initialized), leader election on the chart's Lease, the chart's policy
 //! ConfigMaps loaded, and no request refused.
@@ -11,7 +12,7 @@ mod controller_common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use chart_support::{documents, helm, NAMESPACE, RELEASE};
+use chart_support::{documents, helm, manifest, NAMESPACE, RELEASE};
 use controller_common::{eventually, Env, SCALE};
 use karpenter_ovhcloud::api::labels;
 use karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED;
@@ -76,27 +77,26 @@ fn controller_args(container: &Value, ovh_url: &str, kubeconfig: &std::path::Pat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_provisions_under_the_charts_service_account_without_a_forbidden_request() {
     let env = Env::start().await;
-    // 01, 02, 03 of the guide (the fixture's objects), then the chart as helm installs it.
-    env.default_secret().await;
-    env.nodeclass("default", "ovh-credentials", json!({})).await;
-    env.nodepool(
-        "demo-pool",
-        "default",
-        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]}]),
-        json!({}),
-    )
-    .await;
-    let (yaml, container) = rendered_guide_install().await;
     let dir = tempfile::tempdir().unwrap();
     let admin = dir.path().join("admin.kubeconfig");
     env.kube.write_kubeconfig(&admin).unwrap();
-    let mut apply = tokio::process::Command::new(chart_support::KUBECTL);
-    apply
-        .args(["apply", "-n", NAMESPACE, "-f", "-"])
-        .env("KUBECONFIG", &admin)
-        .env("HOME", dir.path());
-    let out = chart_support::run(apply, Some(&yaml), Duration::from_secs(60)).await;
-    assert!(out.ok, "kubectl apply: {}", out.stderr);
+    let kubectl_apply = |text: String| {
+        let mut c = tokio::process::Command::new(chart_support::KUBECTL);
+        c.args(["apply", "-f", "-"])
+            .env("KUBECONFIG", &admin)
+            .env("HOME", dir.path());
+        async move {
+            let out = chart_support::run(c, Some(&text), Duration::from_secs(60)).await;
+            assert!(out.ok, "kubectl apply: {}", out.stderr);
+        }
+    };
+    // The guide's steps 2 and 3 with its own files: 01, the chart as helm installs it, 02, 03.
+    kubectl_apply(manifest("01-namespace-secret.yaml").await).await;
+    let (yaml, container) = rendered_guide_install().await;
+    kubectl_apply(yaml).await;
+    for file in ["02-ovhnodeclass.yaml", "03-nodepool-basic.yaml"] {
+        kubectl_apply(manifest(file).await).await;
+    }
 
     // The controller authenticates with the ServiceAccount's token: RBAC applies.
     let token = env.kube.service_account_token(NAMESPACE, RELEASE);

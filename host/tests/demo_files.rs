@@ -35,68 +35,6 @@ const GUIDE_FILES: [&str; 14] = [
     "99-cleanup.sh",
 ];
 
-/// The files the guide pipes through envsubst (the others are applied as they are).
-const ENVSUBST: [&str; 4] = [
-    "01-namespace-secret.yaml",
-    "02-ovhnodeclass.yaml",
-    "10-ovhnodeclass-monthly.yaml",
-    "12-ovhnodeclass-antiaffinity.yaml",
-];
-
-fn demo(file: &str) -> PathBuf {
-    repo().join("demo").join(file)
-}
-
-/// The variables the guide exports.
-const GUIDE_VARS: [&str; 6] = [
-    "OVH_APPLICATION_KEY",
-    "OVH_APPLICATION_SECRET",
-    "OVH_CONSUMER_KEY",
-    "OVH_SERVICE_NAME",
-    "OVH_KUBE_ID",
-    "OVH_REGION",
-];
-
-/// The guide's exported variables, with the simulated OVH API's project and credentials.
-fn guide_env(endpoint: Option<&str>) -> Vec<(String, String)> {
-    let values = [
-        DEFAULT_APPLICATION_KEY,
-        DEFAULT_APPLICATION_SECRET,
-        DEFAULT_CONSUMER_KEY,
-        DEFAULT_SERVICE_NAME,
-        DEFAULT_KUBE_ID,
-        DEFAULT_REGION,
-    ];
-    let mut env: Vec<(String, String)> = GUIDE_VARS
-        .iter()
-        .zip(values)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    if let Some(e) = endpoint {
-        env.push(("OVH_ENDPOINT".into(), e.into()));
-    }
-    env
-}
-
-/// `envsubst < FILE` with the guide's variables (the real envsubst, as the guide runs it).
-async fn envsubst(cluster: &Cluster, file: &str) -> String {
-    let mut c = cluster.command("/usr/bin/envsubst", &cluster.admin);
-    c.envs(guide_env(None));
-    let text = std::fs::read_to_string(demo(file)).unwrap();
-    let out = run(c, Some(&text), Duration::from_secs(10)).await;
-    assert!(out.ok, "envsubst {file}: {}", out.stderr);
-    out.stdout
-}
-
-/// What a file looks like once applied: envsubst'd when the guide says so.
-async fn manifest(cluster: &Cluster, file: &str) -> String {
-    if ENVSUBST.contains(&file) {
-        envsubst(cluster, file).await
-    } else {
-        std::fs::read_to_string(demo(file)).unwrap()
-    }
-}
-
 fn requirement<'a>(pool: &'a Value, key: &str) -> &'a Value {
     pool["spec"]["template"]["spec"]["requirements"]
         .as_array()
@@ -184,7 +122,7 @@ async fn demo_manifests_apply_and_say_what_the_guide_says() {
     let cluster = Cluster::start().await;
     cluster.apply_crds().await;
     for file in GUIDE_FILES.iter().filter(|f| f.ends_with(".yaml")) {
-        let text = manifest(&cluster, file).await;
+        let text = manifest(file).await;
         assert!(!text.contains("${"), "{file} still has a placeholder");
         let out = cluster.ok(&["apply", "-f", "-"], Some(&text)).await;
         assert_eq!(
@@ -496,7 +434,7 @@ async fn cleanup_removes_workloads_pools_classes_release_and_namespace() {
     let cluster = Cluster::start().await;
     cluster.apply_crds().await;
     for file in GUIDE_FILES.iter().filter(|f| f.ends_with(".yaml")) {
-        let text = manifest(&cluster, file).await;
+        let text = manifest(file).await;
         cluster.ok(&["apply", "-f", "-"], Some(&text)).await;
     }
     let bin = fake_helm(cluster.dir.path());

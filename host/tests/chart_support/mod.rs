@@ -8,6 +8,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use karpenter_ovhcloud_sim::kube::{Config as SimConfig, KubeSim};
+use karpenter_ovhcloud_sim::ovh::{
+    DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET, DEFAULT_CONSUMER_KEY, DEFAULT_KUBE_ID,
+    DEFAULT_REGION, DEFAULT_SERVICE_NAME,
+};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -185,4 +189,62 @@ pub async fn helm(request: &Value) -> Value {
         out.stderr
     );
     serde_json::from_str(&out.stdout).expect("helm.py answers JSON")
+}
+
+/// A file of the guide's `demo/`.
+pub fn demo(file: &str) -> PathBuf {
+    repo().join("demo").join(file)
+}
+
+/// The files the guide pipes through envsubst (the others are applied as they are).
+pub const ENVSUBST: [&str; 4] = [
+    "01-namespace-secret.yaml",
+    "02-ovhnodeclass.yaml",
+    "10-ovhnodeclass-monthly.yaml",
+    "12-ovhnodeclass-antiaffinity.yaml",
+];
+
+/// The variables the guide exports.
+pub const GUIDE_VARS: [&str; 6] = [
+    "OVH_APPLICATION_KEY",
+    "OVH_APPLICATION_SECRET",
+    "OVH_CONSUMER_KEY",
+    "OVH_SERVICE_NAME",
+    "OVH_KUBE_ID",
+    "OVH_REGION",
+];
+
+/// The guide's exported variables, with the simulated OVH API's project and credentials.
+pub fn guide_env(endpoint: Option<&str>) -> Vec<(String, String)> {
+    let values = [
+        DEFAULT_APPLICATION_KEY,
+        DEFAULT_APPLICATION_SECRET,
+        DEFAULT_CONSUMER_KEY,
+        DEFAULT_SERVICE_NAME,
+        DEFAULT_KUBE_ID,
+        DEFAULT_REGION,
+    ];
+    let mut env: Vec<(String, String)> = GUIDE_VARS
+        .iter()
+        .zip(values)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if let Some(e) = endpoint {
+        env.push(("OVH_ENDPOINT".into(), e.into()));
+    }
+    env
+}
+
+/// A demo file as the guide applies it: through the real `envsubst` with the guide's variables
+/// when the guide says so, else as it is.
+pub async fn manifest(file: &str) -> String {
+    let text = std::fs::read_to_string(demo(file)).unwrap();
+    if !ENVSUBST.contains(&file) {
+        return text;
+    }
+    let mut c = Command::new("/usr/bin/envsubst");
+    c.env_clear().envs(guide_env(None));
+    let out = run(c, Some(&text), Duration::from_secs(10)).await;
+    assert!(out.ok, "envsubst {file}: {}", out.stderr);
+    out.stdout
 }
