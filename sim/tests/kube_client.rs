@@ -910,3 +910,71 @@ async fn service_account_tokens_are_authorized_by_rbac() {
         401
     );
 }
+
+#[tokio::test]
+async fn snapshot_restores_objects_and_crds_into_a_new_server() {
+    let (sim, client) = start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &crd("karpenter.sh_nodepools.yaml"))
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "kept", "labels": {"app": "x"}}, "data": {"k": "v"}
+    }))
+    .unwrap();
+    let original = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let pool = json!({
+        "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "np"},
+        "spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.ovhcloud.sh", "kind": "OVHNodeClass", "name": "default"}, "requirements": []}}}
+    });
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("karpenter.sh", "v1", "NodePool"));
+    let pools: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    pools
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pool).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snapshot.json");
+    karpenter_ovhcloud_sim::kube::write_snapshot(sim.store(), &path).unwrap();
+    drop(sim);
+
+    let (sim2, client2) = start().await;
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(sim2.store().restore(&snapshot).unwrap() > 3);
+    let cms2: Api<ConfigMap> = Api::namespaced(client2.clone(), "default");
+    let restored = cms2.get("kept").await.unwrap();
+    assert_eq!(restored.metadata.uid, original.metadata.uid);
+    assert_eq!(restored.data, original.data);
+    assert_eq!(
+        cms2.list(&ListParams::default().labels("app=x"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let pools2: Api<DynamicObject> = Api::all_with(client2.clone(), &ar);
+    let np = pools2.get("np").await.unwrap();
+    assert_eq!(np.data["spec"]["disruption"]["consolidateAfter"], "0s");
+    // Updates keep working on restored objects (resourceVersions are the new server's).
+    let mut changed = restored.clone();
+    changed.data = Some([("k".to_string(), "w".to_string())].into());
+    cms2.replace("kept", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+
+    // A custom resource without its CRD is refused before anything changes.
+    let (sim3, _c3) = start().await;
+    let orphan = json!({"kind": "SimulatorSnapshot", "items": [
+        {"group": "karpenter.sh", "resource": "nodepools", "object": {"metadata": {"name": "np"}}}
+    ]});
+    let err = sim3.store().restore(&orphan).unwrap_err();
+    assert!(err.contains("not served"), "{err}");
+    assert!(sim3.store().restore(&json!({"items": []})).is_err());
+}

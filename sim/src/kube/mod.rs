@@ -26,6 +26,7 @@ pub use store::{
     DeleteOptions, EventType, ListOptions, Store, StoreConfig, Stored, WatchEvent, WriteOptions,
 };
 
+use anyhow::Context;
 use rbac::Identity;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,6 +43,9 @@ pub struct ServeArgs {
     /// Where to write an admin kubeconfig pointing at the server.
     #[arg(long)]
     pub kubeconfig: Option<std::path::PathBuf>,
+    /// Snapshot file: loaded on start when it exists, written on Ctrl-C (JSON, every object).
+    #[arg(long)]
+    pub snapshot: Option<std::path::PathBuf>,
 }
 
 /// Configuration of a simulated API server.
@@ -199,10 +203,34 @@ pub async fn serve_cli(args: ServeArgs) -> anyhow::Result<()> {
         ..Config::default()
     })
     .await?;
+    if let Some(path) = args.snapshot.as_deref().filter(|p| p.exists()) {
+        let text =
+            std::fs::read(path).with_context(|| format!("reading snapshot {}", path.display()))?;
+        let snapshot: serde_json::Value = serde_json::from_slice(&text)
+            .with_context(|| format!("snapshot {} is not JSON", path.display()))?;
+        let n = sim
+            .store()
+            .restore(&snapshot)
+            .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
+        eprintln!("restored {n} objects from {}", path.display());
+    }
     if let Some(p) = &args.kubeconfig {
         sim.write_kubeconfig(p)?;
     }
     println!("{}", sim.base_url());
     tokio::signal::ctrl_c().await?;
+    if let Some(path) = &args.snapshot {
+        write_snapshot(sim.store(), path)
+            .with_context(|| format!("writing snapshot {}", path.display()))?;
+        eprintln!("snapshot written to {}", path.display());
+    }
     Ok(())
+}
+
+/// Writes [`Store::dump`] to `path` atomically (a temporary file renamed over it), so an
+/// interrupted write never leaves a truncated snapshot.
+pub fn write_snapshot(store: &Store, path: &Path) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&store.dump())?)?;
+    std::fs::rename(&tmp, path)
 }
