@@ -26,7 +26,7 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
         json!({}),
     )
     .await;
-    env.start_controller(&["--leader-elect", "false"]).await;
+    env.start_controller(controller_common::ONE_BATCH).await;
     env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
 
     let claim = eventually("a NodeClaim", 60, || async {
@@ -110,4 +110,181 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
     for field in ["taints", "unschedulable"] {
         assert!(body["template"]["spec"].get(field).is_some(), "{body}");
     }
+}
+
+async fn ready_env(extra_classes: &[(&str, serde_json::Value)]) -> Env {
+    let mut env = Env::start().await;
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    for (name, extra) in extra_classes {
+        env.nodeclass(name, "ovh-credentials", extra.clone()).await;
+    }
+    env.start_controller(controller_common::ONE_BATCH).await;
+    env
+}
+
+fn select_pool(pool: &str) -> serde_json::Value {
+    json!({"nodeSelector": {"karpenter.sh/nodepool": pool}})
+}
+
+/// 05 + 06 -> b3-8, then 05 + 07 -> b3-32.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_flavor_nodepool_picks_the_cheapest_flavor_that_fits() {
+    let env = ready_env(&[]).await;
+    env.nodepool(
+        "multi-flavor",
+        "default",
+        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In",
+                "values": ["b3-8", "b3-16", "b3-32", "b3-64"]}]),
+        json!({"spec": {"template": {"metadata": {"labels": {"workload-type": "multi-flavor"}}}}}),
+    )
+    .await;
+    env.pods(
+        "small-workload",
+        1,
+        "500m",
+        "1Gi",
+        select_pool("multi-flavor"),
+    )
+    .await;
+    let small = eventually("the small workload's NodeClaim", 60, || async {
+        env.nodeclaims().await.into_iter().next()
+    })
+    .await;
+    assert_eq!(small.labels()[labels::INSTANCE_TYPE], "b3-8");
+    assert_eq!(small.labels()["workload-type"], "multi-flavor");
+    env.pods(
+        "large-workload",
+        1,
+        "6",
+        "24Gi",
+        select_pool("multi-flavor"),
+    )
+    .await;
+    let large = eventually("the large workload's NodeClaim", 60, || async {
+        env.nodeclaims()
+            .await
+            .into_iter()
+            .find(|c| c.name_any() != small.name_any())
+    })
+    .await;
+    assert_eq!(large.labels()[labels::INSTANCE_TYPE], "b3-32");
+    eventually("the b3-32 pool", 60, || async {
+        env.ovh_pools()
+            .keys()
+            .find(|k| k.starts_with("karpenter-b3-32-eu-west-par-"))
+            .cloned()
+    })
+    .await;
+}
+
+/// 08 + 09: six pods spread over the zones (maxSkew 1, DoNotSchedule) -> nodes in the three
+/// zones, one OVH pool per zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zone_spread_uses_the_three_zones() {
+    let env = ready_env(&[]).await;
+    env.nodepool(
+        "multizone",
+        "default",
+        json!([{"key": "topology.kubernetes.io/zone", "operator": "In",
+                "values": ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"]}]),
+        json!({}),
+    )
+    .await;
+    let mut spec = select_pool("multizone");
+    spec["topologySpreadConstraints"] = json!([{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "zone-spread"}}}]);
+    env.pods("zone-spread", 6, "500m", "512Mi", spec).await;
+    let zones = eventually("NodeClaims in three zones", 60, || async {
+        let zones: std::collections::BTreeSet<String> = env
+            .nodeclaims()
+            .await
+            .iter()
+            .map(|c| c.labels()[labels::ZONE].clone())
+            .collect();
+        (zones.len() == 3).then_some(zones)
+    })
+    .await;
+    assert_eq!(
+        zones.into_iter().collect::<Vec<_>>(),
+        ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"]
+    );
+    let pools = eventually("a pool per zone", 60, || async {
+        let pools = env.ovh_pools();
+        (pools.len() == 3).then_some(pools)
+    })
+    .await;
+    for (name, (pool, _)) in &pools {
+        let zone = pool["availabilityZones"][0].as_str().unwrap();
+        assert!(name.ends_with(zone), "{name} in {zone}");
+    }
+    controller_common::assert_one_write_per_pool(&env);
+}
+
+/// 10 + 11: a monthly OVHNodeClass with a gen2-only NodePool -> monthly b2 pools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_nodeclass_launches_monthly_b2_pools() {
+    let env = ready_env(&[("monthly", json!({"monthlyBilled": true}))]).await;
+    env.nodepool(
+        "monthly",
+        "monthly",
+        json!([{"key": "karpenter.ovhcloud.sh/flavor-family", "operator": "In", "values": ["b2"]}]),
+        json!({"spec": {"disruption": {"consolidationPolicy": "WhenEmpty"}}}),
+    )
+    .await;
+    env.pods("monthly-workload", 2, "500m", "1Gi", select_pool("monthly"))
+        .await;
+    let (name, pool) = eventually("a monthly pool", 60, || async {
+        env.ovh_pools()
+            .into_iter()
+            .find(|(k, _)| k.ends_with("-monthly"))
+            .map(|(k, (p, _))| (k, p))
+    })
+    .await;
+    assert!(name.starts_with("karpenter-b2-"), "{name}");
+    assert_eq!(pool["monthlyBilled"], true);
+    assert!(pool["flavor"].as_str().unwrap().starts_with("b2-"));
+    let claims = env.nodeclaims().await;
+    assert!(claims
+        .iter()
+        .all(|c| c.labels()[labels::FLAVOR_FAMILY] == "b2"
+            && c.labels()[labels::OVH_POOL].ends_with("-monthly")));
+}
+
+/// 12: an anti-affinity OVHNodeClass -> numbered pools of at most 5 nodes each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_pools_hold_at_most_five_nodes() {
+    let env = ready_env(&[("anti-affinity", json!({"antiAffinity": true}))]).await;
+    env.nodepool(
+        "spread",
+        "anti-affinity",
+        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8"]},
+               {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-par-a"]}]),
+        json!({}),
+    )
+    .await;
+    let mut spec = select_pool("spread");
+    spec["affinity"] = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "spread"}}}]}});
+    env.pods("spread", 7, "500m", "512Mi", spec).await;
+    let pools = eventually("seven nodes in anti-affinity pools", 60, || async {
+        let pools = env.ovh_pools();
+        let nodes: usize = pools.values().map(|(_, n)| n.len()).sum();
+        (nodes == 7).then_some(pools)
+    })
+    .await;
+    let names: Vec<&String> = pools.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "karpenter-b3-8-eu-west-par-a-aa-1",
+            "karpenter-b3-8-eu-west-par-a-aa-2"
+        ]
+    );
+    for (pool, nodes) in pools.values() {
+        assert_eq!(pool["antiAffinity"], true);
+        assert!(nodes.len() <= 5, "{pool}");
+    }
+    assert_eq!(env.nodeclaims().await.len(), 7);
+    controller_common::assert_one_write_per_pool(&env);
 }

@@ -63,17 +63,26 @@ async fn own_credentials(kube: &kube::Client, args: &Args) -> anyhow::Result<Opt
             .split_once('/')
             .unwrap_or((args.namespace.as_str(), reference.as_str()));
         let secrets: Api<Secret> = Api::namespaced(kube.clone(), ns);
-        let secret = secrets
-            .get(name)
-            .await
-            .with_context(|| format!("reading the credentials Secret {ns}/{name}"))?;
-        let data = secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
-        return Ok(Some(Credentials::from_bytes_map(&data)?));
+        match secrets.get_opt(name).await {
+            Ok(Some(secret)) => {
+                let data = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                return Ok(Some(
+                    Credentials::from_bytes_map(&data)
+                        .with_context(|| format!("the credentials Secret {ns}/{name}"))?,
+                ));
+            }
+            Ok(None) => {
+                tracing::warn!(secret = %reference, "credentials Secret not found; trying the environment")
+            }
+            Err(e) => {
+                tracing::warn!(secret = %reference, error = %e, "cannot read the credentials Secret; trying the environment")
+            }
+        }
     }
     Ok(Credentials::from_env().ok())
 }

@@ -132,6 +132,12 @@ fn apply_claim(ctx: &Context, claim: &NodeClaim) {
     let Some(name) = claim.metadata.name.clone() else {
         return;
     };
+    if claim.metadata.deletion_timestamp.is_some() {
+        // Going away: its pods need another node, it is no destination.
+        ctx.state().delete_claim(&name);
+        let _ = ctx.provision.send(());
+        return;
+    }
     let node = claim_node(ctx, claim);
     ctx.state().apply_claim(&name, node);
 }

@@ -1,0 +1,238 @@
+//! The controller as its own process against the simulators: OVHNodeClass conditions,
+//! out-of-stock fallback, restarts, leader election.
+
+mod controller_common;
+
+use controller_common::{eventually, Env, ONE_BATCH};
+use karpenter_ovhcloud::api::labels;
+use karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED;
+use karpenter_ovhcloud::api::OVHNodeClass;
+use karpenter_ovhcloud_sim::ovh::{DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET};
+use kube::api::Api;
+use kube::ResourceExt;
+use serde_json::json;
+
+async fn ready_condition(env: &Env, name: &str) -> Option<(String, String, String)> {
+    let api: Api<OVHNodeClass> = Api::all(env.client.clone());
+    let class = api.get_opt(name).await.ok()??;
+    let c = class
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == "Ready")?
+        .clone();
+    Some((format!("{:?}", c.status), c.reason, c.message))
+}
+
+fn demo_pool() -> serde_json::Value {
+    json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]}])
+}
+
+/// A NodeClass whose Secret is missing, one whose Secret lacks a key, one whose credentials OVH
+/// refuses: Ready=False with the reason; the good one Ready with the region's flavors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodeclass_conditions_say_what_is_wrong() {
+    let mut env = Env::start().await;
+    env.default_secret().await;
+    env.secret(
+        "incomplete",
+        json!({"applicationKey": DEFAULT_APPLICATION_KEY, "applicationSecret": DEFAULT_APPLICATION_SECRET}),
+    )
+    .await;
+    env.secret(
+        "wrong",
+        json!({"applicationKey": DEFAULT_APPLICATION_KEY, "applicationSecret": DEFAULT_APPLICATION_SECRET,
+               "consumerKey": "notAValidConsumerKey0000000000000"}),
+    )
+    .await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    env.nodeclass("missing", "does-not-exist", json!({})).await;
+    env.nodeclass("incomplete", "incomplete", json!({})).await;
+    env.nodeclass("wrong", "wrong", json!({})).await;
+    env.nodeclass("elsewhere", "ovh-credentials", json!({"region": "GRA7"}))
+        .await;
+    env.start_controller(ONE_BATCH).await;
+
+    let cond = |name: &'static str| {
+        let env = &env;
+        async move { eventually(name, 60, || ready_condition(env, name)).await }
+    };
+    let (status, reason, message) = cond("default").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "Ready"),
+        "{message}"
+    );
+    let (status, reason, message) = cond("missing").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "CredentialsNotFound")
+    );
+    assert!(message.contains("karpenter/does-not-exist"), "{message}");
+    let (status, reason, message) = cond("incomplete").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "CredentialsNotFound")
+    );
+    assert!(message.contains("consumerKey"), "{message}");
+    let (status, reason, _) = cond("wrong").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "Unauthorized")
+    );
+    let (status, reason, message) = cond("elsewhere").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "RegionNotFound")
+    );
+    assert!(message.contains("EU-WEST-PAR"), "{message}");
+
+    let api: Api<OVHNodeClass> = Api::all(env.client.clone());
+    let good = api.get("default").await.unwrap();
+    let status = good.status.unwrap();
+    assert_eq!(
+        status.zones,
+        ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"]
+    );
+    assert!(status.flavors.iter().any(|f| f.name == "b3-8"));
+    // A NodePool on a class that is not Ready launches nothing.
+    env.nodepool("broken", "missing", demo_pool(), json!({}))
+        .await;
+    env.pods(
+        "inflate",
+        1,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "broken"}}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(env.nodeclaims().await.is_empty());
+    assert!(env.pool_writes().is_empty());
+    drop(env.controller.take());
+}
+
+/// b3-8 is out of stock in eu-west-par-a: the node fails, the offering is marked unavailable,
+/// the NodeClaim replaced by the next choice, and the failed node removed from OVH.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_stock_flavor_falls_back_to_the_next_choice() {
+    let mut env = Env::start().await;
+    env.ovh.set_stock("b3-8", "eu-west-par-a", Some(0));
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    env.nodepool("demo-pool", "default", demo_pool(), json!({}))
+        .await;
+    env.start_controller(ONE_BATCH).await;
+    env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
+
+    let ready = eventually("a NodeClaim initialized elsewhere", 90, || async {
+        env.nodeclaims()
+            .await
+            .into_iter()
+            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
+    })
+    .await;
+    let l = ready.labels();
+    assert_ne!(
+        (l[labels::INSTANCE_TYPE].as_str(), l[labels::ZONE].as_str()),
+        ("b3-8", "eu-west-par-a")
+    );
+    // The failed node and its pool are cleaned up; only the replacement remains.
+    eventually("the failed node removed", 60, || async {
+        let nodes: Vec<_> = env.ovh_pools().into_values().flat_map(|(_, n)| n).collect();
+        let claims = env.nodeclaims().await;
+        (nodes.len() == 1 && claims.len() == 1).then_some(())
+    })
+    .await;
+}
+
+/// The controller is killed right after its NodeClaim appears; a new one finishes the
+/// scale-up from what Kubernetes and OVH hold: one NodeClaim, one OVH node, no leak.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_in_the_middle_of_a_scale_up_neither_leaks_nor_duplicates() {
+    let mut env = Env::start().await;
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    env.nodepool("demo-pool", "default", demo_pool(), json!({}))
+        .await;
+    env.start_controller(ONE_BATCH).await;
+    env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
+    eventually("a NodeClaim", 60, || async {
+        env.nodeclaims().await.into_iter().next()
+    })
+    .await;
+    let mut first = env.controller.take().unwrap();
+    first.kill().await.unwrap();
+    env.start_controller(ONE_BATCH).await;
+    let ready = eventually("the NodeClaim initialized", 90, || async {
+        env.nodeclaims()
+            .await
+            .into_iter()
+            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
+    })
+    .await;
+    // A few more passes change nothing.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let claims = env.nodeclaims().await;
+    assert_eq!(claims.len(), 1, "no duplicate NodeClaim");
+    let nodes: Vec<_> = env.ovh_pools().into_values().flat_map(|(_, n)| n).collect();
+    assert_eq!(nodes.len(), 1, "no leaked or duplicate OVH node: {nodes:?}");
+    assert_eq!(ready.labels()[labels::OVH_NODE_ID], nodes[0].id);
+    assert_eq!(env.nodes().await.len(), 1);
+}
+
+/// Two replicas with leader election: one acts; when it dies the other takes over and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_hands_over_to_the_standby() {
+    let env = Env::start().await;
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    env.nodepool("demo-pool", "default", demo_pool(), json!({}))
+        .await;
+    let args = [
+        "--leader-elect",
+        "true",
+        "--lease-duration",
+        "2s",
+        "--batch-idle-duration",
+        "30s",
+    ];
+    let mut a = env.spawn_controller(&args);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.client.clone(), "karpenter");
+    let holder = || async {
+        leases
+            .get_opt("karpenter-ovhcloud-leader")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec?.holder_identity)
+    };
+    let first = eventually("a leader", 30, || holder()).await;
+    let mut b = env.spawn_controller(&args);
+    env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
+    eventually("a NodeClaim", 60, || async {
+        env.nodeclaims().await.into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        holder().await.as_deref(),
+        Some(first.as_str()),
+        "the leader keeps the Lease"
+    );
+    a.kill().await.unwrap();
+    let second = eventually("a new leader", 30, || async {
+        holder().await.filter(|h| *h != first)
+    })
+    .await;
+    assert_ne!(second, first);
+    // The new leader finishes the job.
+    eventually("the NodeClaim initialized", 90, || async {
+        env.nodeclaims()
+            .await
+            .into_iter()
+            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
+    })
+    .await;
+    assert_eq!(env.nodeclaims().await.len(), 1);
+    b.kill().await.unwrap();
+}
