@@ -207,7 +207,7 @@ async fn leader_election_hands_over_to_the_standby() {
             .flatten()
             .and_then(|l| l.spec?.holder_identity)
     };
-    let first = eventually("a leader", 30, || holder()).await;
+    let first = eventually("a leader", 30, &holder).await;
     let mut b = env.spawn_controller(&args);
     env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
     eventually("a NodeClaim", 60, || async {
