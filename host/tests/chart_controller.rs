@@ -3,8 +3,8 @@
 //! the chart's ServiceAccount with the rendered RBAC enforced by the simulated API server (a
 //! service-account token, not the admin), through the guide's scale-up (03 + 04:
 //! three pending pods -> one b3-8 NodeClaim in `karpenter-b3-8-eu-west-par-a`, the node
-//! registered and initialized), leader election on the chart's Lease, the chart's policy
-//! ConfigMaps loaded, and no request refused.
+//! registered and initialized), the chart's two replicas electing a leader on the chart's Lease
+//! and handing over when it dies, the chart's policy ConfigMaps loaded, and no request refused.
 
 mod chart_support;
 mod controller_common;
@@ -93,7 +93,7 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
     // The guide's steps 2 and 3 with its own files: 01, the chart as helm installs it, 02, 03.
     kubectl_apply(manifest("01-namespace-secret.yaml").await).await;
     let (yaml, container) = rendered_guide_install().await;
-    kubectl_apply(yaml).await;
+    kubectl_apply(yaml.clone()).await;
     for file in ["02-ovhnodeclass.yaml", "03-nodepool-basic.yaml"] {
         kubectl_apply(manifest(file).await).await;
     }
@@ -106,27 +106,43 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         env.kube.kubeconfig_for(RELEASE, &token, NAMESPACE),
     )
     .unwrap();
-    let log = dir.path().join("controller.log");
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"));
-    cmd.args(controller_args(
-        &container,
-        &env.ovh.base_url(),
-        &sa_kubeconfig,
-    ))
-    .env_clear()
-    .env("PATH", "/usr/bin:/bin")
-    .env("HOME", dir.path())
-    .env("POD_NAME", "karpenter-ovhcloud-6d5f7-abcde")
-    .env("RUST_LOG", "info,kube=warn,tower=warn,hyper=warn")
-    .stdin(Stdio::null())
-    .stdout(std::fs::File::create(&log).unwrap())
-    .stderr(std::fs::File::create(dir.path().join("controller.err")).unwrap())
-    .kill_on_drop(true);
     // The rendered environment: the credentials from the Secret are optional there and the
     // controller reads the Secret named by --ovh-credentials-secret itself, so none is set here.
     let rendered_env = container["env"].to_string();
     assert!(rendered_env.contains("OVH_CONSUMER_KEY") && rendered_env.contains("POD_NAME"));
-    let mut controller = cmd.spawn().expect("start the controller");
+    let replicas = documents(&yaml)
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap()["spec"]["replicas"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(replicas, 2);
+    // The chart's two replicas, as two processes with their pod names; a short Lease so the
+    // hand-over below takes seconds (the chart keeps the controller's default).
+    let pod_names = [
+        "karpenter-ovhcloud-6d5f7-abcde",
+        "karpenter-ovhcloud-6d5f7-fghij",
+    ];
+    let spawn = |pod: &str| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"));
+        cmd.args(controller_args(
+            &container,
+            &env.ovh.base_url(),
+            &sa_kubeconfig,
+        ))
+        .arg("--lease-duration=3s")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir.path())
+        .env("POD_NAME", pod)
+        .env("RUST_LOG", "info,kube=warn,tower=warn,hyper=warn")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join(format!("{pod}.log"))).unwrap())
+        .stderr(std::fs::File::create(dir.path().join(format!("{pod}.err"))).unwrap())
+        .kill_on_drop(true);
+        cmd.spawn().expect("start the controller")
+    };
+    let mut controllers: Vec<_> = pod_names.iter().map(|p| spawn(p)).collect();
 
     env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
     let claim = eventually("the NodeClaim initialized", 120, || async {
@@ -137,6 +153,8 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
     })
     .await;
     assert_eq!(claim.labels()[labels::INSTANCE_TYPE], "b3-8");
+    // Two replicas, one writer: a single NodeClaim for the three pods.
+    assert_eq!(env.nodeclaims().await.len(), 1);
     assert_eq!(
         claim.labels()[labels::OVH_POOL],
         "karpenter-b3-8-eu-west-par-a"
@@ -148,26 +166,29 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
             .env("HOME", dir.path());
         c
     };
-    // Leader election went through the chart's Lease.
-    let lease = chart_support::run(
-        admin_cluster(&[
-            "get",
-            "lease",
-            "karpenter-ovhcloud-leader",
-            "-n",
-            NAMESPACE,
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ]),
-        None,
-        Duration::from_secs(30),
-    )
-    .await;
-    assert_eq!(
-        lease.stdout, "karpenter-ovhcloud-6d5f7-abcde",
-        "{}",
-        lease.stderr
-    );
+    // Leader election went through the chart's Lease: one replica holds it.
+    let holder = || async {
+        let out = chart_support::run(
+            admin_cluster(&[
+                "get",
+                "lease",
+                "karpenter-ovhcloud-leader",
+                "-n",
+                NAMESPACE,
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ]),
+            None,
+            Duration::from_secs(30),
+        )
+        .await;
+        out.stdout
+    };
+    let leader = holder().await;
+    let leader_index = pod_names
+        .iter()
+        .position(|p| *p == leader)
+        .unwrap_or_else(|| panic!("Lease held by {leader:?}"));
     // The OVHNodeClass status was written (credentials read from the chart's Secret).
     eventually("OVHNodeClass default Ready", 60, || async {
         let out = chart_support::run(
@@ -186,14 +207,28 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
     })
     .await;
 
+    // The leader goes away; the other replica takes the Lease over, under the same RBAC.
+    let _ = controllers[leader_index].start_kill();
+    let _ = controllers[leader_index].wait().await;
+    let follower = pod_names[1 - leader_index];
+    eventually("the other replica to take the Lease over", 60, || async {
+        (holder().await == follower).then_some(())
+    })
+    .await;
+    let survivor = &mut controllers[1 - leader_index];
     assert!(
-        controller.try_wait().unwrap().is_none(),
-        "the controller exited"
+        survivor.try_wait().unwrap().is_none(),
+        "the new leader exited"
     );
-    let _ = controller.start_kill();
-    let _ = controller.wait().await;
-    let text = std::fs::read_to_string(&log).unwrap_or_default()
-        + &std::fs::read_to_string(dir.path().join("controller.err")).unwrap_or_default();
+    let _ = survivor.start_kill();
+    let _ = survivor.wait().await;
+    let mut text = String::new();
+    for pod in pod_names {
+        for ext in ["log", "err"] {
+            text += &std::fs::read_to_string(dir.path().join(format!("{pod}.{ext}")))
+                .unwrap_or_default();
+        }
+    }
     let refused: Vec<&str> = text
         .lines()
         .filter(|l| {
