@@ -31,7 +31,7 @@ pub struct Server {
     /// Bearer token -> identity.
     pub tokens: RwLock<HashMap<String, Identity>>,
     /// Pod logs served by `pods/log`, by (namespace, pod); per-container logs by (ns, pod/container).
-    pub logs: Mutex<HashMap<(String, String), String>>,
+    pub logs: Mutex<HashMap<(String, String), LogSource>>,
     /// Server URL (discovery's serverAddressByClientCIDRs).
     pub base_url: RwLock<String>,
     /// Interval between watch bookmarks.
@@ -441,18 +441,15 @@ async fn resource_request(
         )),
         (&Method::GET, Some(name), Some("log")) => {
             store.get(&def, &ns, name)?;
-            let logs = s.logs.lock().unwrap_or_else(|e| e.into_inner());
-            let text = req
-                .q("container")
-                .and_then(|c| logs.get(&(ns.clone(), format!("{name}/{c}"))))
-                .or_else(|| logs.get(&(ns.clone(), name.to_string())))
-                .cloned()
-                .unwrap_or_default();
-            Ok(Response::builder()
-                .status(200)
-                .header(header::CONTENT_TYPE, "text/plain")
-                .body(Body::from(text))
-                .unwrap_or_default())
+            let source = {
+                let logs = s.logs.lock().unwrap_or_else(|e| e.into_inner());
+                req.q("container")
+                    .and_then(|c| logs.get(&(ns.clone(), format!("{name}/{c}"))))
+                    .or_else(|| logs.get(&(ns.clone(), name.to_string())))
+                    .cloned()
+            };
+            let tail = req.q("tailLines").and_then(|t| t.parse::<usize>().ok());
+            Ok(log_response(source, tail, req.flag("follow")))
         }
         (&Method::POST, None, None) => {
             let o = store.create(&def, &ns, req.body_value()?, &opts)?;
@@ -756,4 +753,71 @@ fn review(s: &Arc<Server>, req: &Req, def: &ResourceDef) -> ApiResult<Response> 
     }
     body["metadata"]["creationTimestamp"] = Value::Null;
     Ok(value_response(201, &body))
+}
+
+/// Where the `pods/log` of a pod comes from.
+#[derive(Debug, Clone)]
+pub enum LogSource {
+    /// Fixed text.
+    Text(String),
+    /// A file read at each request (and followed with `follow=true`), e.g. the log of a
+    /// controller process running outside the simulated cluster.
+    File(std::path::PathBuf),
+}
+
+/// The last `n` lines of `text`.
+fn tail_lines(text: &str, n: Option<usize>) -> &str {
+    let Some(n) = n else { return text };
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if n == 0 {
+        return "";
+    }
+    match body.match_indices('\n').rev().nth(n - 1) {
+        Some((i, _)) => &text[i + 1..],
+        None => text,
+    }
+}
+
+fn log_response(source: Option<LogSource>, tail: Option<usize>, follow: bool) -> Response {
+    let ok = |body: Body| {
+        Response::builder()
+            .status(200)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(body)
+            .unwrap_or_default()
+    };
+    match source {
+        None => ok(Body::empty()),
+        Some(LogSource::Text(t)) => ok(Body::from(tail_lines(&t, tail).to_string())),
+        Some(LogSource::File(path)) => {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let first = Bytes::from(tail_lines(&text, tail).to_string());
+            if !follow {
+                return ok(Body::from(first));
+            }
+            // Follow: send what is there, then whatever is appended, until the client leaves.
+            let state = (Some(first), path, bytes.len() as u64);
+            let stream = futures::stream::unfold(state, |(first, path, mut offset)| async move {
+                if let Some(f) = first {
+                    return Some((Ok::<_, Infallible>(f), (None, path, offset)));
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let Ok(all) = tokio::fs::read(&path).await else {
+                        continue;
+                    };
+                    let len = all.len() as u64;
+                    if len < offset {
+                        offset = 0; // truncated or rotated
+                    }
+                    if len > offset {
+                        let chunk = Bytes::copy_from_slice(&all[offset as usize..]);
+                        return Some((Ok(chunk), (None, path, len)));
+                    }
+                }
+            });
+            ok(Body::from_stream(stream))
+        }
+    }
 }

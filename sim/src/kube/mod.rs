@@ -22,6 +22,7 @@ pub mod subresources;
 pub mod table;
 
 pub use error::{ApiError, ApiResult};
+pub use http::LogSource;
 pub use store::{
     DeleteOptions, EventType, ListOptions, Store, StoreConfig, Stored, WatchEvent, WriteOptions,
 };
@@ -184,7 +185,23 @@ impl KubeSim {
             .logs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((namespace.to_string(), key), text.to_string());
+            .insert(
+                (namespace.to_string(), key),
+                LogSource::Text(text.to_string()),
+            );
+    }
+
+    /// Serves a file as the `pods/log` of a pod (every container), read at each request and
+    /// followed with `kubectl logs -f`.
+    pub fn set_pod_log_file(&self, namespace: &str, pod: &str, path: &Path) {
+        self.server
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (namespace.to_string(), pod.to_string()),
+                LogSource::File(path.to_path_buf()),
+            );
     }
 }
 

@@ -133,11 +133,18 @@ struct State {
 pub struct StoreConfig {
     /// Events kept for watches resuming from a resourceVersion (older ones get 410 Gone).
     pub history: usize,
+    /// Deleting a pod bound to a node only marks it (deletionTimestamp, grace period) and the
+    /// node's kubelet removes it, as kube-apiserver does. Off for a bare API server, where no
+    /// kubelet would ever finish the deletion.
+    pub graceful_pod_deletion: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { history: 50_000 }
+        StoreConfig {
+            history: 50_000,
+            graceful_pod_deletion: false,
+        }
     }
 }
 
@@ -1430,6 +1437,9 @@ impl Store {
         if opts.dry_run {
             return Ok(cur);
         }
+        if let Some(grace) = self.pod_grace_period(def, &cur.value, opts) {
+            return Ok(self.mark_pod_terminating(st, def, cur, grace));
+        }
         let uid = uid_of(&cur.value);
         let policy = opts
             .propagation
@@ -1484,6 +1494,64 @@ impl Store {
         );
         self.after_delete(st, def, &stored.value);
         Ok(stored)
+    }
+
+    /// The grace period a pod deletion gets, when it must be graceful: a pod bound to a node
+    /// and not finished waits for its kubelet (`None`: delete now).
+    fn pod_grace_period(
+        &self,
+        def: &ResourceDef,
+        pod: &Value,
+        opts: &DeleteOptions,
+    ) -> Option<i64> {
+        if !self.config.graceful_pod_deletion || !def.group.is_empty() || def.plural != "pods" {
+            return None;
+        }
+        let bound = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+        if !bound || matches!(phase, Some("Succeeded" | "Failed")) {
+            return None;
+        }
+        let grace = opts
+            .grace_period
+            .or_else(|| {
+                pod.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(30)
+            .max(0);
+        // A later deletion may shorten the grace period, never extend it.
+        let current = meta(pod)["deletionGracePeriodSeconds"].as_i64();
+        match current {
+            _ if grace == 0 => None,
+            Some(c) if c <= grace => Some(c),
+            _ => Some(grace),
+        }
+    }
+
+    /// Marks a pod terminating with `grace` seconds for its kubelet to stop it.
+    fn mark_pod_terminating(
+        &self,
+        st: &mut State,
+        def: &ResourceDef,
+        cur: Arc<Stored>,
+        grace: i64,
+    ) -> Arc<Stored> {
+        if meta(&cur.value)["deletionGracePeriodSeconds"].as_i64() == Some(grace) {
+            return cur;
+        }
+        let mut new = cur.value.clone();
+        let at = jiff::Timestamp::now().as_second() + grace;
+        let ts = jiff::Timestamp::from_second(at)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| now());
+        let m = meta_mut(&mut new);
+        m.insert("deletionTimestamp".into(), json!(ts));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        self.commit(st, &def.storage, new, Some(cur), EventType::Modified)
     }
 
     /// Garbage collection and bookkeeping after an object is gone.

@@ -110,7 +110,8 @@ fn is_healthy(pod: &Value) -> bool {
             })
 }
 
-fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
+/// Resolves an int-or-percent (`minAvailable`, `maxSurge`, ...) against `total`.
+pub fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
     match v {
         Value::String(s) if s.ends_with('%') => {
             let p: i64 = s.trim_end_matches('%').parse().unwrap_or(0);

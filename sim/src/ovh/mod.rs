@@ -267,6 +267,17 @@ impl OvhSim {
         lock(&self.shared.world).set_stock(flavor, location, units);
     }
 
+    /// Creates an already-installed pool (body and rules of `POST /nodepool`, nodes READY at
+    /// once): the pools a cluster has before the controller starts, e.g. for add-ons.
+    pub fn seed_pool(
+        &self,
+        service_name: &str,
+        kube_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, error::ApiError> {
+        lock(&self.shared.world).create_ready_pool(service_name, kube_id, body, Instant::now())
+    }
+
     /// Replaces a project's quotas; false when the project does not exist.
     pub fn set_quota(&self, service_name: &str, quota: Quota) -> bool {
         lock(&self.shared.world).set_quota(service_name, quota)

@@ -1129,6 +1129,28 @@ impl World {
         Ok(pool.view(sn))
     }
 
+    /// Creates a pool (same body and rules as `POST /nodepool`) that is already installed:
+    /// visible, its nodes READY (unless out of stock). For the pools a cluster starts with.
+    pub fn create_ready_pool(
+        &mut self,
+        sn: &str,
+        kube: &str,
+        body: &Value,
+        now: Instant,
+    ) -> Result<Value, ApiError> {
+        let view = self.create_pool(sn, kube, body, now)?;
+        let id = view["id"].as_str().unwrap_or_default().to_string();
+        if let Some(pool) = self.cluster_mut(sn, kube)?.pools.get_mut(&id) {
+            pool.visible_at = now;
+            pool.installing_until = now;
+            for n in pool.nodes.values_mut() {
+                n.ready_at = now;
+            }
+        }
+        self.tick(now);
+        Ok(self.cluster(sn, kube)?.pools[&id].view(sn))
+    }
+
     /// `PUT /nodepool/{id}`.
     pub fn update_pool(
         &mut self,

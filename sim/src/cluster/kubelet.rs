@@ -1,0 +1,553 @@
+//! The kubelets of every node, plus the parts of kube-controller-manager that act on nodes'
+//! pods: node Ready after a delay and Lease heartbeats; bound pods go through
+//! ContainerCreating to Running and Ready; graceful deletion waits the pod's grace period
+//! before the kubelet removes it; NoExecute taints evict pods that do not tolerate them (after
+//! `tolerationSeconds`); pods of a deleted Node are removed (pod GC).
+
+use super::api::{name_of, ns_of, uid_of, Api};
+use super::model::{condition_true, NodeInfo, PodInfo};
+use super::{Reconciler, Timing};
+use crate::kube::WatchEvent;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// The taint a Node carries until it is Ready.
+pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+const COMPONENT: &str = "kubelet";
+/// Guide interval between Lease renewals.
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+
+pub(crate) struct Kubelet {
+    api: Api,
+    timing: Timing,
+    node_seen: HashMap<String, Instant>,
+    lease_renewed: HashMap<String, Instant>,
+    pod_started: HashMap<String, Instant>,
+    terminating_since: HashMap<String, Instant>,
+    noexecute_since: HashMap<(String, String), Instant>,
+    next_ip: u32,
+}
+
+/// A MicroTime (RFC 3339 with microseconds), as Leases carry.
+fn micro_now() -> String {
+    let t = jiff::Timestamp::now();
+    format!("{}", t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ"))
+}
+
+fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let res = |c: &Value, k: &str, r: &str| c["resources"][k][r].clone();
+    let any = containers.iter().any(|c| {
+        ["cpu", "memory"]
+            .iter()
+            .any(|r| !res(c, "requests", r).is_null() || !res(c, "limits", r).is_null())
+    });
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let l = res(c, "limits", r);
+            !l.is_null() && (res(c, "requests", r).is_null() || res(c, "requests", r) == l)
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+fn cond(type_: &str, ok: bool, reason: Option<&str>, now: &str) -> Value {
+    let mut c = json!({"type": type_, "status": if ok { "True" } else { "False" },
+                       "lastProbeTime": null, "lastTransitionTime": now});
+    if let Some(r) = reason {
+        c["reason"] = json!(r);
+    }
+    c
+}
+
+fn node_ip(node: &Value) -> String {
+    node.pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|x| x["type"] == "InternalIP"))
+        .and_then(|x| x["address"].as_str())
+        .unwrap_or("10.0.0.1")
+        .to_string()
+}
+
+impl Kubelet {
+    pub fn new(api: Api, timing: Timing) -> Self {
+        Kubelet {
+            api,
+            timing,
+            node_seen: HashMap::new(),
+            lease_renewed: HashMap::new(),
+            pod_started: HashMap::new(),
+            terminating_since: HashMap::new(),
+            noexecute_since: HashMap::new(),
+            next_ip: 0,
+        }
+    }
+
+    fn pod_ip(&mut self) -> String {
+        self.next_ip += 1;
+        format!(
+            "10.2.{}.{}",
+            (self.next_ip / 250) % 250,
+            self.next_ip % 250 + 2
+        )
+    }
+
+    /// Node Ready after the registration delay; Lease heartbeats. Returns the next deadline.
+    fn nodes(&mut self, now: Instant, nodes: &[(Value, NodeInfo)]) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut wake = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        let names: HashSet<&str> = nodes.iter().map(|(_, n)| n.name.as_str()).collect();
+        self.node_seen.retain(|n, _| names.contains(n.as_str()));
+        self.lease_renewed.retain(|n, _| names.contains(n.as_str()));
+        for (raw, node) in nodes {
+            if node.terminating {
+                continue;
+            }
+            let first = *self.node_seen.entry(node.name.clone()).or_insert_with(|| {
+                self.api.event(
+                    raw,
+                    "Normal",
+                    "Starting",
+                    "Starting kubelet.",
+                    COMPONENT,
+                    Some(&node.name),
+                );
+                now
+            });
+            if !node.ready {
+                let at = first + self.timing.real(self.timing.node_ready);
+                if now >= at {
+                    self.mark_ready(raw, node);
+                } else {
+                    wake(at);
+                }
+            }
+            let renew = self.timing.real(LEASE_RENEW);
+            let due = self
+                .lease_renewed
+                .get(&node.name)
+                .is_none_or(|t| now.duration_since(*t) >= renew);
+            if due {
+                self.renew_lease(&node.name);
+                self.lease_renewed.insert(node.name.clone(), now);
+            }
+            wake(self.lease_renewed[&node.name] + renew);
+        }
+        next
+    }
+
+    fn mark_ready(&self, raw: &Value, node: &NodeInfo) {
+        let now = crate::kube::store::now();
+        let c = |t: &str, s: &str, reason: &str, msg: &str| {
+            json!({"type": t, "status": s, "reason": reason, "message": msg,
+                   "lastHeartbeatTime": now, "lastTransitionTime": now})
+        };
+        let conditions = json!([
+            c(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available"
+            ),
+            c(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure"
+            ),
+            c(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available"
+            ),
+            c(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status"
+            ),
+        ]);
+        let _ = self.api.merge(
+            &self.api.nodes,
+            "",
+            &node.name,
+            &json!({"status": {"conditions": conditions}}),
+            Some("status"),
+            COMPONENT,
+        );
+        // The node lifecycle controller lifts the not-ready taint once the node is Ready.
+        let taints: Vec<Value> = raw["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["key"] != NOT_READY_TAINT)
+            .cloned()
+            .collect();
+        if taints.len() != raw["spec"]["taints"].as_array().map_or(0, Vec::len) {
+            let _ = self.api.merge(
+                &self.api.nodes,
+                "",
+                &node.name,
+                &json!({"spec": {"taints": if taints.is_empty() { Value::Null } else { json!(taints) }}}),
+                None,
+                "node-controller",
+            );
+        }
+        self.api.event(
+            raw,
+            "Normal",
+            "NodeReady",
+            &format!("Node {} status is now: NodeReady", node.name),
+            COMPONENT,
+            Some(&node.name),
+        );
+    }
+
+    fn renew_lease(&self, node: &str) {
+        let ns = "kube-node-lease";
+        let renew = micro_now();
+        if self.api.get(&self.api.leases, ns, node).is_some() {
+            let _ = self.api.merge(
+                &self.api.leases,
+                ns,
+                node,
+                &json!({"spec": {"renewTime": renew}}),
+                None,
+                COMPONENT,
+            );
+        } else {
+            let _ = self.api.create(
+                &self.api.leases,
+                ns,
+                json!({"metadata": {"name": node},
+                       "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": renew}}),
+                COMPONENT,
+            );
+        }
+    }
+
+    fn start_containers(&mut self, raw: &Value, node: &Value, running: bool) {
+        let now = crate::kube::store::now();
+        let spec = &raw["spec"];
+        let ip = raw
+            .pointer("/status/podIP")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| {
+                if spec["hostNetwork"] == json!(true) {
+                    node_ip(node)
+                } else {
+                    self.pod_ip()
+                }
+            });
+        let host_ip = node_ip(node);
+        let statuses: Vec<Value> = spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, c)| {
+                let image = c["image"].as_str().unwrap_or_default();
+                let state = if running {
+                    json!({"running": {"startedAt": now}})
+                } else {
+                    json!({"waiting": {"reason": "ContainerCreating"}})
+                };
+                json!({
+                    "name": c["name"], "image": image,
+                    "imageID": format!("{image}@sha256:{}", super::api::short_hash(&json!(image))),
+                    "containerID": if running { json!(format!("containerd://{}{i}", super::api::short_hash(&json!([uid_of(raw), i])))) } else { Value::Null },
+                    "ready": running, "started": running, "restartCount": 0,
+                    "state": state, "lastState": {},
+                })
+            })
+            .collect();
+        let scheduled = raw
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|x| x["type"] == "PodScheduled"))
+            .cloned()
+            .unwrap_or_else(|| cond("PodScheduled", true, None, &now));
+        let not_ready = (!running).then_some("ContainersNotReady");
+        let conditions = json!([
+            cond("PodReadyToStartContainers", running, None, &now),
+            cond("Initialized", true, None, &now),
+            cond("Ready", running, not_ready, &now),
+            cond("ContainersReady", running, not_ready, &now),
+            scheduled,
+        ]);
+        let start = raw
+            .pointer("/status/startTime")
+            .cloned()
+            .unwrap_or(json!(now));
+        let status = json!({
+            "phase": if running { "Running" } else { "Pending" },
+            "conditions": conditions,
+            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+            "podIP": ip, "podIPs": [{"ip": ip}],
+            "startTime": start,
+            "containerStatuses": statuses,
+            "qosClass": qos_class(spec),
+        });
+        let node_name = name_of(node).to_string();
+        let _ = self.api.merge(
+            &self.api.pods,
+            ns_of(raw),
+            name_of(raw),
+            &json!({"status": status}),
+            Some("status"),
+            COMPONENT,
+        );
+        if running {
+            for c in spec["containers"].as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or_default();
+                let image = c["image"].as_str().unwrap_or_default();
+                self.api.event(
+                    raw,
+                    "Normal",
+                    "Pulled",
+                    &format!("Container image \"{image}\" already present on machine"),
+                    COMPONENT,
+                    Some(&node_name),
+                );
+                self.api.event(
+                    raw,
+                    "Normal",
+                    "Created",
+                    &format!("Created container {name}"),
+                    COMPONENT,
+                    Some(&node_name),
+                );
+                self.api.event(
+                    raw,
+                    "Normal",
+                    "Started",
+                    &format!("Started container {name}"),
+                    COMPONENT,
+                    Some(&node_name),
+                );
+            }
+        }
+    }
+
+    /// Stops a terminating pod's containers: not Ready any more, deleted once the grace period
+    /// is over. Returns the deadline while waiting.
+    fn terminate(&mut self, now: Instant, raw: &Value, uid: &str) -> Option<Instant> {
+        let grace = raw["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0)
+            .max(0) as u64;
+        let since = *self
+            .terminating_since
+            .entry(uid.to_string())
+            .or_insert_with(|| {
+                let host = raw["spec"]["nodeName"].as_str();
+                for c in raw["spec"]["containers"].as_array().into_iter().flatten() {
+                    let name = c["name"].as_str().unwrap_or_default();
+                    self.api.event(
+                        raw,
+                        "Normal",
+                        "Killing",
+                        &format!("Stopping container {name}"),
+                        COMPONENT,
+                        host,
+                    );
+                }
+                if condition_true(raw, "Ready") {
+                    let now_s = crate::kube::store::now();
+                    let mut conds: Vec<Value> = raw
+                        .pointer("/status/conditions")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    for c in &mut conds {
+                        if c["type"] == "Ready" || c["type"] == "ContainersReady" {
+                            *c = cond(
+                                c["type"].as_str().unwrap_or_default(),
+                                false,
+                                Some("ContainersNotReady"),
+                                &now_s,
+                            );
+                        }
+                    }
+                    let _ = self.api.merge(
+                        &self.api.pods,
+                        ns_of(raw),
+                        name_of(raw),
+                        &json!({"status": {"conditions": conds}}),
+                        Some("status"),
+                        COMPONENT,
+                    );
+                }
+                now
+            });
+        let at = since + self.timing.real(Duration::from_secs(grace));
+        if now >= at {
+            let _ = self
+                .api
+                .delete(&self.api.pods, ns_of(raw), name_of(raw), Some(0));
+            None
+        } else {
+            Some(at)
+        }
+    }
+
+    /// NoExecute taints the pod does not tolerate (or only for a while) evict it.
+    fn noexecute(
+        &mut self,
+        now: Instant,
+        raw: &Value,
+        pod: &PodInfo,
+        node: &NodeInfo,
+    ) -> Option<Instant> {
+        let mut deadline: Option<Instant> = None;
+        for t in node.taints.iter().filter(|t| t.effect == "NoExecute") {
+            let matching: Vec<_> = pod.tolerations.iter().filter(|x| x.tolerates(t)).collect();
+            let evict_after = if matching.is_empty() {
+                Some(Duration::ZERO)
+            } else if matching.iter().all(|x| x.toleration_seconds.is_some()) {
+                matching
+                    .iter()
+                    .filter_map(|x| x.toleration_seconds)
+                    .min()
+                    .map(|s| self.timing.real(Duration::from_secs(s.max(0) as u64)))
+            } else {
+                None
+            };
+            if let Some(after) = evict_after {
+                let since = *self
+                    .noexecute_since
+                    .entry((pod.uid.clone(), t.key.clone()))
+                    .or_insert(now);
+                let at = since + after;
+                deadline = Some(deadline.map_or(at, |d| d.min(at)));
+            }
+        }
+        match deadline {
+            Some(at) if now >= at => {
+                self.api.event(
+                    raw,
+                    "Normal",
+                    "TaintManagerEviction",
+                    &format!("Marking for deletion Pod {}/{}", pod.namespace, pod.name),
+                    "taint-eviction-controller",
+                    None,
+                );
+                let _ = self
+                    .api
+                    .delete(&self.api.pods, &pod.namespace, &pod.name, None);
+                None
+            }
+            other => other,
+        }
+    }
+}
+
+impl Reconciler for Kubelet {
+    fn interested(&self, ev: &WatchEvent) -> bool {
+        ev.storage == self.api.pods.storage || ev.storage == self.api.nodes.storage
+    }
+
+    fn reconcile(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let nodes: Vec<(Value, NodeInfo)> = self
+            .api
+            .all(&self.api.nodes)
+            .iter()
+            .map(|n| (n.value.clone(), NodeInfo::from_value(&n.value)))
+            .collect();
+        let mut next = self.nodes(now, &nodes);
+        let mut wake = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        let by_name: HashMap<&str, &(Value, NodeInfo)> =
+            nodes.iter().map(|n| (n.1.name.as_str(), n)).collect();
+        let pods = self.api.all(&self.api.pods);
+        let mut live = HashSet::new();
+        for p in &pods {
+            let raw = &p.value;
+            let pod = PodInfo::from_value(raw);
+            let Some(node_name) = pod.node_name.as_deref() else {
+                continue;
+            };
+            live.insert(pod.uid.clone());
+            let Some((node_raw, node)) = by_name.get(node_name).map(|n| (&n.0, &n.1)) else {
+                // Pod GC: the node is gone, so are its pods.
+                let _ = self
+                    .api
+                    .delete(&self.api.pods, &pod.namespace, &pod.name, Some(0));
+                continue;
+            };
+            if pod.terminating {
+                if pod.is_terminal() {
+                    let _ = self
+                        .api
+                        .delete(&self.api.pods, &pod.namespace, &pod.name, Some(0));
+                } else {
+                    let at = self.terminate(now, raw, &pod.uid);
+                    wake(at);
+                }
+                continue;
+            }
+            if pod.is_terminal() {
+                continue;
+            }
+            wake(self.noexecute(now, raw, &pod, node));
+            if pod.phase == "Pending" && node.ready {
+                let started = match self.pod_started.get(&pod.uid) {
+                    Some(t) => *t,
+                    None => {
+                        self.start_containers(raw, node_raw, false);
+                        self.pod_started.insert(pod.uid.clone(), now);
+                        now
+                    }
+                };
+                let at = started + self.timing.real(self.timing.pod_start);
+                if now >= at {
+                    self.start_containers(raw, node_raw, true);
+                } else {
+                    wake(Some(at));
+                }
+            }
+        }
+        self.pod_started.retain(|u, _| live.contains(u));
+        self.terminating_since.retain(|u, _| live.contains(u));
+        self.noexecute_since.retain(|(u, _), _| live.contains(u));
+        next.map(|t| t.saturating_duration_since(Instant::now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qos_classes() {
+        assert_eq!(qos_class(&json!({"containers": [{}]})), "BestEffort");
+        assert_eq!(
+            qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})),
+            "Burstable"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
+            ),
+            "Guaranteed"
+        );
+    }
+}

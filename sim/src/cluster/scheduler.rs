@@ -1,0 +1,798 @@
+//! The scheduler: binds pending pods to nodes through `pods/binding`, as kube-scheduler does.
+//!
+//! Its own implementation, on purpose independent of the controller's scheduling simulation
+//! (in a real cluster they are two programs; a shared bug would hide). The filters are pure
+//! functions over a [`Snapshot`]: requests vs allocatable (cpu, memory, ephemeral-storage,
+//! `nvidia.com/gpu`, pod count), cordoned nodes, taints (NoSchedule, NoExecute), nodeSelector
+//! and required node affinity, hard topology spread constraints, required pod affinity and
+//! anti-affinity (both the pod's and existing pods'). A pod that fits nowhere gets
+//! `PodScheduled=False, reason=Unschedulable` with kube-scheduler's message and a
+//! `FailedScheduling` Event. Preemption is not simulated.
+
+use super::api::{name_of, ns_of, uid_of, Api};
+use super::model::{label_selector_matches, Labels, NodeInfo, PodInfo, Resources, Taint};
+use super::{Reconciler, Timing};
+use crate::kube::{subresources, WatchEvent};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// The scheduler's name (pods' `spec.schedulerName`, field manager, Event source).
+pub const SCHEDULER_NAME: &str = "default-scheduler";
+
+/// Reason of a node that fails the node affinity/selector filter.
+pub const REASON_NODE_AFFINITY: &str = "node(s) didn't match Pod's node affinity/selector";
+/// Reason of a cordoned node.
+pub const REASON_UNSCHEDULABLE: &str = "node(s) were unschedulable";
+/// Reason of a node failing a hard topology spread constraint.
+pub const REASON_SPREAD: &str = "node(s) didn't match pod topology spread constraints";
+/// Reason of a node lacking a topology spread constraint's key.
+pub const REASON_SPREAD_LABEL: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+/// Reason of a node failing the pod's affinity.
+pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
+/// Reason of a node failing the pod's anti-affinity.
+pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
+/// Reason of a node where an existing pod's anti-affinity forbids the pod.
+pub const REASON_EXISTING_ANTI_AFFINITY: &str =
+    "node(s) didn't satisfy existing pods anti-affinity rules";
+
+/// What the scheduler knows of the cluster: nodes, pods bound to them, namespace labels.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    nodes: Vec<NodeInfo>,
+    pods: Vec<PodInfo>,
+    ns_labels: HashMap<String, Labels>,
+    used: HashMap<String, Resources>,
+}
+
+impl Snapshot {
+    /// A snapshot over nodes and pods (pods not bound, or finished, are ignored).
+    pub fn new(
+        nodes: Vec<NodeInfo>,
+        pods: Vec<PodInfo>,
+        ns_labels: HashMap<String, Labels>,
+    ) -> Self {
+        let mut s = Snapshot {
+            nodes,
+            pods: Vec::new(),
+            ns_labels,
+            used: HashMap::new(),
+        };
+        for p in pods {
+            if let Some(n) = p.node_name.clone() {
+                if !p.is_terminal() {
+                    s.assume(p, &n);
+                }
+            }
+        }
+        s
+    }
+
+    /// Records a pod as running on `node` (after binding it).
+    pub fn assume(&mut self, mut pod: PodInfo, node: &str) {
+        pod.node_name = Some(node.to_string());
+        let used = self.used.entry(node.to_string()).or_default();
+        *used = used.add(&pod.requests);
+        self.pods.push(pod);
+    }
+
+    fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Resources requested by the pods on a node.
+    pub fn used(&self, node: &str) -> Resources {
+        self.used.get(node).copied().unwrap_or_default()
+    }
+
+    fn node_of(&self, pod: &PodInfo) -> Option<&NodeInfo> {
+        pod.node_name.as_deref().and_then(|n| self.node(n))
+    }
+}
+
+/// Why a pod fits on no node: how many nodes failed for each reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FitError {
+    /// Nodes considered.
+    pub nodes: usize,
+    /// Reason -> number of nodes.
+    pub reasons: BTreeMap<String, usize>,
+}
+
+impl FitError {
+    /// kube-scheduler's message, e.g. `0/3 nodes are available: 1 Insufficient cpu, 2 node(s)
+    /// had untolerated taint {CriticalAddonsOnly: true}. preemption: ...`.
+    pub fn message(&self) -> String {
+        if self.nodes == 0 {
+            return "no nodes available to schedule pods".to_string();
+        }
+        let parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        format!(
+            "0/{n} nodes are available: {}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.",
+            parts.join(", "),
+            n = self.nodes
+        )
+    }
+}
+
+fn taint_reason(t: &Taint) -> String {
+    format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value)
+}
+
+/// Runs every filter of `pod` on `node`; the reasons it fails, if it does.
+pub fn filter(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> Result<(), Vec<String>> {
+    if node.terminating {
+        return Err(vec![REASON_UNSCHEDULABLE.to_string()]);
+    }
+    if node.unschedulable {
+        let cordon = Taint {
+            key: "node.kubernetes.io/unschedulable".into(),
+            value: String::new(),
+            effect: "NoSchedule".into(),
+            time_added: None,
+        };
+        if !super::model::tolerated(&pod.tolerations, &cordon) {
+            return Err(vec![REASON_UNSCHEDULABLE.to_string()]);
+        }
+    }
+    if let Some(t) = pod.untolerated(node, &["NoSchedule", "NoExecute"]) {
+        return Err(vec![taint_reason(t)]);
+    }
+    if !pod.matches_node_affinity(node) {
+        return Err(vec![REASON_NODE_AFFINITY.to_string()]);
+    }
+    let free = node.allocatable.minus(&snap.used(&node.name));
+    let short = pod.requests.shortfalls(&free);
+    if !short.is_empty() {
+        return Err(short);
+    }
+    spread_filter(pod, node, snap).map_err(|r| vec![r.to_string()])?;
+    inter_pod_filter(pod, node, snap).map_err(|r| vec![r.to_string()])?;
+    Ok(())
+}
+
+/// Hard topology spread constraints (`whenUnsatisfiable: DoNotSchedule`).
+pub fn spread_filter(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> Result<(), &'static str> {
+    for c in pod.spread.iter().filter(|c| c.hard) {
+        let Some(domain) = node.labels.get(&c.topology_key) else {
+            return Err(REASON_SPREAD_LABEL);
+        };
+        let eligible = |n: &NodeInfo| {
+            n.labels.contains_key(&c.topology_key)
+                && (!c.honor_node_affinity || pod.matches_node_affinity(n))
+                && (!c.honor_taints || pod.untolerated(n, &["NoSchedule", "NoExecute"]).is_none())
+        };
+        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+        for n in snap.nodes.iter().filter(|n| eligible(n)) {
+            counts
+                .entry(n.labels[&c.topology_key].as_str())
+                .or_insert(0);
+        }
+        for p in &snap.pods {
+            if p.namespace != pod.namespace
+                || p.terminating
+                || !label_selector_matches(&c.selector, Some(&p.labels))
+            {
+                continue;
+            }
+            if let Some(n) = snap.node_of(p).filter(|n| eligible(n)) {
+                *counts
+                    .entry(n.labels[&c.topology_key].as_str())
+                    .or_insert(0) += 1;
+            }
+        }
+        let self_match = i64::from(label_selector_matches(&c.selector, Some(&pod.labels)));
+        let too_few_domains = c.min_domains.is_some_and(|m| (counts.len() as i64) < m);
+        let min = if too_few_domains {
+            0
+        } else {
+            counts.values().copied().min().unwrap_or(0)
+        };
+        let mine = counts.get(domain.as_str()).copied().unwrap_or(0);
+        if mine + self_match - min > c.max_skew {
+            return Err(REASON_SPREAD);
+        }
+    }
+    Ok(())
+}
+
+fn same_domain(a: &NodeInfo, b: &NodeInfo, key: &str) -> bool {
+    matches!((a.labels.get(key), b.labels.get(key)), (Some(x), Some(y)) if x == y)
+}
+
+/// Required pod affinity and anti-affinity, the pod's and the existing pods'.
+pub fn inter_pod_filter(
+    pod: &PodInfo,
+    node: &NodeInfo,
+    snap: &Snapshot,
+) -> Result<(), &'static str> {
+    let ns_labels = |ns: &str| snap.ns_labels.get(ns);
+    for p in &snap.pods {
+        let Some(pn) = snap.node_of(p) else { continue };
+        for t in &p.anti_affinity {
+            if same_domain(pn, node, &t.topology_key)
+                && t.matches_pod(pod, ns_labels(&pod.namespace))
+            {
+                return Err(REASON_EXISTING_ANTI_AFFINITY);
+            }
+        }
+    }
+    for t in &pod.anti_affinity {
+        for p in &snap.pods {
+            let Some(pn) = snap.node_of(p) else { continue };
+            if same_domain(pn, node, &t.topology_key) && t.matches_pod(p, ns_labels(&p.namespace)) {
+                return Err(REASON_ANTI_AFFINITY);
+            }
+        }
+    }
+    for t in &pod.affinity {
+        if !node.labels.contains_key(&t.topology_key) {
+            return Err(REASON_AFFINITY);
+        }
+        let matching = || {
+            snap.pods
+                .iter()
+                .filter(|p| t.matches_pod(p, ns_labels(&p.namespace)))
+        };
+        let in_domain = matching().any(|p| {
+            snap.node_of(p)
+                .is_some_and(|pn| same_domain(pn, node, &t.topology_key))
+        });
+        // The first pod of a group that selects itself may go anywhere.
+        let first_of_group =
+            matching().next().is_none() && t.matches_pod(pod, ns_labels(&pod.namespace));
+        if !in_domain && !first_of_group {
+            return Err(REASON_AFFINITY);
+        }
+    }
+    Ok(())
+}
+
+/// Least-allocated score (higher is better) of `node` once `pod` is on it.
+fn score(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64 {
+    let used = snap.used(&node.name).add(&pod.requests);
+    let free = |used: i64, alloc: i64| {
+        if alloc <= 0 {
+            0
+        } else {
+            (alloc - used).max(0) * 1000 / alloc
+        }
+    };
+    free(used.cpu_millis, node.allocatable.cpu_millis) + free(used.memory, node.allocatable.memory)
+}
+
+/// Picks a node for `pod`: the feasible node with the most free resources after placement
+/// (kube-scheduler's default least-allocated scoring), ties broken by name.
+pub fn schedule(pod: &PodInfo, snap: &Snapshot) -> Result<String, FitError> {
+    let mut err = FitError {
+        nodes: snap.nodes.len(),
+        ..Default::default()
+    };
+    let mut best: Option<(i64, &str)> = None;
+    for node in &snap.nodes {
+        match filter(pod, node, snap) {
+            Ok(()) => {
+                let s = score(pod, node, snap);
+                if best.is_none_or(|(bs, bn)| s > bs || (s == bs && node.name.as_str() < bn)) {
+                    best = Some((s, &node.name));
+                }
+            }
+            Err(reasons) => {
+                for r in reasons {
+                    *err.reasons.entry(r).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    best.map(|(_, n)| n.to_string()).ok_or(err)
+}
+
+/// The scheduler loop.
+pub(crate) struct Scheduler {
+    api: Api,
+    timing: Timing,
+    /// Last FailedScheduling message and when its Event was recorded, per pod uid.
+    failed: HashMap<String, (String, Instant)>,
+}
+
+impl Scheduler {
+    pub fn new(api: Api, timing: Timing) -> Self {
+        Scheduler {
+            api,
+            timing,
+            failed: HashMap::new(),
+        }
+    }
+
+    fn bind(&self, pod: &Value, node: &str) -> bool {
+        let name = name_of(pod);
+        let ns = ns_of(pod);
+        let binding = json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": ns},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        });
+        match subresources::bind(&self.api.store, ns, name, &binding) {
+            Ok(_) => {
+                self.api.event(
+                    pod,
+                    "Normal",
+                    "Scheduled",
+                    &format!("Successfully assigned {ns}/{name} to {node}"),
+                    SCHEDULER_NAME,
+                    None,
+                );
+                true
+            }
+            Err(e) => {
+                tracing::debug!(pod = name, node, error = %e.message, "binding failed");
+                false
+            }
+        }
+    }
+
+    fn unschedulable(&mut self, pod: &Value, message: &str) {
+        let cond = pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|x| x["type"] == "PodScheduled"));
+        let same = cond.is_some_and(|c| {
+            c["status"] == "False" && c["reason"] == "Unschedulable" && c["message"] == message
+        });
+        if !same {
+            let conds = json!([{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": message, "lastProbeTime": null,
+                "lastTransitionTime": crate::kube::store::now(),
+            }]);
+            let mut all: Vec<Value> = pod
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            all.retain(|c| c["type"] != "PodScheduled");
+            all.extend(conds.as_array().cloned().unwrap_or_default());
+            let _ = self.api.merge(
+                &self.api.pods,
+                ns_of(pod),
+                name_of(pod),
+                &json!({"status": {"conditions": all}}),
+                Some("status"),
+                SCHEDULER_NAME,
+            );
+        }
+        // kube-scheduler records an Event per attempt; attempts back off, so re-record at most
+        // once per backoff period unless the reason changed.
+        let uid = uid_of(pod).to_string();
+        let due = match self.failed.get(&uid) {
+            Some((m, at)) => {
+                m != message || at.elapsed() >= self.timing.real(Duration::from_secs(60))
+            }
+            None => true,
+        };
+        if due {
+            self.api.event(
+                pod,
+                "Warning",
+                "FailedScheduling",
+                message,
+                SCHEDULER_NAME,
+                None,
+            );
+            self.failed
+                .insert(uid, (message.to_string(), Instant::now()));
+        }
+    }
+}
+
+impl Reconciler for Scheduler {
+    fn interested(&self, ev: &WatchEvent) -> bool {
+        ev.storage == self.api.pods.storage || ev.storage == self.api.nodes.storage
+    }
+
+    fn reconcile(&mut self) -> Option<Duration> {
+        let raw_pods = self.api.all(&self.api.pods);
+        let nodes = self.api.node_infos();
+        let ns_labels: HashMap<String, Labels> = self
+            .api
+            .all(&self.api.namespaces)
+            .iter()
+            .map(|n| {
+                (
+                    name_of(&n.value).to_string(),
+                    super::model::string_map(&n.value["metadata"]["labels"]),
+                )
+            })
+            .collect();
+        let mut pending = Vec::new();
+        let mut assigned = Vec::new();
+        for p in &raw_pods {
+            let info = PodInfo::from_value(&p.value);
+            if info.node_name.is_some() {
+                assigned.push(info);
+            } else if !info.terminating
+                && info.phase == "Pending"
+                && info.scheduler_name == SCHEDULER_NAME
+            {
+                pending.push((info, p.clone()));
+            }
+        }
+        pending.sort_by(|(a, _), (b, _)| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.created.cmp(&b.created))
+                .then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
+        });
+        let live: std::collections::HashSet<&str> =
+            pending.iter().map(|(p, _)| p.uid.as_str()).collect();
+        self.failed.retain(|uid, _| live.contains(uid.as_str()));
+        let mut snap = Snapshot::new(nodes, assigned, ns_labels);
+        for (info, raw) in pending {
+            match schedule(&info, &snap) {
+                Ok(node) => {
+                    if self.bind(&raw.value, &node) {
+                        self.failed.remove(&info.uid);
+                        snap.assume(info, &node);
+                    }
+                }
+                Err(e) => self.unschedulable(&raw.value, &e.message()),
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, zone: &str, cpu: &str, extra: Value) -> NodeInfo {
+        let mut v = json!({
+            "metadata": {"name": name, "labels": {
+                "kubernetes.io/hostname": name, "topology.kubernetes.io/zone": zone}},
+            "spec": {},
+            "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        });
+        json_patch::merge(&mut v, &extra);
+        NodeInfo::from_value(&v)
+    }
+
+    fn pod(name: &str, labels: Value, spec: Value) -> PodInfo {
+        let mut s =
+            json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "500m"}}}]});
+        json_patch::merge(&mut s, &spec);
+        PodInfo::from_value(&json!({
+            "metadata": {"name": name, "namespace": "default", "uid": name, "labels": labels},
+            "spec": s,
+            "status": {"phase": "Pending"},
+        }))
+    }
+
+    fn on(mut p: PodInfo, node: &str) -> PodInfo {
+        p.node_name = Some(node.into());
+        p.phase = "Running".into();
+        p
+    }
+
+    fn snap(nodes: Vec<NodeInfo>, pods: Vec<PodInfo>) -> Snapshot {
+        Snapshot::new(nodes, pods, HashMap::new())
+    }
+
+    #[test]
+    fn resources_and_pod_count() {
+        let s = snap(
+            vec![node("n1", "a", "1", json!({}))],
+            vec![on(pod("x", json!({}), json!({})), "n1")],
+        );
+        assert_eq!(
+            schedule(&pod("p", json!({}), json!({})), &s),
+            Ok("n1".into())
+        );
+        let big = pod(
+            "big",
+            json!({}),
+            json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "600m", "memory": "9Gi", "nvidia.com/gpu": "1"}}}]}),
+        );
+        let e = schedule(&big, &s).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        );
+        let full = snap(
+            vec![node(
+                "n1",
+                "a",
+                "4",
+                json!({"status": {"allocatable": {"pods": "1"}}}),
+            )],
+            vec![on(pod("x", json!({}), json!({})), "n1")],
+        );
+        let e = schedule(&pod("p", json!({}), json!({})), &full).unwrap_err();
+        assert_eq!(e.reasons.keys().collect::<Vec<_>>(), ["Too many pods"]);
+        assert_eq!(snap(vec![], vec![]).nodes.len(), 0);
+        assert_eq!(
+            schedule(&pod("p", json!({}), json!({})), &snap(vec![], vec![]))
+                .unwrap_err()
+                .message(),
+            "no nodes available to schedule pods"
+        );
+    }
+
+    #[test]
+    fn finished_pods_free_their_resources() {
+        let mut done = on(pod("x", json!({}), json!({})), "n1");
+        done.phase = "Succeeded".into();
+        let s = snap(vec![node("n1", "a", "500m", json!({}))], vec![done]);
+        assert!(schedule(&pod("p", json!({}), json!({})), &s).is_ok());
+    }
+
+    #[test]
+    fn node_selector_and_required_affinity() {
+        let nodes = vec![
+            node(
+                "n1",
+                "a",
+                "2",
+                json!({"metadata": {"labels": {"size": "8"}}}),
+            ),
+            node(
+                "n2",
+                "b",
+                "2",
+                json!({"metadata": {"labels": {"size": "16"}}}),
+            ),
+        ];
+        let s = snap(nodes, vec![]);
+        let sel = pod(
+            "p",
+            json!({}),
+            json!({"nodeSelector": {"topology.kubernetes.io/zone": "b"}}),
+        );
+        assert_eq!(schedule(&sel, &s), Ok("n2".into()));
+        let gt = pod(
+            "p",
+            json!({}),
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "size", "operator": "Gt", "values": ["10"]}]}]}}}}),
+        );
+        assert_eq!(schedule(&gt, &s), Ok("n2".into()));
+        let field = pod(
+            "p",
+            json!({}),
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]}}}}),
+        );
+        assert_eq!(schedule(&field, &s), Ok("n1".into()));
+        let none = pod("p", json!({}), json!({"nodeSelector": {"size": "32"}}));
+        let e = schedule(&none, &s).unwrap_err();
+        assert_eq!(e.reasons[REASON_NODE_AFFINITY], 2);
+    }
+
+    #[test]
+    fn taints_tolerations_and_cordon() {
+        let nodes = vec![
+            node(
+                "n1",
+                "a",
+                "2",
+                json!({"spec": {"taints": [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}]}}),
+            ),
+            node(
+                "n2",
+                "a",
+                "2",
+                json!({"spec": {"taints": [{"key": "gpu", "value": "", "effect": "NoExecute"}]}}),
+            ),
+            node("n3", "a", "2", json!({"spec": {"unschedulable": true}})),
+            node(
+                "n4",
+                "a",
+                "2",
+                json!({"spec": {"taints": [{"key": "soft", "effect": "PreferNoSchedule"}]}}),
+            ),
+        ];
+        let s = snap(nodes.clone(), vec![]);
+        assert_eq!(
+            schedule(&pod("p", json!({}), json!({})), &s),
+            Ok("n4".into())
+        );
+        let s3 = snap(nodes[..3].to_vec(), vec![]);
+        let e = schedule(&pod("p", json!({}), json!({})), &s3).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "0/3 nodes are available: 1 node(s) had untolerated taint {CriticalAddonsOnly: true}, 1 node(s) had untolerated taint {gpu: }, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+        let tol = pod(
+            "p",
+            json!({}),
+            json!({"tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}]}),
+        );
+        assert_eq!(schedule(&tol, &s3), Ok("n1".into()));
+        let all = pod(
+            "p",
+            json!({}),
+            json!({"tolerations": [{"operator": "Exists"}], "nodeSelector": {"kubernetes.io/hostname": "n3"}}),
+        );
+        assert_eq!(
+            schedule(&all, &s3),
+            Ok("n3".into()),
+            "tolerating everything tolerates a cordon"
+        );
+    }
+
+    #[test]
+    fn topology_spread_zone_and_hostname() {
+        let nodes = vec![
+            node("a1", "a", "8", json!({})),
+            node("b1", "b", "8", json!({})),
+            node("c1", "c", "8", json!({})),
+        ];
+        let spread = |key: &str| {
+            json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": key,
+                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "z"}}}]})
+        };
+        let app = json!({"app": "z"});
+        let existing = vec![
+            on(pod("x1", app.clone(), json!({})), "a1"),
+            on(pod("x2", app.clone(), json!({})), "b1"),
+            on(pod("x3", app.clone(), json!({})), "a1"),
+        ];
+        let s = snap(nodes.clone(), existing.clone());
+        let p = pod("p", app.clone(), spread("topology.kubernetes.io/zone"));
+        assert_eq!(schedule(&p, &s), Ok("c1".into()));
+        assert_eq!(
+            filter(&p, &nodes[0], &s),
+            Err(vec![REASON_SPREAD.to_string()])
+        );
+        assert_eq!(
+            filter(&p, &nodes[1], &s),
+            Err(vec![REASON_SPREAD.to_string()])
+        );
+        // A pod the selector does not match does not add to its own domain's count.
+        let other = pod(
+            "q",
+            json!({"app": "other"}),
+            spread("topology.kubernetes.io/zone"),
+        );
+        assert!(filter(&other, &nodes[1], &s).is_ok());
+        // A node without the key fails with the missing-label reason.
+        let s2 = snap(nodes.clone(), vec![]);
+        let host = pod("p", app.clone(), spread("example.com/rack"));
+        assert_eq!(
+            schedule(&host, &s2).unwrap_err().reasons[REASON_SPREAD_LABEL],
+            3
+        );
+        // Hostname spread: two pods on a1 and none on b1/c1 -> a1 refused.
+        let h = pod("p", app.clone(), spread("kubernetes.io/hostname"));
+        assert_eq!(
+            filter(&h, &nodes[0], &s),
+            Err(vec![REASON_SPREAD.to_string()])
+        );
+        assert!(filter(&h, &nodes[2], &s).is_ok());
+        // ScheduleAnyway is not a filter.
+        let soft = pod(
+            "p",
+            app,
+            json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": "z"}}}]}),
+        );
+        assert!(filter(&soft, &nodes[0], &s).is_ok());
+    }
+
+    #[test]
+    fn spread_honours_node_affinity_when_counting_domains() {
+        let nodes = vec![
+            node(
+                "a1",
+                "a",
+                "8",
+                json!({"metadata": {"labels": {"pool": "x"}}}),
+            ),
+            node(
+                "b1",
+                "b",
+                "8",
+                json!({"metadata": {"labels": {"pool": "y"}}}),
+            ),
+        ];
+        let app = json!({"app": "z"});
+        let s = snap(
+            nodes.clone(),
+            vec![on(pod("x1", app.clone(), json!({})), "a1")],
+        );
+        let p = pod(
+            "p",
+            app,
+            json!({"nodeSelector": {"pool": "x"}, "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "z"}}}]}),
+        );
+        // Zone b is not eligible (pool y), so a is the only domain: skew 0.
+        assert!(filter(&p, &nodes[0], &s).is_ok());
+    }
+
+    #[test]
+    fn pod_anti_affinity_both_ways() {
+        let nodes = vec![
+            node("n1", "a", "8", json!({})),
+            node("n2", "a", "8", json!({})),
+            node("n3", "b", "8", json!({})),
+        ];
+        let anti = |key: &str| json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": key, "labelSelector": {"matchLabels": {"app": "db"}}}]}}});
+        let s = snap(
+            nodes.clone(),
+            vec![on(pod("x", json!({"app": "db"}), json!({})), "n1")],
+        );
+        let p = pod("p", json!({"app": "db"}), anti("kubernetes.io/hostname"));
+        assert_eq!(
+            filter(&p, &nodes[0], &s),
+            Err(vec![REASON_ANTI_AFFINITY.to_string()])
+        );
+        assert!(filter(&p, &nodes[1], &s).is_ok());
+        let pz = pod(
+            "p",
+            json!({"app": "db"}),
+            anti("topology.kubernetes.io/zone"),
+        );
+        assert_eq!(schedule(&pz, &s), Ok("n3".into()));
+        // An existing pod's anti-affinity keeps matching pods away from its domain.
+        let s2 = snap(
+            nodes.clone(),
+            vec![on(
+                pod("x", json!({"app": "web"}), anti("kubernetes.io/hostname")),
+                "n1",
+            )],
+        );
+        let plain = pod("p", json!({"app": "db"}), json!({}));
+        assert_eq!(
+            filter(&plain, &nodes[0], &s2),
+            Err(vec![REASON_EXISTING_ANTI_AFFINITY.to_string()])
+        );
+        assert!(filter(&plain, &nodes[1], &s2).is_ok());
+        // Another namespace is out of the term's scope.
+        let mut elsewhere = plain.clone();
+        elsewhere.namespace = "other".into();
+        assert!(filter(&elsewhere, &nodes[0], &s2).is_ok());
+    }
+
+    #[test]
+    fn pod_affinity_and_first_of_group() {
+        let nodes = vec![
+            node("n1", "a", "8", json!({})),
+            node("n2", "b", "8", json!({})),
+        ];
+        let aff = json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": {"app": "cache"}}}]}}});
+        let s = snap(
+            nodes.clone(),
+            vec![on(pod("c", json!({"app": "cache"}), json!({})), "n2")],
+        );
+        let p = pod("p", json!({"app": "web"}), aff.clone());
+        assert_eq!(schedule(&p, &s), Ok("n2".into()));
+        assert_eq!(
+            filter(&p, &nodes[0], &s),
+            Err(vec![REASON_AFFINITY.to_string()])
+        );
+        // No cache pod anywhere: a web pod cannot go, a cache pod selecting itself can.
+        let empty = snap(nodes, vec![]);
+        assert_eq!(
+            schedule(&p, &empty).unwrap_err().reasons[REASON_AFFINITY],
+            2
+        );
+        let first = pod("c2", json!({"app": "cache"}), aff);
+        assert!(schedule(&first, &empty).is_ok());
+    }
+
+    #[test]
+    fn least_allocated_node_wins() {
+        let nodes = vec![
+            node("n1", "a", "4", json!({})),
+            node("n2", "a", "4", json!({})),
+        ];
+        let s = snap(nodes, vec![on(pod("x", json!({}), json!({})), "n1")]);
+        assert_eq!(
+            schedule(&pod("p", json!({}), json!({})), &s),
+            Ok("n2".into())
+        );
+    }
+}
