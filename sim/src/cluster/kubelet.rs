@@ -35,34 +35,6 @@ fn micro_now() -> String {
     format!("{}", t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ"))
 }
 
-fn qos_class(spec: &Value) -> &'static str {
-    let containers: Vec<&Value> = spec["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
-    let res = |c: &Value, k: &str, r: &str| c["resources"][k][r].clone();
-    let any = containers.iter().any(|c| {
-        ["cpu", "memory"]
-            .iter()
-            .any(|r| !res(c, "requests", r).is_null() || !res(c, "limits", r).is_null())
-    });
-    if !any {
-        return "BestEffort";
-    }
-    let guaranteed = containers.iter().all(|c| {
-        ["cpu", "memory"].iter().all(|r| {
-            let l = res(c, "limits", r);
-            !l.is_null() && (res(c, "requests", r).is_null() || res(c, "requests", r) == l)
-        })
-    });
-    if guaranteed {
-        "Guaranteed"
-    } else {
-        "Burstable"
-    }
-}
-
 fn cond(type_: &str, ok: bool, reason: Option<&str>, now: &str) -> Value {
     let mut c = json!({"type": type_, "status": if ok { "True" } else { "False" },
                        "lastProbeTime": null, "lastTransitionTime": now});
@@ -300,7 +272,7 @@ impl Kubelet {
             "podIP": ip, "podIPs": [{"ip": ip}],
             "startTime": start,
             "containerStatuses": statuses,
-            "qosClass": qos_class(spec),
+            "qosClass": crate::kube::store::qos_class(spec),
         });
         let node_name = name_of(node).to_string();
         let _ = self.api.merge(
@@ -529,25 +501,5 @@ impl Reconciler for Kubelet {
         self.terminating_since.retain(|u, _| live.contains(u));
         self.noexecute_since.retain(|(u, _), _| live.contains(u));
         next.map(|t| t.saturating_duration_since(Instant::now()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qos_classes() {
-        assert_eq!(qos_class(&json!({"containers": [{}]})), "BestEffort");
-        assert_eq!(
-            qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})),
-            "Burstable"
-        );
-        assert_eq!(
-            qos_class(
-                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
-            ),
-            "Guaranteed"
-        );
     }
 }

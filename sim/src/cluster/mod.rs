@@ -27,6 +27,7 @@ pub mod mks;
 pub mod model;
 mod pdb;
 pub mod scheduler;
+pub mod serve;
 pub mod workloads;
 
 use crate::kube::{self, KubeSim, Store, WatchEvent};

@@ -199,14 +199,16 @@ impl Workloads {
                     .create(&self.api.replicasets, ns, body, DEPLOYMENT_CONTROLLER)
                 {
                     Ok(rs) => {
-                        self.api.event(
-                            d,
-                            "Normal",
-                            "ScalingReplicaSet",
-                            &format!("Scaled up replica set {rs_name} from 0 to {initial}"),
-                            DEPLOYMENT_CONTROLLER,
-                            None,
-                        );
+                        if initial > 0 {
+                            self.api.event(
+                                d,
+                                "Normal",
+                                "ScalingReplicaSet",
+                                &format!("Scaled up replica set {rs_name} from 0 to {initial}"),
+                                DEPLOYMENT_CONTROLLER,
+                                None,
+                            );
+                        }
                         rs.value.clone()
                     }
                     Err(_) => return,

@@ -427,6 +427,35 @@ fn default_container(c: &mut Value) {
     o.entry("resources").or_insert(json!({}));
 }
 
+/// The QoS class of a pod spec, as kube-apiserver records it in `status.qosClass`.
+pub fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let res = |c: &Value, k: &str, r: &str| c["resources"][k][r].clone();
+    let any = containers.iter().any(|c| {
+        ["cpu", "memory"]
+            .iter()
+            .any(|r| !res(c, "requests", r).is_null() || !res(c, "limits", r).is_null())
+    });
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let l = res(c, "limits", r);
+            !l.is_null() && (res(c, "requests", r).is_null() || res(c, "requests", r) == l)
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
 /// Defaults kube-apiserver (and its default admission plugins) set on pod specs.
 fn default_pod_spec(spec: &mut Value, is_pod: bool) {
     let Some(o) = spec.as_object_mut() else {
@@ -494,10 +523,11 @@ fn default_builtin(def: &ResourceDef, v: &mut Value, cluster_ip: u64) {
                 default_pod_spec(spec, true);
             }
             if v.pointer("/status/phase").is_none() {
+                let qos = qos_class(&v["spec"]);
                 let o = v.as_object_mut().expect("object");
                 let st = o.entry("status").or_insert(json!({}));
                 st["phase"] = json!("Pending");
-                st["qosClass"] = json!("BestEffort");
+                st["qosClass"] = json!(qos);
             }
         }
         ("apps", "Deployment") | ("apps", "ReplicaSet") | ("apps", "DaemonSet") => {
@@ -1920,6 +1950,21 @@ fn decode_continue(tok: &str) -> ApiResult<(u64, Option<ObjKey>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qos_classes() {
+        assert_eq!(qos_class(&json!({"containers": [{}]})), "BestEffort");
+        assert_eq!(
+            qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})),
+            "Burstable"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
+            ),
+            "Guaranteed"
+        );
+    }
 
     #[test]
     fn base64_matches_rfc4648() {
