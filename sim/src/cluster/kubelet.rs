@@ -26,6 +26,9 @@ pub(crate) struct Kubelet {
     pod_started: HashMap<String, Instant>,
     terminating_since: HashMap<String, Instant>,
     noexecute_since: HashMap<(String, String), Instant>,
+    /// UID of the Node each pod was first seen on: a Node deleted and registered again (same
+    /// name, new UID) does not get the old one's pods back.
+    pod_node: HashMap<String, String>,
     next_ip: u32,
 }
 
@@ -63,6 +66,7 @@ impl Kubelet {
             pod_started: HashMap::new(),
             terminating_since: HashMap::new(),
             noexecute_since: HashMap::new(),
+            pod_node: HashMap::new(),
             next_ip: 0,
         }
     }
@@ -458,8 +462,16 @@ impl Reconciler for Kubelet {
                 continue;
             };
             live.insert(pod.uid.clone());
-            let Some((node_raw, node)) = by_name.get(node_name).map(|n| (&n.0, &n.1)) else {
-                // Pod GC: the node is gone, so are its pods.
+            let node_entry = by_name.get(node_name).map(|n| (&n.0, &n.1));
+            let same_node = node_entry.is_some_and(|(raw, _)| {
+                let uid = uid_of(raw);
+                self.pod_node
+                    .entry(pod.uid.clone())
+                    .or_insert_with(|| uid.to_string())
+                    == uid
+            });
+            let (Some((node_raw, node)), true) = (node_entry, same_node) else {
+                // Pod GC: the node is gone (or is a new Node of the same name), so are its pods.
                 let _ = self
                     .api
                     .delete(&self.api.pods, &pod.namespace, &pod.name, Some(0));
@@ -498,6 +510,7 @@ impl Reconciler for Kubelet {
             }
         }
         self.pod_started.retain(|u, _| live.contains(u));
+        self.pod_node.retain(|u, _| live.contains(u));
         self.terminating_since.retain(|u, _| live.contains(u));
         self.noexecute_since.retain(|(u, _), _| live.contains(u));
         next.map(|t| t.saturating_duration_since(Instant::now()))

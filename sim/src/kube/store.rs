@@ -1257,7 +1257,11 @@ impl Store {
             return Ok(Stored::new(new, cur.rv));
         }
         let deleting = !meta(&new)["deletionTimestamp"].is_null();
-        if deleting && finalizers(&new).is_empty() {
+        // A pod in its grace period stays until its kubelet deletes it.
+        let graceful = meta(&new)["deletionGracePeriodSeconds"]
+            .as_i64()
+            .is_some_and(|g| g > 0);
+        if deleting && !graceful && finalizers(&new).is_empty() {
             let stored = self.commit(st, &def.storage, new, Some(cur), EventType::Deleted);
             self.after_delete(st, def, &stored.value);
             return Ok(stored);
