@@ -236,3 +236,87 @@ async fn leader_election_hands_over_to_the_standby() {
     assert_eq!(env.nodeclaims().await.len(), 1);
     b.kill().await.unwrap();
 }
+
+/// Scale down: deleting a NodeClaim removes exactly its OVH node (`nodesToRemove`, never a bare
+/// desiredNodes decrement), deleting the last one deletes the pool; the Nodes and the
+/// NodeClaims (finalizer) go too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_nodeclaims_name_their_node_and_the_last_one_deletes_the_pool() {
+    use kube::api::DeleteParams;
+    let mut env = Env::start().await;
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    env.nodepool(
+        "demo-pool",
+        "default",
+        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8"]},
+               {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-par-a"]}]),
+        json!({}),
+    )
+    .await;
+    env.start_controller(ONE_BATCH).await;
+    env.pods(
+        "web",
+        2,
+        "500m",
+        "512Mi",
+        json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}}}]}}}),
+    )
+    .await;
+    let claims = eventually("two NodeClaims initialized", 90, || async {
+        let c = env.nodeclaims().await;
+        (c.len() == 2 && c.iter().all(|c| c.is_condition_true(CONDITION_INITIALIZED))).then_some(c)
+    })
+    .await;
+    // The workload goes first (as the disruption logic drains nodes before deleting them).
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client.clone(), "default");
+    for i in 0..2 {
+        pods.delete(&format!("web-{i}"), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    let api: Api<karpenter_ovhcloud::api::NodeClaim> = Api::all(env.client.clone());
+    let victim = &claims[0];
+    let victim_node = victim.labels()[labels::OVH_NODE_ID].clone();
+    api.delete(&victim.name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the NodeClaim gone", 60, || async {
+        (env.nodeclaims().await.len() == 1).then_some(())
+    })
+    .await;
+    let writes = env.pool_writes();
+    let put = writes
+        .iter()
+        .find(|(m, _, _)| m == "PUT")
+        .expect("a PUT naming the node");
+    let body = put.2.clone().unwrap();
+    assert_eq!(body["nodesToRemove"], json!([victim_node]));
+    assert_eq!(body["desiredNodes"], 1);
+    let (_, nodes) = env
+        .ovh_pools()
+        .remove("karpenter-b3-8-eu-west-par-a")
+        .unwrap();
+    let alive: Vec<_> = nodes.iter().filter(|n| n.status != "DELETING").collect();
+    assert_eq!(alive.len(), 1);
+    assert_eq!(alive[0].id, claims[1].labels()[labels::OVH_NODE_ID]);
+    eventually("its Node gone", 30, || async {
+        (env.nodes().await.len() == 1).then_some(())
+    })
+    .await;
+
+    api.delete(&claims[1].name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the pool deleted and every NodeClaim gone", 60, || async {
+        (env.nodeclaims().await.is_empty() && env.ovh_pools().is_empty()).then_some(())
+    })
+    .await;
+    assert!(env.pool_writes().iter().any(|(m, _, _)| m == "DELETE"));
+    eventually("every Node gone", 30, || async {
+        env.nodes().await.is_empty().then_some(())
+    })
+    .await;
+    drop(env.controller.take());
+}

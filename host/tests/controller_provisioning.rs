@@ -26,7 +26,20 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
         json!({}),
     )
     .await;
-    env.start_controller(controller_common::ONE_BATCH).await;
+    let (metrics_port, health_port) = (
+        controller_common::free_port(),
+        controller_common::free_port(),
+    );
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let health_addr = format!("127.0.0.1:{health_port}");
+    let mut args = controller_common::ONE_BATCH.to_vec();
+    args.extend([
+        "--metrics-address",
+        &metrics_addr,
+        "--health-address",
+        &health_addr,
+    ]);
+    env.start_controller(&args).await;
     env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
 
     let claim = eventually("a NodeClaim", 60, || async {
@@ -93,6 +106,42 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
     assert_eq!(
         status.provider_id,
         format!("openstack:///{}", ovh_nodes[0].instance_id)
+    );
+
+    // The NodePool counts its node; metrics and probes are served.
+    eventually("the NodePool status", 30, || async {
+        let api: kube::Api<karpenter_ovhcloud::api::NodePool> = kube::Api::all(env.client.clone());
+        let np = api.get("demo-pool").await.ok()?;
+        (np.status?.nodes == 1).then_some(())
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("http://{health_addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "karpenter_ovhcloud_nodeclaims_created_total{nodepool=\"demo-pool\",reason=\"provisioning\"} 1",
+        "karpenter_ovhcloud_nodeclaims_registered_total{nodepool=\"demo-pool\"",
+        "karpenter_ovhcloud_ovh_requests_total{operation=\"create\",result=\"ok\"} 1",
+        "karpenter_ovhcloud_managed_nodes 1",
+        "karpenter_ovhcloud_managed_nodes_hourly_cost_eur 0.0512",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("flavor-selection"),
+        "policy metrics: {metrics}"
     );
 
     // Exactly one write for the whole batch: the pool creation with every template field.

@@ -195,25 +195,67 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
         }
         wake |= advance(ctx, &api, claim, &report.view).await;
     }
-    // Gauges.
-    let catalog = ctx.catalog();
-    let live: Vec<&NodeClaim> = claims
-        .iter()
-        .filter(|c| c.metadata.deletion_timestamp.is_none())
-        .collect();
-    ctx.metrics.managed_nodes.set(live.len() as i64);
-    ctx.metrics.hourly_cost.set(
-        live.iter()
-            .filter_map(|c| catalog.1.get(&flavor_of(c)))
-            .map(|f| f.hourly)
-            .sum(),
-    );
-    drop(catalog);
+    // Gauges and NodePool status (nodes and resources of their live NodeClaims).
+    let per_pool = {
+        let catalog = ctx.catalog();
+        let live: Vec<&NodeClaim> = claims
+            .iter()
+            .filter(|c| c.metadata.deletion_timestamp.is_none())
+            .collect();
+        ctx.metrics.managed_nodes.set(live.len() as i64);
+        ctx.metrics.hourly_cost.set(
+            live.iter()
+                .filter_map(|c| catalog.1.get(&flavor_of(c)))
+                .map(|f| f.hourly)
+                .sum(),
+        );
+        let mut per_pool: BTreeMap<String, (i64, crate::scheduling::Resources)> = BTreeMap::new();
+        for c in &live {
+            if let (Some(pool), Some(f)) = (c.nodepool_name(), catalog.1.get(&flavor_of(c))) {
+                let e = per_pool.entry(pool.to_string()).or_default();
+                e.0 += 1;
+                e.1 += f.capacity;
+            }
+        }
+        per_pool
+    };
+    update_nodepools(ctx, &per_pool).await;
     if wake {
         ctx.rebuild_catalog(None);
         let _ = ctx.provision.send(());
     }
     Ok(())
+}
+
+async fn update_nodepools(
+    ctx: &Context,
+    per_pool: &BTreeMap<String, (i64, crate::scheduling::Resources)>,
+) {
+    let api: Api<crate::api::NodePool> = Api::all(ctx.kube.clone());
+    for pool in crate::controller::watch::list(&ctx.caches.nodepools) {
+        let (nodes, used) = per_pool.get(&pool.name_any()).copied().unwrap_or_default();
+        let mut status = pool.status.clone().unwrap_or_default();
+        let mut resources = crate::scheduling::convert::resource_list(&used);
+        resources.insert(
+            "nodes".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity(nodes.to_string()),
+        );
+        if status.nodes == nodes && status.resources == resources {
+            continue;
+        }
+        status.nodes = nodes;
+        status.resources = resources;
+        if let Err(e) = api
+            .patch_status(
+                &pool.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await
+        {
+            tracing::debug!(nodepool = %pool.name_any(), error = %e, "cannot update NodePool status");
+        }
+    }
 }
 
 /// Records that `node` backs `claim`: its OVH node id (label), providerID, Launched.

@@ -439,6 +439,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nodepool_limits_leave_unnamed_resources_unlimited() {
+        let limits: BTreeMap<String, Quantity> = [
+            ("cpu".to_string(), Quantity("100".into())),
+            ("nodes".to_string(), Quantity("3".into())),
+        ]
+        .into();
+        let used = Resources::pod(98_000, 1 << 40);
+        let (left, nodes) = remaining_limits(&limits, used, 1);
+        let left = left.unwrap();
+        assert_eq!(left.cpu_millis, 2_000);
+        assert_eq!(left.memory_bytes, u64::MAX - (1 << 40));
+        assert_eq!(nodes, Some(2));
+        assert_eq!(
+            remaining_limits(&BTreeMap::new(), used, 9),
+            (None, None),
+            "no limits at all"
+        );
+    }
+
+    #[test]
     fn pod_conversion_keeps_every_constraint() {
         let pod: core::Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"},

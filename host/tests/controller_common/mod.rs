@@ -39,6 +39,15 @@ pub const ONE_BATCH: &[&str] = &[
     "60s",
 ];
 
+/// A free loopback port (for the controller's metrics/health servers in tests that scrape them).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The running world.
 pub struct Env {
     pub kube: KubeSim,
@@ -244,10 +253,14 @@ impl Env {
             .args(["--kube-id", DEFAULT_KUBE_ID])
             .args(["--region", REGION])
             .args(["--time-scale", &SCALE.to_string()])
-            .args(["--metrics-address", "127.0.0.1:0"])
-            .args(["--health-address", "127.0.0.1:0"])
             .args(["--log-format", "text"])
             .args(extra)
+            .args(
+                ["--metrics-address", "--health-address"]
+                    .into_iter()
+                    .filter(|flag| !extra.contains(flag))
+                    .flat_map(|flag| [flag, "127.0.0.1:0"]),
+            )
             .env_remove("OVH_APPLICATION_KEY")
             .env_remove("OVH_APPLICATION_SECRET")
             .env_remove("OVH_CONSUMER_KEY")
