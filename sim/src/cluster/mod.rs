@@ -165,7 +165,7 @@ fn spawn_loop<R: Reconciler>(
                 continue;
             }
             // Let a burst of writes land, then look once.
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
             while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {}
             let after = r.reconcile().unwrap_or(RESYNC).min(RESYNC);
             next = Instant::now() + after.max(Duration::from_millis(1));

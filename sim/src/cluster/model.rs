@@ -403,12 +403,7 @@ fn add_label_keys(selector: &mut LabelSelector, v: &Value, own: &Labels) {
 
 /// Whether a selector matches a label map.
 pub fn label_selector_matches(sel: &LabelSelector, labels: Option<&Labels>) -> bool {
-    let map: Option<Map<String, Value>> = labels.map(|l| {
-        l.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect()
-    });
-    sel.matches_labels(map.as_ref())
+    sel.matches_with(|k| labels.and_then(|l| l.get(k)).map(String::as_str))
 }
 
 /// A topology spread constraint.

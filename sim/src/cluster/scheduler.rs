@@ -41,7 +41,10 @@ pub const REASON_EXISTING_ANTI_AFFINITY: &str =
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     nodes: Vec<NodeInfo>,
+    by_name: HashMap<String, usize>,
     pods: Vec<PodInfo>,
+    /// Indices in `pods` of the pods with anti-affinity terms.
+    with_anti: Vec<usize>,
     ns_labels: HashMap<String, Labels>,
     used: HashMap<String, Resources>,
 }
@@ -53,9 +56,16 @@ impl Snapshot {
         pods: Vec<PodInfo>,
         ns_labels: HashMap<String, Labels>,
     ) -> Self {
+        let by_name = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.clone(), i))
+            .collect();
         let mut s = Snapshot {
             nodes,
+            by_name,
             pods: Vec::new(),
+            with_anti: Vec::new(),
             ns_labels,
             used: HashMap::new(),
         };
@@ -74,11 +84,14 @@ impl Snapshot {
         pod.node_name = Some(node.to_string());
         let used = self.used.entry(node.to_string()).or_default();
         *used = used.add(&pod.requests);
+        if !pod.anti_affinity.is_empty() {
+            self.with_anti.push(self.pods.len());
+        }
         self.pods.push(pod);
     }
 
     fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.nodes.iter().find(|n| n.name == name)
+        self.by_name.get(name).map(|i| &self.nodes[*i])
     }
 
     /// Resources requested by the pods on a node.
@@ -126,6 +139,15 @@ fn taint_reason(t: &Taint) -> String {
 
 /// Runs every filter of `pod` on `node`; the reasons it fails, if it does.
 pub fn filter(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> Result<(), Vec<String>> {
+    filter_with(pod, node, snap, &spread_counts(pod, snap))
+}
+
+fn filter_with(
+    pod: &PodInfo,
+    node: &NodeInfo,
+    snap: &Snapshot,
+    spread: &[BTreeMap<String, i64>],
+) -> Result<(), Vec<String>> {
     if node.terminating {
         return Err(vec![REASON_UNSCHEDULABLE.to_string()]);
     }
@@ -151,41 +173,55 @@ pub fn filter(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> Result<(), Vec
     if !short.is_empty() {
         return Err(short);
     }
-    spread_filter(pod, node, snap).map_err(|r| vec![r.to_string()])?;
+    spread_check(pod, node, spread).map_err(|r| vec![r.to_string()])?;
     inter_pod_filter(pod, node, snap).map_err(|r| vec![r.to_string()])?;
     Ok(())
 }
 
-/// Hard topology spread constraints (`whenUnsatisfiable: DoNotSchedule`).
-pub fn spread_filter(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> Result<(), &'static str> {
-    for c in pod.spread.iter().filter(|c| c.hard) {
+/// Pods counted per domain for each hard spread constraint of `pod` (the part of the
+/// topology spread filter that does not depend on the candidate node).
+pub fn spread_counts(pod: &PodInfo, snap: &Snapshot) -> Vec<BTreeMap<String, i64>> {
+    pod.spread
+        .iter()
+        .filter(|c| c.hard)
+        .map(|c| {
+            let eligible = |n: &NodeInfo| {
+                n.labels.contains_key(&c.topology_key)
+                    && (!c.honor_node_affinity || pod.matches_node_affinity(n))
+                    && (!c.honor_taints
+                        || pod.untolerated(n, &["NoSchedule", "NoExecute"]).is_none())
+            };
+            let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+            for n in snap.nodes.iter().filter(|n| eligible(n)) {
+                counts.entry(n.labels[&c.topology_key].clone()).or_insert(0);
+            }
+            for p in &snap.pods {
+                if p.namespace != pod.namespace
+                    || p.terminating
+                    || !label_selector_matches(&c.selector, Some(&p.labels))
+                {
+                    continue;
+                }
+                if let Some(n) = snap.node_of(p).filter(|n| eligible(n)) {
+                    *counts.entry(n.labels[&c.topology_key].clone()).or_insert(0) += 1;
+                }
+            }
+            counts
+        })
+        .collect()
+}
+
+/// Hard topology spread constraints (`whenUnsatisfiable: DoNotSchedule`), with the counts of
+/// [`spread_counts`].
+pub fn spread_check(
+    pod: &PodInfo,
+    node: &NodeInfo,
+    counts: &[BTreeMap<String, i64>],
+) -> Result<(), &'static str> {
+    for (c, counts) in pod.spread.iter().filter(|c| c.hard).zip(counts) {
         let Some(domain) = node.labels.get(&c.topology_key) else {
             return Err(REASON_SPREAD_LABEL);
         };
-        let eligible = |n: &NodeInfo| {
-            n.labels.contains_key(&c.topology_key)
-                && (!c.honor_node_affinity || pod.matches_node_affinity(n))
-                && (!c.honor_taints || pod.untolerated(n, &["NoSchedule", "NoExecute"]).is_none())
-        };
-        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-        for n in snap.nodes.iter().filter(|n| eligible(n)) {
-            counts
-                .entry(n.labels[&c.topology_key].as_str())
-                .or_insert(0);
-        }
-        for p in &snap.pods {
-            if p.namespace != pod.namespace
-                || p.terminating
-                || !label_selector_matches(&c.selector, Some(&p.labels))
-            {
-                continue;
-            }
-            if let Some(n) = snap.node_of(p).filter(|n| eligible(n)) {
-                *counts
-                    .entry(n.labels[&c.topology_key].as_str())
-                    .or_insert(0) += 1;
-            }
-        }
         let self_match = i64::from(label_selector_matches(&c.selector, Some(&pod.labels)));
         let too_few_domains = c.min_domains.is_some_and(|m| (counts.len() as i64) < m);
         let min = if too_few_domains {
@@ -193,12 +229,17 @@ pub fn spread_filter(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> Result<
         } else {
             counts.values().copied().min().unwrap_or(0)
         };
-        let mine = counts.get(domain.as_str()).copied().unwrap_or(0);
+        let mine = counts.get(domain).copied().unwrap_or(0);
         if mine + self_match - min > c.max_skew {
             return Err(REASON_SPREAD);
         }
     }
     Ok(())
+}
+
+/// Hard topology spread constraints of `pod` on `node`.
+pub fn spread_filter(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> Result<(), &'static str> {
+    spread_check(pod, node, &spread_counts(pod, snap))
 }
 
 fn same_domain(a: &NodeInfo, b: &NodeInfo, key: &str) -> bool {
@@ -212,7 +253,7 @@ pub fn inter_pod_filter(
     snap: &Snapshot,
 ) -> Result<(), &'static str> {
     let ns_labels = |ns: &str| snap.ns_labels.get(ns);
-    for p in &snap.pods {
+    for p in snap.with_anti.iter().map(|i| &snap.pods[*i]) {
         let Some(pn) = snap.node_of(p) else { continue };
         for t in &p.anti_affinity {
             if same_domain(pn, node, &t.topology_key)
@@ -274,8 +315,9 @@ pub fn schedule(pod: &PodInfo, snap: &Snapshot) -> Result<String, FitError> {
         ..Default::default()
     };
     let mut best: Option<(i64, &str)> = None;
+    let spread = spread_counts(pod, snap);
     for node in &snap.nodes {
-        match filter(pod, node, snap) {
+        match filter_with(pod, node, snap, &spread) {
             Ok(()) => {
                 let s = score(pod, node, snap);
                 if best.is_none_or(|(bs, bn)| s > bs || (s == bs && node.name.as_str() < bn)) {
