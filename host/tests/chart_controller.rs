@@ -4,7 +4,8 @@
 //! service-account token, not the admin), through the guide's scale-up (03 + 04:
 //! three pending pods -> one b3-8 NodeClaim in `karpenter-b3-8-eu-west-par-a`, the node
 //! registered and initialized), the chart's two replicas electing a leader on the chart's Lease
-//! and handing over when it dies, the chart's policy ConfigMaps loaded, and no request refused.
+//! and handing over when it dies, a NodeClaim deletion carried out by the new leader (OVH node,
+//! pool, Node, finalizer), the chart's policy ConfigMaps loaded, and no request refused.
 
 mod chart_support;
 mod controller_common;
@@ -214,6 +215,36 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
     eventually("the other replica to take the Lease over", 60, || async {
         (holder().await == follower).then_some(())
     })
+    .await;
+    // Scale down under the same RBAC, by the new leader: the workload goes, then the NodeClaim
+    // is deleted (`kubectl delete nodeclaim`); the controller drains, removes the OVH node (the
+    // last of its pool: the pool goes), the Node, then its finalizer.
+    let claim_name = claim.name_any();
+    for args in [
+        vec![
+            "delete",
+            "pod",
+            "inflate-0",
+            "inflate-1",
+            "inflate-2",
+            "-n",
+            "default",
+        ],
+        vec!["delete", "nodeclaim", claim_name.as_str(), "--wait=false"],
+    ] {
+        let out = chart_support::run(admin_cluster(&args), None, Duration::from_secs(60)).await;
+        assert!(out.ok, "kubectl {args:?}: {}", out.stderr);
+    }
+    eventually(
+        "the NodeClaim, its OVH pool and its Node gone",
+        90,
+        || async {
+            (env.nodeclaims().await.is_empty()
+                && env.ovh_pools().is_empty()
+                && env.nodes().await.is_empty())
+            .then_some(())
+        },
+    )
     .await;
     let survivor = &mut controllers[1 - leader_index];
     assert!(
