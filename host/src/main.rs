@@ -21,7 +21,7 @@ enum Command {
     /// Inspect, run and evaluate decision policies.
     Policy(cli::policy::Args),
     /// Run the simulators (OVH API, Kubernetes API) on loopback.
-    Sim(cli::sim::Args),
+    Sim(Box<cli::sim::Args>),
     /// Run the guide's scenarios end to end on the embedded simulators.
     Demo(cli::demo::Args),
     /// Write the CRDs (NodePool, NodeClaim, OVHNodeClass) generated from the API types.
@@ -34,7 +34,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Some(Command::Ovh(args)) => cli::ovh::run(args).await,
         Some(Command::Policy(args)) => cli::policy::run(args).await,
-        Some(Command::Sim(args)) => cli::sim::run(args).await,
+        Some(Command::Sim(args)) => cli::sim::run(*args).await,
         Some(Command::Demo(args)) => cli::demo::run(args).await,
         Some(Command::Crdgen(args)) => cli::crdgen::run(args).await,
         Some(Command::Controller(args)) => karpenter_ovhcloud::controller::run(*args).await,

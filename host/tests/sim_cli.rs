@@ -1,0 +1,128 @@
+//! `karpenter-ovhcloud sim`: the simulated cluster as a process, used as the guide uses a
+//! cluster: the env file it writes, `kubectl get nodes` through its kubeconfig, the controller
+//! log served by `kubectl logs -l`, and `karpenter-ovhcloud ovh check` on its OVH endpoint.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_karpenter-ovhcloud");
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sim_writes_env_and_kubeconfig_and_serves_the_controller_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("controller.log");
+    std::fs::write(
+        &log,
+        "INFO provisioning: launched nodeclaim demo-pool-abcde\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["sim", "--time-scale", "100", "--dir"])
+        .arg(dir.path().join("sim"))
+        .arg("--controller-log")
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _proc = Proc(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut printed = Vec::new();
+    while !printed.iter().any(|l: &String| l.contains("Ctrl-C stops")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        printed.push(
+            rx.recv_timeout(left)
+                .expect("the simulator prints how to use it"),
+        );
+    }
+    assert!(printed
+        .iter()
+        .any(|l| l.trim() == "kubectl get nodes -L topology.kubernetes.io/zone"));
+    let env_text = std::fs::read_to_string(dir.path().join("sim/env")).unwrap();
+    let env: Vec<(String, String)> = env_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect();
+    for key in [
+        "KUBECONFIG",
+        "OVH_ENDPOINT",
+        "OVH_APPLICATION_KEY",
+        "OVH_APPLICATION_SECRET",
+        "OVH_CONSUMER_KEY",
+        "OVH_SERVICE_NAME",
+        "OVH_KUBE_ID",
+        "OVH_REGION",
+    ] {
+        assert!(env.iter().any(|(k, _)| k == key), "{key} in {env_text}");
+    }
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("/usr/bin/kubectl")
+            .args(args)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .env("HOME", dir.path())
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let nodes = kubectl(&["get", "nodes", "-L", "topology.kubernetes.io/zone"]);
+    assert!(
+        nodes
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("system-node-")
+                && l.contains(" Ready ")
+                && l.ends_with("eu-west-par-a")),
+        "{nodes}"
+    );
+    let logs = kubectl(&[
+        "logs",
+        "-n",
+        "karpenter",
+        "-l",
+        "app.kubernetes.io/name=karpenter-ovhcloud",
+    ]);
+    assert!(
+        logs.contains("launched nodeclaim demo-pool-abcde"),
+        "{logs}"
+    );
+    let check = Command::new(BIN)
+        .args(["ovh", "check"])
+        .env_clear()
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "ovh check: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
