@@ -337,3 +337,175 @@ async fn anti_affinity_pools_hold_at_most_five_nodes() {
     assert_eq!(env.nodeclaims().await.len(), 7);
     controller_common::assert_one_write_per_pool(&env);
 }
+
+/// 03 + 04 on the simulated cluster (kube-scheduler, kubelets, Deployment controller, MKS):
+/// `kubectl scale deployment/inflate --replicas=3` -> the pods run on a node of
+/// `karpenter-b3-8-eu-west-par-a` that the controller registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inflate_runs_on_the_simulated_cluster() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
+    use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+
+    let cluster = SimCluster::start(ClusterConfig::new("EU-WEST-PAR", controller_common::SCALE))
+        .await
+        .unwrap();
+    cluster
+        .wait_ready(std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    cluster.kube().write_kubeconfig(kubeconfig.path()).unwrap();
+    let kc = kube::config::Kubeconfig::from_yaml(&cluster.kube().kubeconfig_yaml()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(cfg).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for f in [
+        "karpenter.sh_nodepools.yaml",
+        "karpenter.sh_nodeclaims.yaml",
+        "karpenter.ovhcloud.sh_ovhnodeclasses.yaml",
+    ] {
+        let path = format!(
+            "{}/../charts/karpenter-ovhcloud/crds/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let crd: CustomResourceDefinition =
+            serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let _ = crds.create(&PostParams::default(), &crd).await;
+    }
+    let post = PostParams::default();
+    let _ = Api::<Namespace>::all(client.clone())
+        .create(
+            &post,
+            &serde_json::from_value(json!({"metadata": {"name": "karpenter"}})).unwrap(),
+        )
+        .await;
+    let env = cluster.ovh_env();
+    Api::<Secret>::namespaced(client.clone(), "karpenter")
+        .create(&post, &serde_json::from_value(json!({"metadata": {"name": "ovh-credentials"},
+            "stringData": {"applicationKey": env.application_key, "applicationSecret": env.application_secret,
+                           "consumerKey": env.consumer_key}})).unwrap())
+        .await
+        .unwrap();
+    Api::<karpenter_ovhcloud::api::OVHNodeClass>::all(client.clone())
+        .create(&post, &serde_json::from_value(json!({"apiVersion": "karpenter.ovhcloud.sh/v1alpha1",
+            "kind": "OVHNodeClass", "metadata": {"name": "default"},
+            "spec": {"serviceName": env.service_name, "kubeId": env.kube_id, "region": env.region,
+                     "credentialsSecretRef": {"name": "ovh-credentials", "namespace": "karpenter"}}})).unwrap())
+        .await
+        .unwrap();
+    Api::<karpenter_ovhcloud::api::NodePool>::all(client.clone())
+        .create(&post, &serde_json::from_value(json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": "demo-pool"},
+            "spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.ovhcloud.sh",
+                "kind": "OVHNodeClass", "name": "default"},
+                "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]}]}},
+              "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "1m"},
+              "limits": {"cpu": "100"}}})).unwrap())
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(
+            &post,
+            &serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "inflate", "namespace": "default"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "inflate"}},
+                "template": {"metadata": {"labels": {"app": "inflate"}},
+                    "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": "inflate",
+                        "image": "public.ecr.aws/eks-distro/kubernetes/pause:3.7",
+                        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}}}]}}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let mut controller = tokio::process::Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"))
+        .arg("controller")
+        .arg("--kubeconfig")
+        .arg(kubeconfig.path())
+        .args(["--namespace", "karpenter", "--ovh-endpoint", &env.endpoint])
+        .args([
+            "--service-name",
+            &env.service_name,
+            "--kube-id",
+            &env.kube_id,
+            "--region",
+            &env.region,
+        ])
+        .args(["--time-scale", &controller_common::SCALE.to_string()])
+        .args([
+            "--metrics-address",
+            "127.0.0.1:0",
+            "--health-address",
+            "127.0.0.1:0",
+        ])
+        .args(["--leader-elect", "false", "--log-format", "text"])
+        .env_remove("OVH_APPLICATION_KEY")
+        .env_remove("OVH_APPLICATION_SECRET")
+        .env_remove("OVH_CONSUMER_KEY")
+        .env("RUST_LOG", "info,kube=warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(if std::env::var("CONTROLLER_LOG").is_ok() {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        })
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    deployments
+        .patch_scale(
+            "inflate",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let running = eventually("three inflate pods running", 120, || async {
+        let list = pods
+            .list(&ListParams::default().labels("app=inflate"))
+            .await
+            .ok()?;
+        let running: Vec<Pod> = list
+            .items
+            .into_iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .collect();
+        (running.len() == 3).then_some(running)
+    })
+    .await;
+    let node_names: std::collections::BTreeSet<String> = running
+        .iter()
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
+    assert_eq!(node_names.len(), 1, "{node_names:?}");
+    let node = Api::<Node>::all(client.clone())
+        .get(node_names.iter().next().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(node.labels()[labels::NODEPOOL], "demo-pool");
+    assert_eq!(node.labels()[labels::INSTANCE_TYPE], "b3-8");
+    let pools = cluster.ovh().state().projects[0].clusters[0]
+        .pools
+        .iter()
+        .map(|p| p.pool["name"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        pools.contains(&"karpenter-b3-8-eu-west-par-a".to_string()),
+        "{pools:?}"
+    );
+    let claims = Api::<karpenter_ovhcloud::api::NodeClaim>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(claims.len(), 1);
+    controller.kill().await.unwrap();
+}

@@ -119,7 +119,12 @@ pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNod
         .get(&flavor)
         .map(|f| f.allocatable)
         .unwrap_or_default();
-    let node = convert::nodeclaim_node(claim, allocatable, Resources::default());
+    let mut node = convert::nodeclaim_node(claim, allocatable, Resources::default());
+    // Until its node is initialized (Ready, resources reported) the NodeClaim stays in flight
+    // with the flavor's allocatable: a joining Node reports nothing yet and would look full.
+    if !claim.is_condition_true(crate::api::nodeclaim::CONDITION_INITIALIZED) {
+        node.name = claim.metadata.name.clone().unwrap_or_default();
+    }
     let daemonsets = ctx.state().snapshot().daemonsets;
     let overhead = daemonset_overhead(daemonsets.iter().map(|d| &**d), &node.labels, &node.taints);
     crate::scheduling::SimNode {

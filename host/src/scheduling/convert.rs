@@ -294,7 +294,16 @@ pub fn node(node: &core::Node) -> SimNode {
         name: node.metadata.name.clone().unwrap_or_default(),
         nodepool: labels.get(super::wellknown::NODEPOOL).cloned(),
         labels,
-        taints: spec.taints.iter().flatten().filter_map(taint).collect(),
+        // The unregistered taint is the controller's own, removed as it registers the node:
+        // pods count on the node all the same (else a joining node looks full and a second
+        // NodeClaim is launched for the same pods).
+        taints: spec
+            .taints
+            .iter()
+            .flatten()
+            .filter(|t| t.key != crate::api::labels::UNREGISTERED_TAINT)
+            .filter_map(taint)
+            .collect(),
         allocatable: status
             .allocatable
             .as_ref()
