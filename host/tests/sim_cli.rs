@@ -76,6 +76,7 @@ fn sim_writes_env_and_kubeconfig_and_serves_the_controller_log() {
     ] {
         assert!(env.iter().any(|(k, _)| k == key), "{key} in {env_text}");
     }
+    assert!(env.contains(&("KARPENTER_TIME_SCALE".to_string(), "100".to_string())));
     let kubectl = |args: &[&str]| {
         let out = Command::new("/usr/bin/kubectl")
             .args(args)

@@ -393,8 +393,8 @@ impl SimCluster {
         }
     }
 
-    /// The guide's environment variables (plus `OVH_ENDPOINT` and the time scale as
-    /// `KARPENTER_OVHCLOUD_TIME_SCALE`).
+    /// The guide's environment variables, plus `OVH_ENDPOINT` and the time scale as the
+    /// controller reads it (`KARPENTER_TIME_SCALE`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let e = self.ovh_env();
         vec![
@@ -405,10 +405,7 @@ impl SimCluster {
             ("OVH_SERVICE_NAME", e.service_name),
             ("OVH_KUBE_ID", e.kube_id),
             ("OVH_REGION", e.region),
-            (
-                "KARPENTER_OVHCLOUD_TIME_SCALE",
-                self.config.timing.scale.to_string(),
-            ),
+            ("KARPENTER_TIME_SCALE", self.config.timing.scale.to_string()),
         ]
     }
 
