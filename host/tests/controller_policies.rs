@@ -125,3 +125,64 @@ async fn swapping_the_flavor_selection_configmap_changes_the_next_decision() {
     assert_eq!(c.len(), 1, "the example policy is still active: {c:?}");
     drop(env.controller.take());
 }
+
+/// A NodePool naming a policy ConfigMap (annotation `karpenter.ovhcloud.sh/policy`) uses it;
+/// a NodePool without the annotation keeps the cluster default (the ConfigMap is annotated
+/// `karpenter.ovhcloud.sh/policy-default: "false"`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodepool_annotation_selects_its_own_policy() {
+    let mut env = Env::start().await;
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    let flavors = json!([{"key": "node.kubernetes.io/instance-type", "operator": "In",
+                          "values": ["b3-8", "b3-16", "b3-32", "b3-64"]}]);
+    env.nodepool("plain", "default", flavors.clone(), json!({}))
+        .await;
+    env.nodepool(
+        "fewest",
+        "default",
+        flavors,
+        json!({"metadata": {"annotations": {"karpenter.ovhcloud.sh/policy": "fewest-nodes"}}}),
+    )
+    .await;
+    let mut cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "fewest-nodes",
+        "labels": {"karpenter.ovhcloud.sh/policy": "flavor-selection"},
+        "annotations": {"karpenter.ovhcloud.sh/policy-default": "false"}}}))
+    .unwrap();
+    cm.binary_data = Some([("policy.wasm".to_string(), ByteString(example_policy()))].into());
+    Api::<ConfigMap>::namespaced(env.client.clone(), "karpenter")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    env.start_controller(ONE_BATCH).await;
+    eventually("the policy loaded", 60, || {
+        event_about(&env, "fewest-nodes", "PolicyLoaded")
+    })
+    .await;
+
+    env.pods(
+        "to-fewest",
+        12,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "fewest"}}),
+    )
+    .await;
+    let fewest = new_claims(&env, &BTreeSet::new()).await;
+    assert_eq!(fewest.len(), 1, "{fewest:?}");
+    let known: BTreeSet<String> = fewest.iter().map(|(n, _)| n.clone()).collect();
+    env.pods(
+        "to-plain",
+        12,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "plain"}}),
+    )
+    .await;
+    let plain = new_claims(&env, &known).await;
+    assert!(
+        plain.len() > 1,
+        "the default policy decides for the plain NodePool: {plain:?}"
+    );
+    drop(env.controller.take());
+}

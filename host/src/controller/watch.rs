@@ -120,9 +120,18 @@ pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNod
         .map(|f| f.allocatable)
         .unwrap_or_default();
     let mut node = convert::nodeclaim_node(claim, allocatable, Resources::default());
-    // Until its node is initialized (Ready, resources reported) the NodeClaim stays in flight
-    // with the flavor's allocatable: a joining Node reports nothing yet and would look full.
-    if !claim.is_condition_true(crate::api::nodeclaim::CONDITION_INITIALIZED) {
+    // Until its Node reports allocatable resources the NodeClaim stays in flight with the
+    // flavor's estimate: a joining Node reports nothing yet and would look full. Once the Node
+    // reports them, the Node alone holds the room (never both).
+    let reported = node.name != claim.metadata.name.clone().unwrap_or_default()
+        && ctx.caches.nodes.state().iter().any(|n| {
+            n.metadata.name.as_deref() == Some(node.name.as_str())
+                && n.status
+                    .as_ref()
+                    .and_then(|s| s.allocatable.as_ref())
+                    .is_some_and(|a| convert::resources(a).cpu_millis > 0)
+        });
+    if !reported {
         node.name = claim.metadata.name.clone().unwrap_or_default();
     }
     let daemonsets = ctx.state().snapshot().daemonsets;

@@ -273,6 +273,14 @@ pub fn pod(pod: &core::Pod) -> PodSpec {
     pod_spec(ns, &owner(&pod.metadata), &labels, &spec)
 }
 
+/// Taints a joining node sheds on its own.
+pub const EPHEMERAL_TAINTS: &[&str] = &[
+    crate::api::labels::UNREGISTERED_TAINT,
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.cloudprovider.kubernetes.io/uninitialized",
+];
+
 /// The scheduling view of a node (requested left at zero: the cluster model sums its pods).
 pub fn node(node: &core::Node) -> SimNode {
     let labels = node.metadata.labels.clone().unwrap_or_default();
@@ -294,14 +302,15 @@ pub fn node(node: &core::Node) -> SimNode {
         name: node.metadata.name.clone().unwrap_or_default(),
         nodepool: labels.get(super::wellknown::NODEPOOL).cloned(),
         labels,
-        // The unregistered taint is the controller's own, removed as it registers the node:
-        // pods count on the node all the same (else a joining node looks full and a second
-        // NodeClaim is launched for the same pods).
+        // Taints a joining node sheds by itself (upstream's known ephemeral taints, and the
+        // unregistered taint the controller removes as it registers the node): pods count on
+        // the node all the same, else a joining node looks full and a second NodeClaim is
+        // launched for the same pods.
         taints: spec
             .taints
             .iter()
             .flatten()
-            .filter(|t| t.key != crate::api::labels::UNREGISTERED_TAINT)
+            .filter(|t| !EPHEMERAL_TAINTS.contains(&t.key.as_str()))
             .filter_map(taint)
             .collect(),
         allocatable: status
