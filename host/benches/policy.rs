@@ -17,7 +17,9 @@ use karpenter_ovhcloud::policy::{
 };
 use wasmtime::component::Component;
 
-#[path = "../tests/common/components.rs"]
+// The integration tests' helpers; a bench uses a few of them.
+#[allow(dead_code)]
+#[path = "../tests/it/common/components.rs"]
 mod components;
 
 const GIB: u64 = 1 << 30;

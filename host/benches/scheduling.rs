@@ -10,7 +10,9 @@
 //! with a fixed seed. Catalogs: 400 synthetic instance types (Karpenter's benchmark size) and
 //! the real OVH catalog (34 flavors, 3 zones).
 
-#[path = "../tests/scheduling_common/mod.rs"]
+// The integration tests' helpers; a bench uses a few of them.
+#[allow(dead_code)]
+#[path = "../tests/it/scheduling_common/mod.rs"]
 mod scheduling_common;
 
 use std::hint::black_box;
@@ -218,4 +220,18 @@ fn main() {
         }
         println!();
     }
+}
+
+/// Karpenter's benchmark catalog shape, rebuilt: `n` synthetic instance types of growing size
+/// (1..n vCPU, 2 GiB per vCPU... ) offered in three zones, price proportional to size.
+fn synthetic_catalog(n: u64) -> Vec<FlavorSpec> {
+    (1..=n)
+        .map(|i| {
+            let vcpus = i;
+            let ram = i * 4;
+            let mut f = flavor(&format!("s3-{i}"), vcpus, ram, 0.025 * i as f64, &ZONES);
+            f.allocatable.pods = 110;
+            f
+        })
+        .collect()
 }

@@ -326,7 +326,7 @@ pub fn build(root: &Path) -> Result<()> {
 }
 
 /// Where the Helm chart keeps its copies of the default components (`.Files.Get` only reads
-/// files inside the chart); `host/tests/chart.rs` checks they equal `policies/dist`.
+/// files inside the chart); `host/tests/it/chart.rs` checks they equal `policies/dist`.
 const CHART_POLICY_DIR: &str = "charts/karpenter-ovhcloud/policies";
 
 /// Copies the default components (`policies/dist/<world>.wasm`, not the examples) into the chart.

@@ -1,9 +1,7 @@
 //! The controller as its own process against the simulators: OVHNodeClass conditions,
 //! out-of-stock fallback, restarts, leader election.
 
-mod controller_common;
-
-use controller_common::{eventually, Env, ONE_BATCH};
+use crate::controller_common::{eventually, Env, ONE_BATCH};
 use karpenter_ovhcloud::api::labels;
 use karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED;
 use karpenter_ovhcloud::api::OVHNodeClass;

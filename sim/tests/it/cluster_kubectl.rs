@@ -3,9 +3,7 @@
 //! zones, `zone-spread` spreads 2 pods per zone, the controller's log is served by
 //! `kubectl logs -l`.
 
-mod common;
-
-use common::{cluster, eventually, Ovh};
+use crate::common::{cluster, eventually, Ovh};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -1,8 +1,6 @@
 //! Helpers shared by the cluster tests: a simulated cluster at a fast time scale, a minimal
 //! signed OVH client written against the protocol, kube-rs clients, bounded polling.
 
-#![allow(dead_code)]
-
 use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
 use karpenter_ovhcloud_sim::ovh::auth;
 use kube::config::{KubeConfigOptions, Kubeconfig};

@@ -4,13 +4,11 @@
 //! `00-verify-prereqs.sh` passes against the simulated OVH API and names what is wrong when
 //! something is; `99-cleanup.sh` removes it all; both scripts pass shellcheck.
 
-mod chart_support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chart_support::*;
+use crate::chart_support::*;
 use karpenter_ovhcloud_sim::ovh::{
     auth, OvhSim, SimConfig as OvhConfig, DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET,
     DEFAULT_CONSUMER_KEY, DEFAULT_KUBE_ID, DEFAULT_REGION, DEFAULT_SERVICE_NAME,

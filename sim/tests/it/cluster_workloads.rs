@@ -2,9 +2,7 @@
 //! DaemonSets on new nodes, evictions blocked by a PodDisruptionBudget, graceful deletion,
 //! NoExecute taints, pod GC of a deleted Node, Deployment rolling update and owner GC.
 
-mod common;
-
-use common::{client, cluster, eventually, Ovh};
+use crate::common::{client, cluster, eventually, Ovh};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;

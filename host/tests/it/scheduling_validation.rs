@@ -1,8 +1,8 @@
 //! The host refuses policy answers that break a hard rule, naming the rule, and falls back to
 //! the default policy.
 
-mod scheduling_common;
-
+use crate::scheduling_common::k8s::{deployment, pod_affinity, run, zone_spread};
+use crate::scheduling_common::*;
 use karpenter_ovhcloud::provisioning::{
     Decision, Launch, Outcome, Plan, Refusal, Request, Unplaced,
 };
@@ -10,8 +10,6 @@ use karpenter_ovhcloud::scheduling::{
     Operator, PoolSpec, Requirement, Resources, Taint, TaintEffect, Topology, Violation,
 };
 use karpenter_ovhcloud::state::ClusterState;
-use scheduling_common::k8s::{deployment, pod_affinity, run, zone_spread};
-use scheduling_common::*;
 use serde_json::json;
 
 fn launch(pool: &str, flavor: &str, zone: &str, pods: &[(u32, u32)]) -> Launch {

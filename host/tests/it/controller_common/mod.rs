@@ -2,7 +2,6 @@
 //! and objects, a minimal MKS link (a READY OVH node becomes a Node with providerID
 //! `openstack:///{instanceId}`, the pool template's labels and taints, Ready; a removed OVH node
 //! takes its Node along), and the controller binary as its own process.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::process::Stdio;

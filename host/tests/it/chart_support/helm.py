@@ -1,4 +1,4 @@
-"""Drives helm-python-sdk (Helm v4's Go SDK, no helm binary) for host/tests/chart.rs.
+"""Drives helm-python-sdk (Helm v4's Go SDK, no helm binary) for host/tests/it/chart.rs.
 
 Reads one JSON request on stdin and writes one JSON answer on stdout:
   request: {"chart": DIR,

@@ -1,11 +1,9 @@
 //! The controller as its own process: flavor-selection policies from ConfigMaps, swapped
 //! without a restart; a bad ConfigMap keeps the previous policy.
 
-mod controller_common;
-
 use std::collections::BTreeSet;
 
-use controller_common::{eventually, Env, ONE_BATCH};
+use crate::controller_common::{eventually, Env, ONE_BATCH};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::ByteString;

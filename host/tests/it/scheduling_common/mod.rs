@@ -1,5 +1,4 @@
 //! Fixtures shared by the scheduling tests and the scheduling benchmark.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -94,20 +93,6 @@ pub fn ovh_catalog() -> Vec<FlavorSpec> {
     table
         .iter()
         .map(|(n, c, m, p)| flavor(n, *c, *m, *p, &ZONES))
-        .collect()
-}
-
-/// Karpenter's benchmark catalog shape, rebuilt: `n` synthetic instance types of growing size
-/// (1..n vCPU, 2 GiB per vCPU... ) offered in three zones, price proportional to size.
-pub fn synthetic_catalog(n: u64) -> Vec<FlavorSpec> {
-    (1..=n)
-        .map(|i| {
-            let vcpus = i;
-            let ram = i * 4;
-            let mut f = flavor(&format!("s3-{i}"), vcpus, ram, 0.025 * i as f64, &ZONES);
-            f.allocatable.pods = 110;
-            f
-        })
         .collect()
 }
 

@@ -1,18 +1,16 @@
 //! The guide's provisioning cases, end to end through the simulation and the validation.
 
-mod scheduling_common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use crate::scheduling_common::k8s::{deployment, pod_affinity, run, zone_spread};
+use crate::scheduling_common::*;
 use karpenter_ovhcloud::policy::{PolicyRuntime, PolicySet, RuntimeConfig};
 use karpenter_ovhcloud::provisioning::{
     plan, FlavorPolicy, Input, Outcome, Plan, WasmFlavorPolicy,
 };
 use karpenter_ovhcloud::scheduling::{wellknown, Operator, PoolSpec, Requirement};
 use karpenter_ovhcloud::state::ClusterState;
-use scheduling_common::k8s::{deployment, pod_affinity, run, zone_spread};
-use scheduling_common::*;
 use serde_json::json;
 
 /// The flavor-selection policy the guide's cases run through: the product's default

@@ -1,5 +1,4 @@
 //! Kubernetes objects for the scheduling tests.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 

@@ -1,9 +1,7 @@
 //! The scheduler over HTTP: nodeSelector, taints and tolerations, required pod anti-affinity,
 //! and the Unschedulable condition kube-scheduler writes when nothing fits.
 
-mod common;
-
-use common::{client, cluster, eventually, Ovh};
+use crate::common::{client, cluster, eventually, Ovh};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;

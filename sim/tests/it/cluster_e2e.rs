@@ -2,9 +2,7 @@
 //! and Unschedulable; raising an OVH pool's desiredNodes makes MKS Nodes appear and the pods
 //! run; removing a node with `nodesToRemove` drains exactly that node.
 
-mod common;
-
-use common::{client, cluster, eventually, Ovh};
+use crate::common::{client, cluster, eventually, Ovh};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, ListParams, PostParams};

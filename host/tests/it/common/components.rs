@@ -59,7 +59,6 @@ pub fn component(wit: &str, world: &str, wat: &str) -> Vec<u8> {
 }
 
 /// The no-op flavor-selection component of the current contract.
-#[allow(dead_code)]
 pub fn noop_select() -> Vec<u8> {
     component(&contract_wit(), "flavor-selection", &noop_select_wat(""))
 }

@@ -1,9 +1,7 @@
 //! The controller as its own process against the simulators: the guide's provisioning
 //! scenarios end to end (pending pods -> NodeClaims -> OVH pools -> registered nodes).
 
-mod controller_common;
-
-use controller_common::{eventually, Env};
+use crate::controller_common::{eventually, Env};
 use karpenter_ovhcloud::api::labels;
 use karpenter_ovhcloud::api::nodeclaim::{
     CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_REGISTERED,
@@ -27,12 +25,12 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
     )
     .await;
     let (metrics_port, health_port) = (
-        controller_common::free_port(),
-        controller_common::free_port(),
+        crate::controller_common::free_port(),
+        crate::controller_common::free_port(),
     );
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let health_addr = format!("127.0.0.1:{health_port}");
-    let mut args = controller_common::ONE_BATCH.to_vec();
+    let mut args = crate::controller_common::ONE_BATCH.to_vec();
     args.extend([
         "--metrics-address",
         &metrics_addr,
@@ -168,7 +166,8 @@ async fn ready_env(extra_classes: &[(&str, serde_json::Value)]) -> Env {
     for (name, extra) in extra_classes {
         env.nodeclass(name, "ovh-credentials", extra.clone()).await;
     }
-    env.start_controller(controller_common::ONE_BATCH).await;
+    env.start_controller(crate::controller_common::ONE_BATCH)
+        .await;
     env
 }
 
@@ -267,7 +266,7 @@ async fn zone_spread_uses_the_three_zones() {
         let zone = pool["availabilityZones"][0].as_str().unwrap();
         assert!(name.ends_with(zone), "{name} in {zone}");
     }
-    controller_common::assert_one_write_per_pool(&env);
+    crate::controller_common::assert_one_write_per_pool(&env);
 }
 
 /// 10 + 11: a monthly OVHNodeClass with a gen2-only NodePool -> monthly b2 pools.
@@ -335,7 +334,7 @@ async fn anti_affinity_pools_hold_at_most_five_nodes() {
         assert!(nodes.len() <= 5, "{pool}");
     }
     assert_eq!(env.nodeclaims().await.len(), 7);
-    controller_common::assert_one_write_per_pool(&env);
+    crate::controller_common::assert_one_write_per_pool(&env);
 }
 
 /// 03 + 04 on the simulated cluster (kube-scheduler, kubelets, Deployment controller, MKS):
@@ -349,9 +348,12 @@ async fn inflate_runs_on_the_simulated_cluster() {
     use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
     use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
-    let cluster = SimCluster::start(ClusterConfig::new("EU-WEST-PAR", controller_common::SCALE))
-        .await
-        .unwrap();
+    let cluster = SimCluster::start(ClusterConfig::new(
+        "EU-WEST-PAR",
+        crate::controller_common::SCALE,
+    ))
+    .await
+    .unwrap();
     cluster
         .wait_ready(std::time::Duration::from_secs(30))
         .await
@@ -437,7 +439,7 @@ async fn inflate_runs_on_the_simulated_cluster() {
             "--region",
             &env.region,
         ])
-        .args(["--time-scale", &controller_common::SCALE.to_string()])
+        .args(["--time-scale", &crate::controller_common::SCALE.to_string()])
         .args([
             "--metrics-address",
             "127.0.0.1:0",

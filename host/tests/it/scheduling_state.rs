@@ -1,12 +1,10 @@
 //! The cluster model follows watch events incrementally.
 
-mod scheduling_common;
-
+use crate::scheduling_common::k8s::pod;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use karpenter_ovhcloud::scheduling::{NodeState, SimNode};
 use karpenter_ovhcloud::state::ClusterState;
 use kube::runtime::watcher::Event;
-use scheduling_common::k8s::pod;
 use serde_json::json;
 
 fn node(name: &str, zone: &str) -> Node {

@@ -2,10 +2,10 @@
 //! validated new nodes) satisfies every hard constraint, whatever the policy answers. The
 //! final state is checked here from scratch, independently of the core's incremental board.
 
-mod scheduling_common;
-
 use std::collections::{HashMap, HashSet};
 
+use crate::scheduling_common::k8s::{deployment, run};
+use crate::scheduling_common::*;
 use karpenter_ovhcloud::provisioning::{Decision, Plan, Request};
 use karpenter_ovhcloud::scheduling::{
     convert, wellknown, Labels, NodeState, Operator, PodSpec, PoolSpec, Requirement, Resources,
@@ -13,9 +13,7 @@ use karpenter_ovhcloud::scheduling::{
 };
 use karpenter_ovhcloud::state::ClusterState;
 use proptest::prelude::*;
-use scheduling_common::k8s::{deployment, run};
-use scheduling_common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Clone, Debug)]
 struct Workload {
@@ -97,7 +95,7 @@ fn build(w: &World) -> (ClusterState, Vec<PoolSpec>) {
         })).unwrap();
         s.apply_node(&node);
         // Load from a pod nobody selects.
-        let filler = scheduling_common::k8s::pod(
+        let filler = crate::scheduling_common::k8s::pod(
             "filler",
             i,
             &format!("{used}m"),
@@ -419,6 +417,3 @@ proptest! {
         }
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: Value) {}

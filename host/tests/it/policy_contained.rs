@@ -2,11 +2,9 @@
 //! within its bound, refused or overruled with an error that says why, the embedded default
 //! decides the call instead, the fallback is counted, and the host keeps serving.
 
-mod common;
-
 use std::sync::{Arc, OnceLock};
 
-use common::components::{component, contract_wit, noop_select_wat};
+use crate::common::components::{component, contract_wit, noop_select_wat};
 use karpenter_ovhcloud::policy::{
     canned, ActivePolicy, PolicyError, PolicyRuntime, PolicySet, PolicySource, RuntimeConfig, World,
 };

@@ -7,14 +7,11 @@
 //! and handing over when it dies, a NodeClaim deletion carried out by the new leader (OVH node,
 //! pool, Node, finalizer), the chart's policy ConfigMaps loaded, and no request refused.
 
-mod chart_support;
-mod controller_common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use chart_support::{documents, helm, manifest, NAMESPACE, RELEASE};
-use controller_common::{eventually, Env, SCALE};
+use crate::chart_support::{documents, helm, manifest, NAMESPACE, RELEASE};
+use crate::controller_common::{eventually, Env, SCALE};
 use karpenter_ovhcloud::api::labels;
 use karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED;
 use karpenter_ovhcloud_sim::ovh::{DEFAULT_KUBE_ID, DEFAULT_REGION, DEFAULT_SERVICE_NAME};
@@ -27,7 +24,7 @@ async fn rendered_guide_install() -> (String, Value) {
         "ovh.serviceName={DEFAULT_SERVICE_NAME},ovh.kubeId={DEFAULT_KUBE_ID},ovh.region={DEFAULT_REGION}"
     );
     let answer = helm(&json!({
-        "chart": chart_support::chart_dir(),
+        "chart": crate::chart_support::chart_dir(),
         "renders": {"guide": {"set": set, "values": {}, "release": RELEASE, "namespace": NAMESPACE}}
     }))
     .await;
@@ -82,12 +79,12 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
     let admin = dir.path().join("admin.kubeconfig");
     env.kube.write_kubeconfig(&admin).unwrap();
     let kubectl_apply = |text: String| {
-        let mut c = tokio::process::Command::new(chart_support::KUBECTL);
+        let mut c = tokio::process::Command::new(crate::chart_support::KUBECTL);
         c.args(["apply", "-f", "-"])
             .env("KUBECONFIG", &admin)
             .env("HOME", dir.path());
         async move {
-            let out = chart_support::run(c, Some(&text), Duration::from_secs(60)).await;
+            let out = crate::chart_support::run(c, Some(&text), Duration::from_secs(60)).await;
             assert!(out.ok, "kubectl apply: {}", out.stderr);
         }
     };
@@ -161,7 +158,7 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         "karpenter-b3-8-eu-west-par-a"
     );
     let admin_cluster = |args: &[&str]| {
-        let mut c = tokio::process::Command::new(chart_support::KUBECTL);
+        let mut c = tokio::process::Command::new(crate::chart_support::KUBECTL);
         c.args(args)
             .env("KUBECONFIG", &admin)
             .env("HOME", dir.path());
@@ -169,7 +166,7 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
     };
     // Leader election went through the chart's Lease: one replica holds it.
     let holder = || async {
-        let out = chart_support::run(
+        let out = crate::chart_support::run(
             admin_cluster(&[
                 "get",
                 "lease",
@@ -192,7 +189,7 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         .unwrap_or_else(|| panic!("Lease held by {leader:?}"));
     // The OVHNodeClass status was written (credentials read from the chart's Secret).
     eventually("OVHNodeClass default Ready", 60, || async {
-        let out = chart_support::run(
+        let out = crate::chart_support::run(
             admin_cluster(&[
                 "get",
                 "ovhnodeclass",
@@ -232,7 +229,8 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         ],
         vec!["delete", "nodeclaim", claim_name.as_str(), "--wait=false"],
     ] {
-        let out = chart_support::run(admin_cluster(&args), None, Duration::from_secs(60)).await;
+        let out =
+            crate::chart_support::run(admin_cluster(&args), None, Duration::from_secs(60)).await;
         assert!(out.ok, "kubectl {args:?}: {}", out.stderr);
     }
     eventually(

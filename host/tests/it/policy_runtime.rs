@@ -1,12 +1,10 @@
 //! The policy runtime with good policies: embedded defaults, hot swap under load, the disk
 //! cache, metrics.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::components::noop_select;
+use crate::common::components::noop_select;
 use karpenter_ovhcloud::policy::{
     canned, PolicyRuntime, PolicySet, PolicySource, RuntimeConfig, World,
 };

@@ -1,8 +1,6 @@
 //! Helpers of the chart and demo tests: a simulated API server driven by the real kubectl,
 //! helm-python-sdk behind `helm.py`, YAML documents.
 
-#![allow(dead_code)] // each test binary uses a subset
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -88,8 +86,8 @@ pub async fn run(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Ou
 
 /// A simulated API server with an admin kubeconfig in a temporary directory.
 pub struct Cluster {
-    /// The server.
-    pub sim: KubeSim,
+    /// The server, kept alive for as long as the cluster is used.
+    _sim: KubeSim,
     /// Scratch directory (kubeconfigs, HOME of kubectl).
     pub dir: tempfile::TempDir,
     /// The admin kubeconfig.
@@ -105,7 +103,11 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let admin = dir.path().join("admin.kubeconfig");
         sim.write_kubeconfig(&admin).expect("kubeconfig");
-        Cluster { sim, dir, admin }
+        Cluster {
+            _sim: sim,
+            dir,
+            admin,
+        }
     }
 
     /// kubectl flags acting as the service account `namespace/name` with its groups, so RBAC
@@ -181,7 +183,7 @@ pub fn documents(text: &str) -> Vec<Value> {
 /// Runs `helm.py` (helm-python-sdk) on a request; see its docstring for the shapes.
 pub async fn helm(request: &Value) -> Value {
     let mut c = Command::new("python3");
-    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chart_support/helm.py"));
+    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/chart_support/helm.py"));
     let out = run(c, Some(&request.to_string()), Duration::from_secs(180)).await;
     assert!(
         out.ok,
