@@ -123,6 +123,8 @@ pub struct Context {
     pub reconcile: tokio::sync::Notify,
     /// Wakes the OVHNodeClass reconciler.
     pub nodeclass_changed: tokio::sync::Notify,
+    /// Pending pods followed for latency and Events.
+    pub pending_pods: Mutex<crate::provisioning::PendingPods>,
     /// Flavor-selection policies loaded from ConfigMaps, by ConfigMap name (NodePools name
     /// them with the policy annotation).
     pub named_policies: RwLock<std::collections::HashMap<String, Arc<crate::policy::ActivePolicy>>>,
@@ -175,6 +177,7 @@ impl Context {
             provision,
             reconcile: tokio::sync::Notify::new(),
             nodeclass_changed: tokio::sync::Notify::new(),
+            pending_pods: Mutex::default(),
             named_policies: RwLock::default(),
         }
     }
@@ -188,12 +191,18 @@ impl Context {
     ) -> Result<OvhClient, crate::ovh::OvhError> {
         let mut config = ClientConfig::new(endpoint, credentials);
         config.clock = self.clock.clone();
+        config.metrics = Some(self.metrics.ovh.clone());
         OvhClient::new(config)
     }
 
     /// The cluster model, even if a panicking holder poisoned the lock.
     pub fn state(&self) -> std::sync::MutexGuard<'_, ClusterState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The followed pending pods, even if a panicking holder poisoned the lock.
+    pub fn pending_pods(&self) -> std::sync::MutexGuard<'_, crate::provisioning::PendingPods> {
+        self.pending_pods.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The catalog (read).
@@ -239,7 +248,20 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let reference: ObjectReference = obj.object_ref(&());
+        self.event_on(&obj.object_ref(&()), warning, reason, action, note)
+            .await;
+    }
+
+    /// Publishes an Event about the object `reference` names; failures are logged, never
+    /// fatal.
+    pub async fn event_on(
+        &self,
+        reference: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -251,7 +273,7 @@ impl Context {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &reference).await {
+        if let Err(e) = self.recorder.publish(&event, reference).await {
             tracing::debug!(error = %e, reason, "cannot publish an Event");
         }
     }

@@ -8,14 +8,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-/// Labels of OVH writes.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OvhLabels {
-    /// `create`, `scale_up`, `remove`, `delete`, `list_pools`, `list_nodes`.
-    pub operation: String,
-    /// `ok` or the error kind.
-    pub result: String,
-}
+use crate::ovh::RequestMetrics;
 
 /// Labels of NodeClaim counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,8 +22,8 @@ pub struct ClaimLabels {
 /// The controller's metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    /// OVH requests by operation and result.
-    pub ovh_requests: Family<OvhLabels, Counter>,
+    /// Every OVH request by endpoint and status (the OVH clients count into it).
+    pub ovh: RequestMetrics,
     /// NodeClaims created.
     pub nodeclaims_created: Family<ClaimLabels, Counter>,
     /// NodeClaims whose node registered.
@@ -45,6 +38,9 @@ pub struct Metrics {
     pub batch_duration: Histogram,
     /// Pods left unplaced by a pass.
     pub pods_unplaced: Counter,
+    /// From first seen pending (unschedulable) to bound, for pods the controller provisioned
+    /// for (guide seconds: real seconds in production).
+    pub pod_pending_to_bound: Histogram,
     /// Hourly cost (EUR) of the nodes the controller manages.
     pub hourly_cost: Gauge<f64, AtomicU64>,
     /// Managed nodes (NodeClaims not being deleted).
@@ -56,7 +52,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            ovh_requests: Family::default(),
+            ovh: RequestMetrics::default(),
             nodeclaims_created: Family::default(),
             nodeclaims_registered: Family::default(),
             nodeclaims_initialized: Family::default(),
@@ -64,6 +60,8 @@ impl Default for Metrics {
             batches: Counter::default(),
             batch_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             pods_unplaced: Counter::default(),
+            // 1 s .. ~68 min.
+            pod_pending_to_bound: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             hourly_cost: Gauge::default(),
             managed_nodes: Gauge::default(),
             leader: Gauge::default(),
@@ -74,12 +72,8 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric under the `karpenter_ovhcloud` prefix.
     pub fn register(&self, registry: &mut Registry) {
+        self.ovh.register(registry);
         let r = registry.sub_registry_with_prefix("karpenter_ovhcloud");
-        r.register(
-            "ovh_requests",
-            "OVH API requests of pool bookkeeping by operation and result",
-            self.ovh_requests.clone(),
-        );
         r.register(
             "nodeclaims_created",
             "NodeClaims created",
@@ -116,6 +110,11 @@ impl Metrics {
             self.pods_unplaced.clone(),
         );
         r.register(
+            "pod_pending_to_bound_seconds",
+            "Time from a pod first seen pending to bound, for pods the controller provisioned for",
+            self.pod_pending_to_bound.clone(),
+        );
+        r.register(
             "managed_nodes_hourly_cost_eur",
             "Hourly cost in EUR of the nodes the controller manages",
             self.hourly_cost.clone(),
@@ -130,15 +129,5 @@ impl Metrics {
             "1 while this replica holds the leader Lease",
             self.leader.clone(),
         );
-    }
-
-    /// Counts an OVH request.
-    pub fn ovh(&self, operation: &str, result: &str) {
-        self.ovh_requests
-            .get_or_create(&OvhLabels {
-                operation: operation.into(),
-                result: result.into(),
-            })
-            .inc();
     }
 }

@@ -168,7 +168,19 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         stream::<Pod>(&client),
         move |ev| {
             let wake = match ev {
-                Event::Apply(p) | Event::InitApply(p) => is_pending(p),
+                Event::Apply(p) | Event::InitApply(p) => {
+                    let waited = c.pending_pods().observe(p, std::time::Instant::now());
+                    if let Some(waited) = waited {
+                        c.metrics
+                            .pod_pending_to_bound
+                            .observe(c.clock.guide(waited).as_secs_f64());
+                    }
+                    is_pending(p)
+                }
+                Event::Delete(p) => {
+                    c.pending_pods().forget(p);
+                    false
+                }
                 Event::InitDone => true,
                 _ => false,
             };

@@ -133,7 +133,7 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
         orphan_grace: ctx.real(ctx.settings.orphan_grace),
     };
     let report = keeper
-        .pass(&ovh, &ctx.settings.cluster, &views, settings, &ctx.metrics)
+        .pass(&ovh, &ctx.settings.cluster, &views, settings)
         .await?;
     let by_name: BTreeMap<String, &NodeClaim> = claims.iter().map(|c| (c.name_any(), c)).collect();
 

@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use super::credentials::Credentials;
 use super::endpoint::Endpoint;
 use super::error::{classify, OvhError};
+use super::metrics::RequestMetrics;
 use super::models::*;
 use super::ratelimit::{RateLimit, RateLimiter};
 use super::retry::RetryPolicy;
@@ -38,6 +39,8 @@ pub struct ClientConfig {
     pub time_refresh: Duration,
     /// The controller's clock (the rate limiter counts guide time).
     pub clock: Clock,
+    /// Where every exchange is counted (none: not counted).
+    pub metrics: Option<RequestMetrics>,
 }
 
 impl ClientConfig {
@@ -53,8 +56,37 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             time_refresh: Duration::from_secs(15 * 60),
             clock: Clock::default(),
+            metrics: None,
         }
     }
+}
+
+/// Routes as OVH documents them: the `endpoint` label of [`RequestMetrics`] (never a path with
+/// ids in it).
+pub mod route {
+    /// `GET /auth/time`.
+    pub const AUTH_TIME: &str = "/auth/time";
+    /// `GET /auth/currentCredential`.
+    pub const CURRENT_CREDENTIAL: &str = "/auth/currentCredential";
+    /// `GET /order/catalog/public/cloud`.
+    pub const PUBLIC_CATALOG: &str = "/order/catalog/public/cloud";
+    /// `GET /cloud/project/{serviceName}/capabilities/kube/flavors`.
+    pub const CAPABILITY_FLAVORS: &str = "/cloud/project/{serviceName}/capabilities/kube/flavors";
+    /// The cluster.
+    pub const CLUSTER: &str = "/cloud/project/{serviceName}/kube/{kubeId}";
+    /// Flavors of the cluster.
+    pub const CLUSTER_FLAVORS: &str = "/cloud/project/{serviceName}/kube/{kubeId}/flavors";
+    /// Node pools.
+    pub const POOLS: &str = "/cloud/project/{serviceName}/kube/{kubeId}/nodepool";
+    /// One node pool.
+    pub const POOL: &str = "/cloud/project/{serviceName}/kube/{kubeId}/nodepool/{nodePoolId}";
+    /// Nodes of one pool.
+    pub const POOL_NODES: &str =
+        "/cloud/project/{serviceName}/kube/{kubeId}/nodepool/{nodePoolId}/nodes";
+    /// Nodes of the cluster.
+    pub const NODES: &str = "/cloud/project/{serviceName}/kube/{kubeId}/node";
+    /// One node.
+    pub const NODE: &str = "/cloud/project/{serviceName}/kube/{kubeId}/node/{nodeId}";
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +106,7 @@ struct Inner {
     offset: Mutex<Option<TimeOffset>>,
     sync_lock: tokio::sync::Mutex<()>,
     rng: Mutex<rand::rngs::StdRng>,
+    metrics: Option<RequestMetrics>,
 }
 
 /// The OVH API client. Cheap to clone; clones share the rate limiter and clock offset.
@@ -115,6 +148,7 @@ impl OvhClient {
                 offset: Mutex::new(None),
                 sync_lock: tokio::sync::Mutex::new(()),
                 rng: Mutex::new(rand::rngs::StdRng::from_os_rng()),
+                metrics: config.metrics,
             }),
         })
     }
@@ -173,9 +207,7 @@ impl OvhClient {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64, OvhError>> + Send + '_>>
     {
         Box::pin(async move {
-            let server: i64 = self
-                .call(Method::GET, "/auth/time", &[], None, false)
-                .await?;
+            let server = self.server_time().await?;
             let secs = server - local_now_secs();
             *self.inner.offset.lock().unwrap_or_else(|e| e.into_inner()) = Some(TimeOffset {
                 secs,
@@ -186,9 +218,11 @@ impl OvhClient {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
+        route: &'static str,
         path: &str,
         query: &[(&str, &str)],
         body: Option<String>,
@@ -210,9 +244,18 @@ impl OvhClient {
             let timestamp = offset.map(|o| local_now_secs() + o);
             let started = Instant::now();
             let result = self.send_once(&method, path, &url, &body, timestamp).await;
-            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let elapsed = started.elapsed();
+            let elapsed_ms = elapsed.as_millis() as u64;
+            if let Some(m) = &self.inner.metrics {
+                let status = match &result {
+                    Ok((_, _, status)) => status.to_string(),
+                    Err(OvhError::Api { status, .. }) => status.to_string(),
+                    Err(_) => "transport".to_string(),
+                };
+                m.observe(method.as_str(), route, &status, elapsed.as_secs_f64());
+            }
             match result {
-                Ok((bytes, query_id)) => {
+                Ok((bytes, query_id, _)) => {
                     debug!(%method, path, attempt, elapsed_ms, query_id = query_id.as_deref().unwrap_or("-"), "OVH call ok");
                     let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
                     return serde_json::from_slice(bytes).map_err(|source| OvhError::Decode {
@@ -243,7 +286,8 @@ impl OvhClient {
         }
     }
 
-    /// One HTTP exchange: the body bytes and query id of a success, or a classified error.
+    /// One HTTP exchange: the body bytes, query id and status of a success, or a classified
+    /// error.
     async fn send_once(
         &self,
         method: &Method,
@@ -251,7 +295,7 @@ impl OvhClient {
         url: &url::Url,
         body: &str,
         timestamp: Option<i64>,
-    ) -> Result<(bytes::Bytes, Option<String>), OvhError> {
+    ) -> Result<(bytes::Bytes, Option<String>, u16), OvhError> {
         let transport = |source| OvhError::Transport {
             method: method.to_string(),
             path: path.to_string(),
@@ -292,7 +336,7 @@ impl OvhClient {
             .map(str::to_string);
         let bytes = resp.bytes().await.map_err(transport)?;
         if status.is_success() {
-            return Ok((bytes, query_id));
+            return Ok((bytes, query_id, status.as_u16()));
         }
         let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let field = |k: &str| parsed.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -319,44 +363,60 @@ impl OvhClient {
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, OvhError> {
-        self.call(Method::GET, path, &[], None, true).await
+    async fn get<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        path: &str,
+    ) -> Result<T, OvhError> {
+        self.call(Method::GET, route, path, &[], None, true).await
     }
 
     async fn send_json<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
+        route: &'static str,
         path: &str,
         body: &B,
     ) -> Result<T, OvhError> {
         let body = serde_json::to_string(body)
             .map_err(|e| OvhError::Config(format!("cannot encode the request body: {e}")))?;
-        self.call(method, path, &[], Some(body), true).await
+        self.call(method, route, path, &[], Some(body), true).await
     }
 
     /// `GET /auth/time` (unsigned): the server's Unix time.
     pub async fn server_time(&self) -> Result<i64, OvhError> {
-        self.call(Method::GET, "/auth/time", &[], None, false).await
+        self.call(
+            Method::GET,
+            route::AUTH_TIME,
+            "/auth/time",
+            &[],
+            None,
+            false,
+        )
+        .await
     }
 
     /// `GET /auth/currentCredential`: the consumer key's status and access rules.
     pub async fn current_credential(&self) -> Result<CurrentCredential, OvhError> {
-        self.get("/auth/currentCredential").await
+        self.get(route::CURRENT_CREDENTIAL, "/auth/currentCredential")
+            .await
     }
 
     /// `GET /cloud/project/{serviceName}/kube/{kubeId}`.
     pub async fn cluster(&self, c: &ClusterRef) -> Result<KubeCluster, OvhError> {
-        self.get(&c.path()).await
+        self.get(route::CLUSTER, &c.path()).await
     }
 
     /// `GET .../nodepool`.
     pub async fn list_node_pools(&self, c: &ClusterRef) -> Result<Vec<NodePool>, OvhError> {
-        self.get(&format!("{}/nodepool", c.path())).await
+        self.get(route::POOLS, &format!("{}/nodepool", c.path()))
+            .await
     }
 
     /// `GET .../nodepool/{id}`.
     pub async fn node_pool(&self, c: &ClusterRef, pool_id: &str) -> Result<NodePool, OvhError> {
-        self.get(&format!("{}/nodepool/{pool_id}", c.path())).await
+        self.get(route::POOL, &format!("{}/nodepool/{pool_id}", c.path()))
+            .await
     }
 
     /// `POST .../nodepool`: the created pool (it may be missing from GET for a short while).
@@ -365,8 +425,13 @@ impl OvhClient {
         c: &ClusterRef,
         body: &NodePoolCreate,
     ) -> Result<NodePool, OvhError> {
-        self.send_json(Method::POST, &format!("{}/nodepool", c.path()), body)
-            .await
+        self.send_json(
+            Method::POST,
+            route::POOLS,
+            &format!("{}/nodepool", c.path()),
+            body,
+        )
+        .await
     }
 
     /// `PUT .../nodepool/{id}`.
@@ -379,6 +444,7 @@ impl OvhClient {
         let _: serde_json::Value = self
             .send_json(
                 Method::PUT,
+                route::POOL,
                 &format!("{}/nodepool/{pool_id}", c.path()),
                 body,
             )
@@ -391,6 +457,7 @@ impl OvhClient {
         let _: serde_json::Value = self
             .call(
                 Method::DELETE,
+                route::POOL,
                 &format!("{}/nodepool/{pool_id}", c.path()),
                 &[],
                 None,
@@ -406,18 +473,22 @@ impl OvhClient {
         c: &ClusterRef,
         pool_id: &str,
     ) -> Result<Vec<Node>, OvhError> {
-        self.get(&format!("{}/nodepool/{pool_id}/nodes", c.path()))
-            .await
+        self.get(
+            route::POOL_NODES,
+            &format!("{}/nodepool/{pool_id}/nodes", c.path()),
+        )
+        .await
     }
 
     /// `GET .../node`: every node of the cluster in one call.
     pub async fn list_nodes(&self, c: &ClusterRef) -> Result<Vec<Node>, OvhError> {
-        self.get(&format!("{}/node", c.path())).await
+        self.get(route::NODES, &format!("{}/node", c.path())).await
     }
 
     /// `GET .../node/{nodeId}`.
     pub async fn node(&self, c: &ClusterRef, node_id: &str) -> Result<Node, OvhError> {
-        self.get(&format!("{}/node/{node_id}", c.path())).await
+        self.get(route::NODE, &format!("{}/node/{node_id}", c.path()))
+            .await
     }
 
     /// `DELETE .../node/{nodeId}` (also lowers the pool's desiredNodes). Not in the guide's
@@ -426,6 +497,7 @@ impl OvhClient {
         let _: serde_json::Value = self
             .call(
                 Method::DELETE,
+                route::NODE,
                 &format!("{}/node/{node_id}", c.path()),
                 &[],
                 None,
@@ -437,7 +509,8 @@ impl OvhClient {
 
     /// `GET .../flavors`: flavors the cluster can use.
     pub async fn cluster_flavors(&self, c: &ClusterRef) -> Result<Vec<KubeFlavor>, OvhError> {
-        self.get(&format!("{}/flavors", c.path())).await
+        self.get(route::CLUSTER_FLAVORS, &format!("{}/flavors", c.path()))
+            .await
     }
 
     /// `GET /cloud/project/{serviceName}/capabilities/kube/flavors?region=`.
@@ -448,6 +521,7 @@ impl OvhClient {
     ) -> Result<Vec<KubeFlavor>, OvhError> {
         self.call(
             Method::GET,
+            route::CAPABILITY_FLAVORS,
             &format!("/cloud/project/{service_name}/capabilities/kube/flavors"),
             &[("region", region)],
             None,
@@ -460,6 +534,7 @@ impl OvhClient {
     pub async fn public_catalog(&self, subsidiary: &str) -> Result<PublicCatalog, OvhError> {
         self.call(
             Method::GET,
+            route::PUBLIC_CATALOG,
             "/order/catalog/public/cloud",
             &[("ovhSubsidiary", subsidiary)],
             None,

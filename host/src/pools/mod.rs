@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 pub use plan::{Action, ClaimView, NewPool, OvhView, Plan, Settings, POOL_PREFIX};
 
 use crate::api::labels;
-use crate::controller::metrics::Metrics;
 use crate::ovh::{
     ClusterRef, ErrorKind, Node, NodePoolCreate, NodePoolTemplate, NodePoolUpdate, OvhClient,
     OvhError, Taint, TaintEffect, TemplateMetadata, TemplateSpec,
@@ -87,10 +86,6 @@ pub fn pool_settings(name: &str) -> (bool, bool) {
     (name.contains("-monthly"), name.contains("-aa-"))
 }
 
-fn kind_label(e: &OvhError) -> String {
-    format!("{:?}", e.kind()).to_lowercase()
-}
-
 impl PoolKeeper {
     /// Pools of the last listing with their desired node counts (anti-affinity numbering).
     pub fn pool_sizes(&self) -> HashMap<String, u32> {
@@ -108,26 +103,9 @@ impl PoolKeeper {
         cluster: &ClusterRef,
         claims: &[ClaimView],
         settings: Settings,
-        metrics: &Metrics,
     ) -> Result<PassReport, OvhError> {
-        let pools = ovh.list_node_pools(cluster).await;
-        metrics.ovh(
-            "list_pools",
-            pools
-                .as_ref()
-                .map_or_else(kind_label, |_| "ok".into())
-                .as_str(),
-        );
-        let pools = pools?;
-        let nodes = ovh.list_nodes(cluster).await;
-        metrics.ovh(
-            "list_nodes",
-            nodes
-                .as_ref()
-                .map_or_else(kind_label, |_| "ok".into())
-                .as_str(),
-        );
-        let nodes = nodes?;
+        let pools = ovh.list_node_pools(cluster).await?;
+        let nodes = ovh.list_nodes(cluster).await?;
         let visible: HashSet<&str> = pools.iter().map(|p| p.name.as_str()).collect();
         self.recently_created.retain(|name, at| {
             !visible.contains(name.as_str()) && at.elapsed() < CREATE_VISIBILITY
@@ -217,11 +195,9 @@ impl PoolKeeper {
             let pool = pool.unwrap_or_default();
             match result {
                 Ok(()) => {
-                    metrics.ovh(op, "ok");
                     report.writes.push((op.to_string(), pool));
                 }
                 Err(e) => {
-                    metrics.ovh(op, &kind_label(&e));
                     tracing::warn!(pool = %pool, operation = op, kind = ?e.kind(),
                         query_id = e.query_id().unwrap_or("-"), error = %e, "OVH pool write refused");
                     match e.kind() {

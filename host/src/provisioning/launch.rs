@@ -23,6 +23,7 @@ use crate::controller::watch::{claim_node, list};
 use crate::policy::{ActivePolicy, World};
 use crate::scheduling::offer::NodeClassSpec;
 use crate::scheduling::{convert, FlavorSpec, Operator, PoolSpec, Requirement, Resources};
+use crate::state::ObjectKey;
 
 fn api_requirement(r: &Requirement) -> NodeSelectorRequirementWithMinValues {
     use crate::api::Operator as Api;
@@ -169,6 +170,31 @@ pub fn policy_for(ctx: &Context, pool: &NodePool) -> Arc<ActivePolicy> {
         .unwrap_or_else(|| ctx.policies.active(World::FlavorSelection))
 }
 
+/// Tells each pod which node it should schedule on (Karpenter's `Nominated` Event), once per
+/// target.
+async fn nominate<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a ObjectKey, &'a str)>) {
+    let news: Vec<_> = {
+        let mut pending = ctx.pending_pods();
+        let mut news = Vec::new();
+        for (pod, target) in pods {
+            if pending.nominate(pod, target) {
+                news.extend(pending.reference(pod).map(|r| (r, target)));
+            }
+        }
+        news
+    };
+    for (reference, target) in news {
+        ctx.event_on(
+            &reference,
+            false,
+            "Nominated",
+            "Provision",
+            format!("Pod should schedule on: {target}"),
+        )
+        .await;
+    }
+}
+
 /// One provisioning pass over the pending pods. Returns the NodeClaims created.
 pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     let started = Instant::now();
@@ -267,6 +293,8 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
                     ctx.state().apply_claim(&name, node);
                     tracing::info!(nodeclaim = %name, nodepool = %spec.nodepool, flavor = %spec.flavor,
                         zone = %spec.zone, ovh_pool = %spec.ovh_pool, pods = spec.pods.len(), "NodeClaim created");
+                    let target = format!("nodeclaim/{name}");
+                    nominate(ctx, spec.pods.iter().map(|p| (p, target.as_str()))).await;
                     ctx.event(
                         &claim,
                         false,
@@ -288,8 +316,49 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
             }
         }
     }
-    // Pods nothing can hold: say why on the NodePools.
+    // Pods waiting for a node already on its way.
+    let claim_names: std::collections::HashSet<String> =
+        claims.iter().map(|c| c.name_any()).collect();
+    let in_flight: Vec<(&String, String)> = plans
+        .iter()
+        .flat_map(|p| &p.on_in_flight)
+        .map(|(pod, target)| {
+            let kind = if claim_names.contains(target) {
+                "nodeclaim"
+            } else {
+                "node"
+            };
+            (pod, format!("{kind}/{target}"))
+        })
+        .collect();
+    nominate(ctx, in_flight.iter().map(|(p, t)| (*p, t.as_str()))).await;
+    // Pods nothing can hold: say why on the pods and the NodePools.
     if let Some(last) = plans.last() {
+        let warnings: Vec<_> = {
+            let mut pending = ctx.pending_pods();
+            let mut warnings = Vec::new();
+            for (pod, reason) in &last.unplaced {
+                if pending.warn(pod, reason) {
+                    warnings.extend(pending.reference(pod).map(|r| (r, reason)));
+                }
+            }
+            warnings
+        };
+        for (reference, reason) in warnings {
+            let why = if reason.is_empty() {
+                "no NodePool can take it"
+            } else {
+                reason.as_str()
+            };
+            ctx.event_on(
+                &reference,
+                true,
+                "FailedScheduling",
+                "Provision",
+                format!("Failed to schedule pod: {why}"),
+            )
+            .await;
+        }
         if !last.unplaced.is_empty() {
             ctx.metrics.pods_unplaced.inc_by(last.unplaced.len() as u64);
             let mut reasons: Vec<&str> = last.unplaced.iter().map(|(_, r)| r.as_str()).collect();

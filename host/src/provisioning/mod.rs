@@ -7,6 +7,7 @@
 pub mod batcher;
 pub mod claims;
 pub mod launch;
+pub mod pods;
 pub mod request;
 pub mod simulate;
 pub mod validate;
@@ -14,6 +15,7 @@ pub mod wit;
 
 pub use batcher::{BatchWindow, Batcher};
 pub use claims::{NodeClaimSpec, ANTI_AFFINITY_POOL_MAX};
+pub use pods::PendingPods;
 pub use request::{Decision, FlavorPolicy, Group, Launch, Pool, Request, Unplaced};
 pub use simulate::{plan, Input, Outcome, Plan, Refusal};
 pub use validate::{validate, Context, NewNode};

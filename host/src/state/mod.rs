@@ -20,7 +20,8 @@ use crate::scheduling::{LabelSelector, NodeState, PodSpec, Resources, SimNode};
 /// `namespace/name` of a namespaced object.
 pub type ObjectKey = String;
 
-fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
+/// The key of an object: `namespace/name`.
+pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
     format!(
         "{}/{}",
         meta.namespace.as_deref().unwrap_or(""),

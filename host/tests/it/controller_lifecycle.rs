@@ -1,7 +1,7 @@
 //! The controller as its own process against the simulators: OVHNodeClass conditions,
 //! out-of-stock fallback, restarts, leader election.
 
-use crate::controller_common::{eventually, Env, ONE_BATCH};
+use crate::controller_common::{demo_pool, eventually, Env, ONE_BATCH};
 use karpenter_ovhcloud::api::labels;
 use karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED;
 use karpenter_ovhcloud::api::OVHNodeClass;
@@ -19,10 +19,6 @@ async fn ready_condition(env: &Env, name: &str) -> Option<(String, String, Strin
         .find(|c| c.type_ == "Ready")?
         .clone();
     Some((format!("{:?}", c.status), c.reason, c.message))
-}
-
-fn demo_pool() -> serde_json::Value {
-    json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]}])
 }
 
 /// A NodeClass whose Secret is missing, one whose Secret lacks a key, one whose credentials OVH
@@ -122,13 +118,7 @@ async fn out_of_stock_flavor_falls_back_to_the_next_choice() {
     env.start_controller(ONE_BATCH).await;
     env.pods("inflate", 3, "500m", "512Mi", json!({})).await;
 
-    let ready = eventually("a NodeClaim initialized elsewhere", 90, || async {
-        env.nodeclaims()
-            .await
-            .into_iter()
-            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
-    })
-    .await;
+    let ready = env.initialized_claim(90).await;
     let l = ready.labels();
     assert_ne!(
         (l[labels::INSTANCE_TYPE].as_str(), l[labels::ZONE].as_str()),
@@ -161,13 +151,7 @@ async fn restart_in_the_middle_of_a_scale_up_neither_leaks_nor_duplicates() {
     let mut first = env.controller.take().unwrap();
     first.kill().await.unwrap();
     env.start_controller(ONE_BATCH).await;
-    let ready = eventually("the NodeClaim initialized", 90, || async {
-        env.nodeclaims()
-            .await
-            .into_iter()
-            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
-    })
-    .await;
+    let ready = env.initialized_claim(90).await;
     // A few more passes change nothing.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let claims = env.nodeclaims().await;
@@ -224,13 +208,7 @@ async fn leader_election_hands_over_to_the_standby() {
     .await;
     assert_ne!(second, first);
     // The new leader finishes the job.
-    eventually("the NodeClaim initialized", 90, || async {
-        env.nodeclaims()
-            .await
-            .into_iter()
-            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
-    })
-    .await;
+    env.initialized_claim(90).await;
     assert_eq!(env.nodeclaims().await.len(), 1);
     b.kill().await.unwrap();
 }

@@ -3,9 +3,7 @@
 
 use crate::controller_common::{eventually, Env};
 use karpenter_ovhcloud::api::labels;
-use karpenter_ovhcloud::api::nodeclaim::{
-    CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_REGISTERED,
-};
+use karpenter_ovhcloud::api::nodeclaim::{CONDITION_LAUNCHED, CONDITION_REGISTERED};
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -67,13 +65,7 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
     assert_eq!(pool["flavor"], "b3-8");
     assert_eq!(pool["availabilityZones"], json!(["eu-west-par-a"]));
 
-    let ready = eventually("the NodeClaim initialized", 90, || async {
-        env.nodeclaims()
-            .await
-            .into_iter()
-            .find(|c| c.is_condition_true(CONDITION_INITIALIZED))
-    })
-    .await;
+    let ready = env.initialized_claim(90).await;
     assert!(ready.is_condition_true(CONDITION_LAUNCHED));
     assert!(ready.is_condition_true(CONDITION_REGISTERED));
     let status = ready.status.clone().unwrap();
@@ -131,7 +123,7 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
     for needle in [
         "karpenter_ovhcloud_nodeclaims_created_total{nodepool=\"demo-pool\",reason=\"provisioning\"} 1",
         "karpenter_ovhcloud_nodeclaims_registered_total{nodepool=\"demo-pool\"",
-        "karpenter_ovhcloud_ovh_requests_total{operation=\"create\",result=\"ok\"} 1",
+        "karpenter_ovhcloud_ovh_requests_total{method=\"POST\",endpoint=\"/cloud/project/{serviceName}/kube/{kubeId}/nodepool\",status=\"200\"} 1",
         "karpenter_ovhcloud_managed_nodes 1",
         "karpenter_ovhcloud_managed_nodes_hourly_cost_eur 0.0512",
     ] {
@@ -426,6 +418,7 @@ async fn inflate_runs_on_the_simulated_cluster() {
         .await
         .unwrap();
 
+    let metrics_addr = format!("127.0.0.1:{}", crate::controller_common::free_port());
     let mut controller = tokio::process::Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"))
         .arg("controller")
         .arg("--kubeconfig")
@@ -442,7 +435,7 @@ async fn inflate_runs_on_the_simulated_cluster() {
         .args(["--time-scale", &crate::controller_common::SCALE.to_string()])
         .args([
             "--metrics-address",
-            "127.0.0.1:0",
+            &metrics_addr,
             "--health-address",
             "127.0.0.1:0",
         ])
@@ -509,5 +502,28 @@ async fn inflate_runs_on_the_simulated_cluster() {
         .unwrap()
         .items;
     assert_eq!(claims.len(), 1);
+    // The three pods' wait, from pending to bound, in guide seconds: at least half the
+    // simulated two-minute node boot each.
+    let (count, sum) = eventually("the pending-to-bound histogram", 30, || async {
+        let text = reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let value = |name: &str| -> Option<f64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        };
+        let count = value("karpenter_ovhcloud_pod_pending_to_bound_seconds_count")?;
+        let sum = value("karpenter_ovhcloud_pod_pending_to_bound_seconds_sum")?;
+        (count == 3.0).then_some((count, sum))
+    })
+    .await;
+    assert!(
+        sum / count >= 60.0,
+        "mean wait {} guide seconds",
+        sum / count
+    );
     controller.kill().await.unwrap();
 }

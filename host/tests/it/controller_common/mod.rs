@@ -139,6 +139,17 @@ impl Env {
         }
     }
 
+    /// The guide's 01-03: Secret `ovh-credentials`, OVHNodeClass `default`, NodePool
+    /// `demo-pool` (b3-8 or b3-16).
+    pub async fn with_demo_pool(ovh_config: SimConfig) -> Self {
+        let env = Self::start_with(ovh_config).await;
+        env.default_secret().await;
+        env.nodeclass("default", "ovh-credentials", json!({})).await;
+        env.nodepool("demo-pool", "default", demo_pool(), json!({}))
+            .await;
+        env
+    }
+
     /// The guide's credentials Secret (01) with the simulator's keys.
     pub async fn secret(&self, name: &str, data: Value) {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), "karpenter");
@@ -284,6 +295,16 @@ impl Env {
             .items
     }
 
+    /// The first NodeClaim to be Initialized (waits up to `secs` seconds).
+    pub async fn initialized_claim(&self, secs: u64) -> NodeClaim {
+        eventually("a NodeClaim initialized", secs, || async {
+            self.nodeclaims().await.into_iter().find(|c| {
+                c.is_condition_true(karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED)
+            })
+        })
+        .await
+    }
+
     /// Every Node.
     pub async fn nodes(&self) -> Vec<Node> {
         Api::<Node>::all(self.client.clone())
@@ -316,6 +337,11 @@ impl Env {
             .map(|r| (r.method, r.path, r.body))
             .collect()
     }
+}
+
+/// Requirements of the guide's `demo-pool` (03).
+pub fn demo_pool() -> Value {
+    json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]}])
 }
 
 /// Asserts every pool got at most one write (the scenario is one batch).
