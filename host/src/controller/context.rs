@@ -234,6 +234,23 @@ impl Context {
             .cloned()
     }
 
+    /// Merges `status` (the fields of a NodePool's status the caller owns, e.g. `nodes` and
+    /// `resources`, or `conditions`) into NodePool `name`. Writers send only their own fields so
+    /// that loops working from different cache copies never undo each other.
+    pub async fn patch_nodepool_status(&self, name: &str, status: serde_json::Value) {
+        let api: kube::Api<NodePool> = kube::Api::all(self.kube.clone());
+        if let Err(e) = api
+            .patch_status(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({ "status": status })),
+            )
+            .await
+        {
+            tracing::warn!(nodepool = %name, error = %e, "cannot update NodePool status");
+        }
+    }
+
     /// A guide duration in real time.
     pub fn real(&self, guide: Duration) -> Duration {
         self.clock.real(guide)

@@ -231,10 +231,9 @@ async fn update_nodepools(
     ctx: &Context,
     per_pool: &BTreeMap<String, (i64, crate::scheduling::Resources)>,
 ) {
-    let api: Api<crate::api::NodePool> = Api::all(ctx.kube.clone());
     for pool in crate::controller::watch::list(&ctx.caches.nodepools) {
         let (nodes, used) = per_pool.get(&pool.name_any()).copied().unwrap_or_default();
-        let mut status = pool.status.clone().unwrap_or_default();
+        let status = pool.status.clone().unwrap_or_default();
         let mut resources = crate::scheduling::convert::resource_list(&used);
         resources.insert(
             "nodes".into(),
@@ -243,18 +242,11 @@ async fn update_nodepools(
         if status.nodes == nodes && status.resources == resources {
             continue;
         }
-        status.nodes = nodes;
-        status.resources = resources;
-        if let Err(e) = api
-            .patch_status(
-                &pool.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await
-        {
-            tracing::debug!(nodepool = %pool.name_any(), error = %e, "cannot update NodePool status");
-        }
+        ctx.patch_nodepool_status(
+            &pool.name_any(),
+            json!({"nodes": nodes, "resources": resources}),
+        )
+        .await;
     }
 }
 
@@ -369,14 +361,15 @@ async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &
     let gpu = crate::catalog::family::family_of(&flavor)
         .gpu_model
         .is_some();
-    match liveness(
+    let verdict = liveness(
         claim,
         ovh_node,
         k8s_node.is_some(),
         ctx.clock.now(),
         ctx.real(ctx.settings.launch_timeout),
         ctx.real(ctx.settings.registration_timeout) * if gpu { 4 } else { 1 },
-    ) {
+    );
+    match verdict {
         Liveness::Ok => {}
         Liveness::NodeFailed(status) => {
             ctx.unavailable.mark(&flavor, &zone_of(claim), &status);
@@ -392,22 +385,25 @@ async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &
             .await;
             return true;
         }
-        Liveness::LaunchTimeout => {
+        Liveness::LaunchTimeout | Liveness::RegistrationTimeout => {
+            // Retry elsewhere: the same offering is likely to fail the same way.
+            let (reason, what) = if matches!(verdict, Liveness::LaunchTimeout) {
+                ("LaunchTimeout", "no OVH node appeared in time")
+            } else {
+                (
+                    "RegistrationTimeout",
+                    "the node did not join the cluster in time",
+                )
+            };
+            ctx.unavailable.mark(&flavor, &zone_of(claim), reason);
             delete_claim(
                 ctx,
                 claim,
-                "LaunchTimeout",
-                "no OVH node appeared in time".into(),
-            )
-            .await;
-            return true;
-        }
-        Liveness::RegistrationTimeout => {
-            delete_claim(
-                ctx,
-                claim,
-                "RegistrationTimeout",
-                "the node did not join the cluster in time".into(),
+                reason,
+                format!(
+                    "{what}; {flavor} in {} is skipped for a while and its pods provisioned again",
+                    zone_of(claim)
+                ),
             )
             .await;
             return true;

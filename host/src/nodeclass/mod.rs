@@ -3,7 +3,8 @@
 //! flavors and zones, and reports it all in the `Ready` condition with a reason and message
 //! (`kubectl describe ovhnodeclass` is the guide's first troubleshooting step), with an Event
 //! when the verdict changes. Impossible settings (monthly billing for a NodePool that allows no
-//! gen2 flavor) are refused up front with an Event on the NodePool.
+//! gen2 flavor) are refused up front: `NodeClassReady=False` and an Event on the NodePool, and
+//! provisioning leaves that NodePool out.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::api::nodeclass::{
     REASON_CREDENTIALS_NOT_FOUND, REASON_READY, REASON_REGION_NOT_FOUND, REASON_UNAUTHORIZED,
 };
 use crate::api::{NodePool, OVHNodeClass};
-use crate::catalog::{CatalogInput, FlavorInfo, PriceInfo};
+use crate::catalog::{Catalog, CatalogInput, FlavorInfo, PriceInfo};
 use crate::controller::context::Context;
 use crate::controller::watch::list;
 use crate::ovh::{ClusterRef, Credentials, ErrorKind, OvhClient};
@@ -190,41 +191,33 @@ pub async fn check(
     Ok(Discovery { flavors, prices })
 }
 
-/// Monthly billing needs a gen2 flavor: the NodePools using `class` that allow none.
-pub fn impossible_pools(ctx: &Context, class: &OVHNodeClass, pools: &[NodePool]) -> Vec<String> {
+/// Whether NodePool `pool` can never launch with `class`: the class bills monthly, which OVH
+/// offers on gen2 flavors only, and the NodePool's requirements allow none of them (zones and
+/// region aside: every flavor exists in every zone of the region).
+pub fn impossible(class: &OVHNodeClass, pool: &NodePool, catalog: &Catalog) -> bool {
     if !class.spec.monthly_billed {
-        return Vec::new();
+        return false;
     }
-    let catalog = ctx.catalog();
-    let classes = [class.clone()];
-    pools
+    let reqs: Vec<_> = pool
+        .spec
+        .template
+        .spec
+        .requirements
         .iter()
-        .filter(|p| nodeclass_of(p, &classes).is_some())
-        .filter(|p| {
-            let reqs: Vec<_> = p
-                .spec
-                .template
-                .spec
-                .requirements
-                .iter()
-                .map(convert::nodepool_requirement)
-                .collect();
-            !catalog
-                .1
-                .flavors
-                .iter()
-                .filter(|f| f.monthly_billing)
-                .any(|f| {
-                    let labels = f.labels();
-                    reqs.iter().all(|r| {
-                        r.key == crate::api::labels::ZONE
-                            || r.key == crate::api::labels::REGION
-                            || r.matches(&labels)
-                    })
-                })
+        .map(convert::nodepool_requirement)
+        .collect();
+    !catalog
+        .flavors
+        .iter()
+        .filter(|f| f.monthly_billing)
+        .any(|f| {
+            let labels = f.labels();
+            reqs.iter().all(|r| {
+                r.key == crate::api::labels::ZONE
+                    || r.key == crate::api::labels::REGION
+                    || r.matches(&labels)
+            })
         })
-        .map(|p| p.name_any())
-        .collect()
 }
 
 struct Seen {
@@ -371,45 +364,51 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
         .await;
     }
     if verdict.ready {
-        let pools = list(&ctx.caches.nodepools);
-        for pool in impossible_pools(ctx, class, &pools) {
-            if let Some(p) = pools.iter().find(|p| p.name_any() == pool) {
-                let note = format!(
-                    "OVHNodeClass {name} bills monthly, which OVH offers on gen2 flavors only (b2, c2, d2, r2), and NodePool {pool} allows none"
-                );
-                tracing::warn!(nodepool = %pool, nodeclass = %name, "{note}");
-                set_pool_condition(ctx, p, false, "IncompatibleNodeClass", &note).await;
-                ctx.event(p, true, "IncompatibleNodeClass", "Validate", note)
-                    .await;
-            }
-        }
+        check_nodepools(ctx, class).await;
         let _ = ctx.provision.send(());
     }
     verdict.ready
 }
 
-async fn set_pool_condition(ctx: &Context, pool: &NodePool, ok: bool, reason: &str, message: &str) {
-    let mut status = pool.status.clone().unwrap_or_default();
-    if !condition::set(
-        &mut status.conditions,
-        crate::api::nodepool::CONDITION_NODECLASS_READY,
-        ConditionStatus::from_bool(ok),
-        reason,
-        message,
-        pool.metadata.generation,
-        jiff::Timestamp::now(),
-    ) {
-        return;
-    }
-    let api: Api<NodePool> = Api::all(ctx.kube.clone());
-    if let Err(e) = api
-        .patch_status(
-            &pool.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
-        )
-        .await
+/// Sets `NodeClassReady` on the NodePools using `class`: False with an Event when they can
+/// never launch with it (see [`impossible`]), True otherwise.
+async fn check_nodepools(ctx: &Context, class: &OVHNodeClass) {
+    let name = class.name_any();
+    let classes = [class.clone()];
+    for pool in list(&ctx.caches.nodepools)
+        .iter()
+        .filter(|p| nodeclass_of(p, &classes).is_some())
     {
-        tracing::warn!(nodepool = %pool.name_any(), error = %e, "cannot update NodePool status");
+        let bad = impossible(class, pool, &ctx.catalog().1);
+        let pool_name = pool.name_any();
+        let (reason, note) = if bad {
+            (
+                "IncompatibleNodeClass",
+                format!(
+                    "OVHNodeClass {name} bills monthly, which OVH offers on gen2 flavors only (b2, c2, d2, r2), and NodePool {pool_name} allows none"
+                ),
+            )
+        } else {
+            (REASON_READY, String::new())
+        };
+        let mut status = pool.status.clone().unwrap_or_default();
+        let changed = condition::set(
+            &mut status.conditions,
+            crate::api::nodepool::CONDITION_NODECLASS_READY,
+            ConditionStatus::from_bool(!bad),
+            reason,
+            &note,
+            pool.metadata.generation,
+            jiff::Timestamp::now(),
+        );
+        if !changed {
+            continue;
+        }
+        ctx.patch_nodepool_status(&pool_name, json!({"conditions": status.conditions}))
+            .await;
+        if bad {
+            tracing::warn!(nodepool = %pool_name, nodeclass = %name, "{note}");
+            ctx.event(pool, true, reason, "Validate", note).await;
+        }
     }
 }

@@ -162,14 +162,19 @@ impl PoolKeeper {
                         ok = r.is_ok(), "OVH pool create");
                     ("create", r)
                 }
-                Action::ScaleUp { id, name, desired } => {
+                Action::Resize {
+                    id,
+                    name,
+                    from,
+                    desired,
+                } => {
                     let body = NodePoolUpdate {
                         desired_nodes: Some(desired),
                         ..Default::default()
                     };
                     let r = ovh.update_node_pool(cluster, &id, &body).await;
-                    tracing::info!(pool = %name, desired, ok = r.is_ok(), "OVH pool scale up");
-                    ("scale_up", r)
+                    tracing::info!(pool = %name, from, desired, ok = r.is_ok(), "OVH pool resize");
+                    (if desired > from { "scale_up" } else { "shrink" }, r)
                 }
                 Action::Remove {
                     id,

@@ -6,6 +6,8 @@
 //! - desired nodes of a `karpenter-*` pool = NodeClaims of that pool that are not being deleted;
 //! - a missing pool with a desired node is created (`autoscale: false`, every template field);
 //! - scale up raises `desiredNodes` once for every claim of the pass (one PUT per pool);
+//! - nodes asked for but never created (their claims timed out) are taken back by lowering
+//!   `desiredNodes` down to the nodes that exist, never further;
 //! - scale down always names the nodes (`nodesToRemove`), never lets OVH pick; a pool whose last
 //!   node goes is deleted instead;
 //! - each new OVH node is bound to exactly one waiting NodeClaim, here and nowhere else;
@@ -70,12 +72,16 @@ pub struct NewPool {
 pub enum Action {
     /// `POST /nodepool`.
     Create(NewPool),
-    /// `PUT /nodepool/{id}` with a higher `desiredNodes`.
-    ScaleUp {
+    /// `PUT /nodepool/{id}` with a new `desiredNodes` and no node named: higher to launch,
+    /// lower only down to the nodes that exist (nodes OVH was asked for but never created, e.g.
+    /// after a launch timeout), so OVH never picks a node to remove.
+    Resize {
         /// Pool id.
         id: String,
         /// Pool name.
         name: String,
+        /// Desired nodes before.
+        from: u32,
         /// New desired nodes.
         desired: u32,
     },
@@ -111,7 +117,7 @@ impl Action {
     pub fn pool(&self) -> Option<&str> {
         match self {
             Action::Create(p) => Some(&p.name),
-            Action::ScaleUp { name, .. }
+            Action::Resize { name, .. }
             | Action::Remove { name, .. }
             | Action::Delete { name, .. } => Some(name),
             Action::Bind { .. } => None,
@@ -291,20 +297,27 @@ pub fn plan(claims: &[ClaimView], ovh: &OvhView, settings: Settings, now: Timest
             }
             continue;
         }
+        let existing = active.len() as u32;
         if desired > pool.desired_nodes {
-            out.actions.push(Action::ScaleUp {
+            out.actions.push(Action::Resize {
                 id: pool.id.clone(),
                 name: name.to_string(),
+                from: pool.desired_nodes,
                 desired: desired.min(MAX_NODES_PER_POOL),
             });
-        } else if desired == 0
-            && active.is_empty()
-            && pool.desired_nodes == 0
-            && !pool.status.is_busy()
-        {
-            out.actions.push(Action::Delete {
+        } else if desired == 0 && existing == 0 {
+            if !pool.status.is_busy() {
+                out.actions.push(Action::Delete {
+                    id: pool.id.clone(),
+                    name: name.to_string(),
+                });
+            }
+        } else if pool.desired_nodes > desired.max(existing) {
+            out.actions.push(Action::Resize {
                 id: pool.id.clone(),
                 name: name.to_string(),
+                from: pool.desired_nodes,
+                desired: desired.max(existing),
             });
         }
     }
@@ -429,9 +442,10 @@ mod tests {
                     claim: "c".into(),
                     node: Box::new(node("n3", "p1", 7))
                 },
-                Action::ScaleUp {
+                Action::Resize {
                     id: "p1".into(),
                     name: P.into(),
+                    from: 3,
                     desired: 4
                 },
             ]
@@ -495,6 +509,52 @@ mod tests {
                 name: P.into(),
                 nodes: vec!["n2".into()],
                 desired: 1
+            }]
+        );
+    }
+
+    fn resize(from: u32, desired: u32) -> Vec<Action> {
+        vec![Action::Resize {
+            id: "p1".into(),
+            name: P.into(),
+            from,
+            desired,
+        }]
+    }
+
+    #[test]
+    fn nodes_never_created_are_taken_back_without_naming_any_node() {
+        // OVH accepted two more nodes but created none; one claim timed out and went.
+        let claims = [claim("a", P, Some("n1"), 0), claim("b", P, None, 5)];
+        let ovh = OvhView {
+            pools: vec![pool("p1", P, 3, PoolStatus::Ready)],
+            nodes: vec![node("n1", "p1", 0)],
+            ..Default::default()
+        };
+        assert_eq!(
+            super::plan(&claims, &ovh, GRACE, ts(10)).actions,
+            resize(3, 2)
+        );
+        // Never below the nodes that exist: those go by name only.
+        let ovh = OvhView {
+            pools: vec![pool("p1", P, 3, PoolStatus::Ready)],
+            nodes: vec![node("n1", "p1", 0), node("n2", "p1", 9)],
+            ..Default::default()
+        };
+        assert_eq!(
+            super::plan(&claims[..1], &ovh, GRACE, ts(10)).actions,
+            resize(3, 2)
+        );
+        // Nothing left and nothing there: the pool goes.
+        let ovh = OvhView {
+            pools: vec![pool("p1", P, 1, PoolStatus::Ready)],
+            ..Default::default()
+        };
+        assert_eq!(
+            super::plan(&[], &ovh, GRACE, ts(10)).actions,
+            vec![Action::Delete {
+                id: "p1".into(),
+                name: P.into()
             }]
         );
     }

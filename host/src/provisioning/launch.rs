@@ -81,7 +81,7 @@ pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpe
         .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_static())
         .filter_map(|p| {
             let class = nodeclass_of(&p, &classes)?;
-            if !class.is_ready() {
+            if !class.is_ready() || crate::nodeclass::impossible(class, &p, &catalog.1) {
                 return None;
             }
             let (u, n) = used.get(&p.name_any()).copied().unwrap_or_default();

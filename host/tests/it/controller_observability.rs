@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use crate::controller_common::{eventually, free_port, Env, ONE_BATCH, SCALE};
 use k8s_openapi::api::events::v1::Event;
 use karpenter_ovhcloud_sim::ovh::{FaultSpec, SimConfig, DEFAULT_KUBE_ID, DEFAULT_SERVICE_NAME};
-use kube::api::{Api, ListParams};
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -115,11 +114,8 @@ async fn ovh_requests_are_counted_by_endpoint_and_status() {
 }
 
 async fn pod_events(env: &Env, pod: &str) -> Vec<Event> {
-    Api::<Event>::namespaced(env.client.clone(), "default")
-        .list(&ListParams::default())
+    env.events()
         .await
-        .map(|l| l.items)
-        .unwrap_or_default()
         .into_iter()
         .filter(|e| {
             e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Pod")

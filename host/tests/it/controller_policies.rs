@@ -5,10 +5,9 @@ use std::collections::BTreeSet;
 
 use crate::controller_common::{eventually, Env, ONE_BATCH};
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::ByteString;
 use karpenter_ovhcloud::api::labels;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -29,19 +28,6 @@ async fn configmap(env: &Env, name: &str, wasm: Vec<u8>) {
         .create(&PostParams::default(), &cm)
         .await
         .unwrap();
-}
-
-async fn event_about(env: &Env, object: &str, reason: &str) -> Option<Event> {
-    Api::<Event>::namespaced(env.client.clone(), "karpenter")
-        .list(&ListParams::default())
-        .await
-        .ok()?
-        .items
-        .into_iter()
-        .find(|e| {
-            e.reason.as_deref() == Some(reason)
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object)
-        })
 }
 
 /// New NodeClaims (name -> flavor) once the count is stable (bounded: 60 polls).
@@ -92,7 +78,7 @@ async fn swapping_the_flavor_selection_configmap_changes_the_next_decision() {
 
     configmap(&env, "fewest-nodes", example_policy()).await;
     eventually("the policy loaded", 60, || {
-        event_about(&env, "fewest-nodes", "PolicyLoaded")
+        env.event(Some("fewest-nodes"), "PolicyLoaded")
     })
     .await;
     env.pods("burst-b", 12, "500m", "512Mi", json!({})).await;
@@ -107,7 +93,7 @@ async fn swapping_the_flavor_selection_configmap_changes_the_next_decision() {
 
     configmap(&env, "garbage", b"this is not a component".to_vec()).await;
     let refused = eventually("the bad policy refused", 60, || {
-        event_about(&env, "garbage", "PolicyRefused")
+        env.event(Some("garbage"), "PolicyRefused")
     })
     .await;
     assert!(
@@ -154,7 +140,7 @@ async fn a_nodepool_annotation_selects_its_own_policy() {
         .unwrap();
     env.start_controller(ONE_BATCH).await;
     eventually("the policy loaded", 60, || {
-        event_about(&env, "fewest-nodes", "PolicyLoaded")
+        env.event(Some("fewest-nodes"), "PolicyLoaded")
     })
     .await;
 

@@ -13,6 +13,7 @@ mod api_roundtrip;
 mod chart;
 mod chart_controller;
 mod controller_lifecycle;
+mod controller_liveness;
 mod controller_observability;
 mod controller_policies;
 mod controller_provisioning;

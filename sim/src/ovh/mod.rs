@@ -267,6 +267,12 @@ impl OvhSim {
         lock(&self.shared.world).set_stock(flavor, location, units);
     }
 
+    /// Makes OVH accept new nodes of a flavor at a location (a zone of a 3-AZ region, or the
+    /// region name) without ever creating them: a launch that never comes up.
+    pub fn set_stalled(&self, flavor: &str, location: &str, stalled: bool) {
+        lock(&self.shared.world).set_stalled(flavor, location, stalled);
+    }
+
     /// Creates an already-installed pool (body and rules of `POST /nodepool`, nodes READY at
     /// once): the pools a cluster has before the controller starts, e.g. for add-ons.
     pub fn seed_pool(

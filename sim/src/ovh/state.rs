@@ -374,6 +374,8 @@ pub struct World {
     projects: BTreeMap<String, SimProject>,
     /// Remaining units per (flavor, location); absent = unlimited. Location = zone or region.
     stock: BTreeMap<(String, String), u32>,
+    /// (flavor, location) where OVH accepts new nodes but never creates them.
+    stalled: std::collections::BTreeSet<(String, String)>,
     rng: StdRng,
     events: broadcast::Sender<NodeEvent>,
 }
@@ -667,6 +669,7 @@ impl World {
             config,
             projects: map,
             stock: BTreeMap::new(),
+            stalled: Default::default(),
             events,
         })
     }
@@ -975,6 +978,13 @@ impl World {
         };
         let (name, flavor) = (pool.name.clone(), pool.flavor);
         let location = pool.zone().unwrap_or(region).to_string();
+        if self
+            .stalled
+            .contains(&(flavor.name.to_string(), location.clone()))
+        {
+            // Accepted (desiredNodes is raised) but never carried out.
+            return;
+        }
         let mut created = Vec::new();
         for _ in 0..count {
             created.push(self.new_node(sn, pool_id, &name, flavor, &location, &version, now));
@@ -1437,6 +1447,17 @@ impl World {
             None => {
                 self.stock.remove(&key);
             }
+        }
+    }
+
+    /// Makes OVH accept new nodes of a flavor at a location (zone or region) without ever
+    /// creating them (`false` restores normal service; nodes already skipped stay missing).
+    pub fn set_stalled(&mut self, flavor: &str, location: &str, stalled: bool) {
+        let key = (flavor.to_string(), location.to_string());
+        if stalled {
+            self.stalled.insert(key);
+        } else {
+            self.stalled.remove(&key);
         }
     }
 

@@ -3,11 +3,13 @@
 //! `openstack:///{instanceId}`, the pool template's labels and taints, Ready; a removed OVH node
 //! takes its Node along), and the controller binary as its own process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use karpenter_ovhcloud::api::{NodeClaim, NodePool, OVHNodeClass};
 use karpenter_ovhcloud::catalog::{allocatable, prices};
@@ -55,6 +57,8 @@ pub struct Env {
     pub kubeconfig: tempfile::NamedTempFile,
     pub controller: Option<Child>,
     mks: JoinHandle<()>,
+    /// Zones whose READY OVH nodes never register as Nodes.
+    unregistered_zones: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Drop for Env {
@@ -125,9 +129,11 @@ impl Env {
         )
         .await
         .unwrap();
+        let unregistered_zones = Arc::new(Mutex::new(BTreeSet::new()));
         let mks = tokio::spawn(mks_link(
             client.clone(),
             format!("http://{}/_sim/state", ovh.addr()),
+            unregistered_zones.clone(),
         ));
         Self {
             kube,
@@ -136,7 +142,16 @@ impl Env {
             kubeconfig,
             controller: None,
             mks,
+            unregistered_zones,
         }
+    }
+
+    /// From now on, OVH nodes of `zone` become READY but never join the cluster.
+    pub fn never_register(&self, zone: &str) {
+        self.unregistered_zones
+            .lock()
+            .unwrap()
+            .insert(zone.to_string());
     }
 
     /// The guide's 01-03: Secret `ovh-credentials`, OVHNodeClass `default`, NodePool
@@ -305,6 +320,24 @@ impl Env {
         .await
     }
 
+    /// Every Event (events.k8s.io/v1, all namespaces).
+    pub async fn events(&self) -> Vec<Event> {
+        Api::<Event>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+    }
+
+    /// An Event of `reason` about the object named `name` (any object when None).
+    pub async fn event(&self, name: Option<&str>, reason: &str) -> Option<Event> {
+        self.events().await.into_iter().find(|e| {
+            e.reason.as_deref() == Some(reason)
+                && name
+                    .is_none_or(|n| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(n))
+        })
+    }
+
     /// Every Node.
     pub async fn nodes(&self) -> Vec<Node> {
         Api::<Node>::all(self.client.clone())
@@ -407,7 +440,11 @@ fn node_object(pool: &Value, node: &karpenter_ovhcloud_sim::ovh::Node) -> Node {
 }
 
 /// The MKS link until the simulated cluster provides it.
-async fn mks_link(client: Client, state_url: String) {
+async fn mks_link(
+    client: Client,
+    state_url: String,
+    unregistered_zones: Arc<Mutex<BTreeSet<String>>>,
+) {
     let nodes: Api<Node> = Api::all(client);
     let http = reqwest::Client::new();
     loop {
@@ -428,10 +465,15 @@ async fn mks_link(client: Client, state_url: String) {
             .flat_map(|p| &p.clusters)
             .flat_map(|c| &c.pools)
         {
+            let zone = pool.pool["availabilityZones"]
+                .get(0)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let held = unregistered_zones.lock().unwrap().contains(zone);
             for n in &pool.nodes {
                 if n.status == "READY" {
                     live.insert(n.name.clone());
-                    if nodes.get_opt(&n.name).await.ok().flatten().is_none() {
+                    if !held && nodes.get_opt(&n.name).await.ok().flatten().is_none() {
                         let _ = nodes
                             .create(&PostParams::default(), &node_object(&pool.pool, n))
                             .await;
