@@ -26,6 +26,8 @@ pub struct Metrics {
     pub ovh: RequestMetrics,
     /// NodeClaims created.
     pub nodeclaims_created: Family<ClaimLabels, Counter>,
+    /// NodeClaims launched (an OVH node bound to them).
+    pub nodeclaims_launched: Family<ClaimLabels, Counter>,
     /// NodeClaims whose node registered.
     pub nodeclaims_registered: Family<ClaimLabels, Counter>,
     /// NodeClaims whose node initialized.
@@ -54,6 +56,7 @@ impl Default for Metrics {
         Self {
             ovh: RequestMetrics::default(),
             nodeclaims_created: Family::default(),
+            nodeclaims_launched: Family::default(),
             nodeclaims_registered: Family::default(),
             nodeclaims_initialized: Family::default(),
             nodeclaims_terminated: Family::default(),
@@ -78,6 +81,11 @@ impl Metrics {
             "nodeclaims_created",
             "NodeClaims created",
             self.nodeclaims_created.clone(),
+        );
+        r.register(
+            "nodeclaims_launched",
+            "NodeClaims launched (an OVH node bound to them)",
+            self.nodeclaims_launched.clone(),
         );
         r.register(
             "nodeclaims_registered",

@@ -281,6 +281,13 @@ async fn bind(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, node: &Ovh
     if let Err(e) = r {
         tracing::warn!(nodeclaim = %name, error = %e, "cannot set Launched");
     }
+    ctx.metrics
+        .nodeclaims_launched
+        .get_or_create(&ClaimLabels {
+            nodepool: claim.nodepool_name().unwrap_or("-").into(),
+            reason: "-".into(),
+        })
+        .inc();
     tracing::info!(nodeclaim = %name, ovh_node = %node.id, node_name = %node.name,
         provider_id = provider_id.as_deref().unwrap_or("-"), "OVH node bound to NodeClaim");
     ctx.event(

@@ -11,6 +11,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 
 use super::claims::NodeClaimSpec;
+use super::pods::PendingPods;
 use super::simulate::{Input, Plan};
 use super::wit::plan_with;
 use crate::api::labels;
@@ -170,29 +171,52 @@ pub fn policy_for(ctx: &Context, pool: &NodePool) -> Arc<ActivePolicy> {
         .unwrap_or_else(|| ctx.policies.active(World::FlavorSelection))
 }
 
-/// Tells each pod which node it should schedule on (Karpenter's `Nominated` Event), once per
-/// target.
-async fn nominate<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a ObjectKey, &'a str)>) {
+/// Publishes `reason` Events with these notes on the pods, each only when `record` says the
+/// note is news for that pod (once per target or per cause, not on every pass).
+async fn tell_pods(
+    ctx: &Context,
+    notes: Vec<(&ObjectKey, String)>,
+    record: fn(&mut PendingPods, &ObjectKey, &str) -> bool,
+    warning: bool,
+    reason: &str,
+) {
     let news: Vec<_> = {
         let mut pending = ctx.pending_pods();
         let mut news = Vec::new();
-        for (pod, target) in pods {
-            if pending.nominate(pod, target) {
-                news.extend(pending.reference(pod).map(|r| (r, target)));
+        for (pod, note) in notes {
+            if record(&mut pending, pod, &note) {
+                news.extend(pending.reference(pod).map(|r| (r, note)));
             }
         }
         news
     };
-    for (reference, target) in news {
-        ctx.event_on(
-            &reference,
-            false,
-            "Nominated",
-            "Provision",
-            format!("Pod should schedule on: {target}"),
-        )
-        .await;
+    for (reference, note) in news {
+        ctx.event_on(&reference, warning, reason, "Provision", note)
+            .await;
     }
+}
+
+/// Tells each pod which node it should schedule on (Karpenter's `Nominated` Event).
+async fn nominate<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a ObjectKey, &'a str)>) {
+    let notes = pods
+        .map(|(p, target)| (p, format!("Pod should schedule on: {target}")))
+        .collect();
+    tell_pods(ctx, notes, PendingPods::nominate, false, "Nominated").await;
+}
+
+/// Tells each pod no NodePool can take why (a `FailedScheduling` Warning).
+async fn warn_unplaced<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a ObjectKey, &'a str)>) {
+    let notes = pods
+        .map(|(p, why)| {
+            let why = if why.is_empty() {
+                "no NodePool can take it"
+            } else {
+                why
+            };
+            (p, format!("Failed to schedule pod: {why}"))
+        })
+        .collect();
+    tell_pods(ctx, notes, PendingPods::warn, true, "FailedScheduling").await;
 }
 
 /// One provisioning pass over the pending pods. Returns the NodeClaims created.
@@ -210,6 +234,8 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
             pending = snapshot.pending.len(),
             "pending pods but no NodePool with a Ready OVHNodeClass"
         );
+        let why = "no NodePool with a Ready OVHNodeClass can launch a node for it";
+        warn_unplaced(ctx, snapshot.pending.iter().map(|(p, _)| (p, why))).await;
         return Ok(0);
     }
     ctx.metrics.batches.inc();
@@ -334,31 +360,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     nominate(ctx, in_flight.iter().map(|(p, t)| (*p, t.as_str()))).await;
     // Pods nothing can hold: say why on the pods and the NodePools.
     if let Some(last) = plans.last() {
-        let warnings: Vec<_> = {
-            let mut pending = ctx.pending_pods();
-            let mut warnings = Vec::new();
-            for (pod, reason) in &last.unplaced {
-                if pending.warn(pod, reason) {
-                    warnings.extend(pending.reference(pod).map(|r| (r, reason)));
-                }
-            }
-            warnings
-        };
-        for (reference, reason) in warnings {
-            let why = if reason.is_empty() {
-                "no NodePool can take it"
-            } else {
-                reason.as_str()
-            };
-            ctx.event_on(
-                &reference,
-                true,
-                "FailedScheduling",
-                "Provision",
-                format!("Failed to schedule pod: {why}"),
-            )
-            .await;
-        }
+        warn_unplaced(ctx, last.unplaced.iter().map(|(p, r)| (p, r.as_str()))).await;
         if !last.unplaced.is_empty() {
             ctx.metrics.pods_unplaced.inc_by(last.unplaced.len() as u64);
             let mut reasons: Vec<&str> = last.unplaced.iter().map(|(_, r)| r.as_str()).collect();

@@ -73,9 +73,9 @@ impl PendingPods {
         self.entries.remove(&key_of(&pod.metadata));
     }
 
-    /// The controller counts on `target` (a new or in-flight NodeClaim, e.g.
-    /// `nodeclaim/demo-pool-abcde`) for `pod`. Returns whether that is news (the pod should be
-    /// told).
+    /// The controller counts on `target` for `pod` (a new or in-flight NodeClaim, named as
+    /// the pod is told, e.g. `Pod should schedule on: nodeclaim/demo-pool-abcde`). Returns
+    /// whether that is news (the pod should be told).
     pub fn nominate(&mut self, pod: &ObjectKey, target: &str) -> bool {
         match self.entries.get_mut(pod) {
             Some(e) if e.nominated.as_deref() != Some(target) => {
@@ -87,7 +87,8 @@ impl PendingPods {
         }
     }
 
-    /// Whether `pod` should get a Warning for `reason` (not the one it got last); records it.
+    /// Whether `pod` should get a Warning for `reason` (not the one it got last, nor since
+    /// nominated); records it.
     pub fn warn(&mut self, pod: &ObjectKey, reason: &str) -> bool {
         match self.entries.get_mut(pod) {
             Some(e) if e.warned.as_deref() != Some(reason) => {

@@ -99,6 +99,17 @@ async fn nodeclass_conditions_say_what_is_wrong() {
         json!({"nodeSelector": {"karpenter.sh/nodepool": "broken"}}),
     )
     .await;
+    let warning = eventually("the pod told why", 30, || {
+        env.event(Some("inflate-0"), "FailedScheduling")
+    })
+    .await;
+    assert!(
+        warning
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("no NodePool with a Ready OVHNodeClass")),
+        "{warning:?}"
+    );
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(env.nodeclaims().await.is_empty());
     assert!(env.pool_writes().is_empty());

@@ -316,3 +316,64 @@ async fn monthly_billing_with_only_gen3_flavors_is_refused_up_front() {
     assert!(env.nodeclaims().await.is_empty());
     assert!(env.pool_writes().is_empty());
 }
+
+/// Someone removes the NodeClaim's node at OVH behind the controller's back: the NodeClaim
+/// goes (Event `NodeVanished`) and its pods get a new node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodeclaim_whose_ovh_node_vanished_is_replaced() {
+    use karpenter_ovhcloud::ovh::{
+        ClientConfig, ClusterRef, Credentials, NodePoolUpdate, OvhClient,
+    };
+    use karpenter_ovhcloud_sim::ovh::{
+        DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET, DEFAULT_CONSUMER_KEY,
+    };
+    let mut env = env_with_pool(crate::controller_common::demo_pool()).await;
+    env.start_controller(ONE_BATCH).await;
+    env.pods("inflate", 1, "500m", "512Mi", json!({})).await;
+    let first = env.initialized_claim(60).await;
+    let node_id = first.labels()[labels::OVH_NODE_ID].clone();
+    let pool = first.labels()[labels::OVH_POOL].clone();
+    let (pool_json, _) = env.ovh_pools().remove(&pool).unwrap();
+
+    let someone = OvhClient::new(ClientConfig::new(
+        env.ovh.base_url().parse().unwrap(),
+        Credentials::new(
+            DEFAULT_APPLICATION_KEY,
+            DEFAULT_APPLICATION_SECRET,
+            DEFAULT_CONSUMER_KEY,
+        )
+        .unwrap(),
+    ))
+    .unwrap();
+    someone
+        .update_node_pool(
+            &ClusterRef::new(DEFAULT_SERVICE_NAME, DEFAULT_KUBE_ID),
+            pool_json["id"].as_str().unwrap(),
+            &NodePoolUpdate {
+                desired_nodes: Some(0),
+                nodes_to_remove: Some(vec![node_id.clone()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let first_name = first.name_any();
+    let vanished = eventually("the NodeVanished Event", 60, || {
+        env.event(Some(&first_name), "NodeVanished")
+    })
+    .await;
+    assert_eq!(vanished.type_.as_deref(), Some("Warning"));
+    let replacement = eventually("a new NodeClaim initialized", 60, || async {
+        env.nodeclaims().await.into_iter().find(|c| {
+            c.name_any() != first_name
+                && c.is_condition_true(karpenter_ovhcloud::api::nodeclaim::CONDITION_INITIALIZED)
+        })
+    })
+    .await;
+    assert_ne!(replacement.labels()[labels::OVH_NODE_ID], node_id);
+    eventually("only the replacement left", 30, || async {
+        (env.nodeclaims().await.len() == 1).then_some(())
+    })
+    .await;
+}

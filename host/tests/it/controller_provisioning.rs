@@ -122,6 +122,7 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
         .unwrap();
     for needle in [
         "karpenter_ovhcloud_nodeclaims_created_total{nodepool=\"demo-pool\",reason=\"provisioning\"} 1",
+        "karpenter_ovhcloud_nodeclaims_launched_total{nodepool=\"demo-pool\",reason=\"-\"} 1",
         "karpenter_ovhcloud_nodeclaims_registered_total{nodepool=\"demo-pool\"",
         "karpenter_ovhcloud_ovh_requests_total{method=\"POST\",endpoint=\"/cloud/project/{serviceName}/kube/{kubeId}/nodepool\",status=\"200\"} 1",
         "karpenter_ovhcloud_managed_nodes 1",
