@@ -518,6 +518,14 @@ async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &
                     })
                     .inc();
                 tracing::info!(nodeclaim = %name, node = %node_name, "NodeClaim initialized");
+                ctx.event(
+                    claim,
+                    false,
+                    "Initialized",
+                    "Initialize",
+                    format!("node {node_name} is ready"),
+                )
+                .await;
             }
         }
     }

@@ -363,25 +363,35 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
         )
         .await;
     }
+    check_nodepools(ctx, class, &verdict).await;
     if verdict.ready {
-        check_nodepools(ctx, class).await;
         let _ = ctx.provision.send(());
     }
     verdict.ready
 }
 
-/// Sets `NodeClassReady` on the NodePools using `class`: False with an Event when they can
-/// never launch with it (see [`impossible`]), True otherwise.
-async fn check_nodepools(ctx: &Context, class: &OVHNodeClass) {
+/// Sets `NodeClassReady` on the NodePools using `class`: False when the class is not Ready
+/// (with its reason), False with an Event when they can never launch with it (see
+/// [`impossible`]), True otherwise.
+async fn check_nodepools(ctx: &Context, class: &OVHNodeClass, verdict: &Verdict) {
     let name = class.name_any();
     let classes = [class.clone()];
     for pool in list(&ctx.caches.nodepools)
         .iter()
         .filter(|p| nodeclass_of(p, &classes).is_some())
     {
-        let bad = impossible(class, pool, &ctx.catalog().1);
+        let incompatible = verdict.ready && impossible(class, pool, &ctx.catalog().1);
+        let bad = incompatible || !verdict.ready;
         let pool_name = pool.name_any();
-        let (reason, note) = if bad {
+        let (reason, note) = if !verdict.ready {
+            (
+                "NodeClassNotReady",
+                format!(
+                    "OVHNodeClass {name} is not Ready ({}): {}",
+                    verdict.reason, verdict.message
+                ),
+            )
+        } else if incompatible {
             (
                 "IncompatibleNodeClass",
                 format!(
@@ -406,7 +416,7 @@ async fn check_nodepools(ctx: &Context, class: &OVHNodeClass) {
         }
         ctx.patch_nodepool_status(&pool_name, json!({"conditions": status.conditions}))
             .await;
-        if bad {
+        if incompatible {
             tracing::warn!(nodepool = %pool_name, nodeclass = %name, "{note}");
             ctx.event(pool, true, reason, "Validate", note).await;
         }

@@ -99,6 +99,12 @@ async fn nodeclass_conditions_say_what_is_wrong() {
         json!({"nodeSelector": {"karpenter.sh/nodepool": "broken"}}),
     )
     .await;
+    let np = env.nodeclass_ready("broken").await;
+    assert_eq!(
+        (format!("{:?}", np.status).as_str(), np.reason.as_str()),
+        ("False", "NodeClassNotReady")
+    );
+    assert!(np.message.contains("CredentialsNotFound"), "{}", np.message);
     let warning = eventually("the pod told why", 30, || {
         env.event(Some("inflate-0"), "FailedScheduling")
     })

@@ -4,9 +4,7 @@
 
 use crate::controller_common::{eventually, Env, ONE_BATCH, SCALE};
 use karpenter_ovhcloud::api::labels;
-use karpenter_ovhcloud::api::NodePool;
 use karpenter_ovhcloud_sim::ovh::{Quota, SimConfig, DEFAULT_KUBE_ID, DEFAULT_SERVICE_NAME};
-use kube::api::Api;
 use kube::ResourceExt;
 use serde_json::{json, Value};
 
@@ -282,29 +280,13 @@ async fn monthly_billing_with_only_gen3_flavors_is_refused_up_front() {
     )
     .await;
 
-    let condition = |pool: &'static str| {
-        let env = &env;
-        async move {
-            eventually("the NodeClassReady condition", 60, || async {
-                let np = Api::<NodePool>::all(env.client.clone())
-                    .get(pool)
-                    .await
-                    .ok()?;
-                np.status?
-                    .conditions
-                    .into_iter()
-                    .find(|c| c.type_ == "NodeClassReady")
-            })
-            .await
-        }
-    };
-    let bad = condition("gen3").await;
+    let bad = env.nodeclass_ready("gen3").await;
     assert_eq!(
         (format!("{:?}", bad.status).as_str(), bad.reason.as_str()),
         ("False", "IncompatibleNodeClass")
     );
     assert!(bad.message.contains("gen2"), "{}", bad.message);
-    let good = condition("gen2").await;
+    let good = env.nodeclass_ready("gen2").await;
     assert_eq!(format!("{:?}", good.status), "True");
     let warning = eventually("the Event on the NodePool", 30, || {
         env.event(Some("gen3"), "IncompatibleNodeClass")

@@ -98,6 +98,10 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
         format!("openstack:///{}", ovh_nodes[0].instance_id)
     );
 
+    let claim_name = ready.name_any();
+    for reason in ["Launching", "Launched", "Registered", "Initialized"] {
+        eventually(reason, 30, || env.event(Some(&claim_name), reason)).await;
+    }
     // The NodePool counts its node; metrics and probes are served.
     eventually("the NodePool status", 30, || async {
         let api: kube::Api<karpenter_ovhcloud::api::NodePool> = kube::Api::all(env.client.clone());

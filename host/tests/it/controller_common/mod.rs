@@ -320,6 +320,21 @@ impl Env {
         .await
     }
 
+    /// The `NodeClassReady` condition of NodePool `name`, once it has one (waits up to 60 s).
+    pub async fn nodeclass_ready(&self, name: &str) -> karpenter_ovhcloud::api::Condition {
+        eventually("the NodePool's NodeClassReady condition", 60, || async {
+            let np = Api::<NodePool>::all(self.client.clone())
+                .get(name)
+                .await
+                .ok()?;
+            np.status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "NodeClassReady")
+        })
+        .await
+    }
+
     /// Every Event (events.k8s.io/v1, all namespaces).
     pub async fn events(&self) -> Vec<Event> {
         Api::<Event>::all(self.client.clone())
