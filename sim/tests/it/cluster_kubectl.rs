@@ -212,10 +212,16 @@ async fn guide_manifests_apply_inflate_pends_and_nodes_show_zones() {
         let node = l.split_once(' ').unwrap().1;
         *per_zone.entry(node_zone[node].clone()).or_default() += 1;
     }
+    let debug = format!(
+        "{}\n{}\n{}",
+        k.ok(&["get", "nodes", "--show-labels"]).await,
+        k.ok(&["get", "pods", "-A", "-o", "wide"]).await,
+        k.ok(&["get", "events", "-A"]).await
+    );
     assert_eq!(
         per_zone.values().copied().collect::<Vec<_>>(),
         [2, 2, 2],
-        "{per_zone:?}"
+        "{per_zone:?}\n{debug}"
     );
 
     // The controller's log, as the guide reads it.

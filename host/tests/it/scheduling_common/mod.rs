@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use karpenter_ovhcloud::catalog::prices::KNOWN_FLAVORS;
 use karpenter_ovhcloud::provisioning::{Decision, Launch, Request, Unplaced};
 use karpenter_ovhcloud::scheduling::offer::NodeClassSpec;
 use karpenter_ovhcloud::scheduling::{
@@ -54,45 +55,12 @@ pub fn flavor(name: &str, vcpus: u64, ram_gb: u64, hourly: f64, zones: &[&str]) 
 
 /// The OVH catalog of DESIGN.md section 4 in EU-WEST-PAR's three zones.
 pub fn ovh_catalog() -> Vec<FlavorSpec> {
-    let table: &[(&str, u64, u64, f64)] = &[
-        ("b3-8", 2, 8, 0.0512),
-        ("b3-16", 4, 16, 0.1023),
-        ("b3-32", 8, 32, 0.2046),
-        ("b3-64", 16, 64, 0.4092),
-        ("b3-128", 32, 128, 0.7439),
-        ("b3-256", 64, 256, 1.4878),
-        ("c3-4", 2, 4, 0.0415),
-        ("c3-8", 4, 8, 0.083),
-        ("c3-16", 8, 16, 0.1659),
-        ("c3-32", 16, 32, 0.3318),
-        ("c3-64", 32, 64, 0.6637),
-        ("r3-16", 2, 16, 0.0602),
-        ("r3-32", 4, 32, 0.1203),
-        ("r3-64", 8, 64, 0.2407),
-        ("r3-128", 16, 128, 0.4813),
-        ("r3-256", 32, 256, 0.9627),
-        ("b2-7", 2, 7, 0.0681),
-        ("b2-15", 4, 15, 0.129),
-        ("b2-30", 8, 30, 0.261),
-        ("b2-60", 16, 60, 0.505),
-        ("b2-120", 32, 120, 0.993),
-        ("c2-7", 2, 7, 0.0978),
-        ("c2-15", 4, 15, 0.19),
-        ("c2-30", 8, 30, 0.383),
-        ("c2-60", 16, 60, 0.749),
-        ("c2-120", 32, 120, 1.48),
-        ("r2-15", 2, 15, 0.0978),
-        ("r2-30", 2, 30, 0.113),
-        ("r2-60", 4, 60, 0.22),
-        ("r2-120", 8, 120, 0.443),
-        ("r2-240", 16, 240, 0.871),
-        ("d2-2", 1, 2, 0.0099),
-        ("d2-4", 2, 4, 0.0198),
-        ("d2-8", 4, 8, 0.0357),
-    ];
-    table
+    KNOWN_FLAVORS
         .iter()
-        .map(|(n, c, m, p)| flavor(n, *c, *m, *p, &ZONES))
+        .map(|f| {
+            let (vcpus, ram) = (u64::from(f.vcpus), u64::from(f.ram_gib));
+            flavor(f.name, vcpus, ram, f.hourly_eur, &ZONES)
+        })
         .collect()
 }
 
