@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod controller;
+pub mod evaluate;
 pub mod lifecycle;
 pub mod nodeclass;
 pub mod ovh;

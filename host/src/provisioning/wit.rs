@@ -128,7 +128,8 @@ pub fn from_wit(decision: &wit_prov::ProvisioningDecision) -> Decision {
     }
 }
 
-fn resources(r: &Resources) -> wit::Resources {
+/// Host resources as the WIT record.
+pub fn resources(r: &Resources) -> wit::Resources {
     wit::Resources {
         cpu_millis: r.cpu_millis,
         memory_bytes: r.memory_bytes,
@@ -252,7 +253,8 @@ fn category(label: &str) -> wit::Category {
     }
 }
 
-fn flavor(f: &FlavorSpec) -> wit::Flavor {
+/// A catalog flavor as the WIT record.
+pub fn flavor(f: &FlavorSpec) -> wit::Flavor {
     wit::Flavor {
         name: f.name.clone(),
         family: f.family.clone(),
@@ -273,7 +275,8 @@ fn flavor(f: &FlavorSpec) -> wit::Flavor {
     }
 }
 
-fn pool(p: &Pool) -> wit::Nodepool {
+/// A NodePool as the WIT record (hashes empty, disruption settings at their defaults: callers that need them set them).
+pub fn pool(p: &Pool) -> wit::Nodepool {
     let s = &p.spec;
     wit::Nodepool {
         name: s.name.clone(),
@@ -298,7 +301,8 @@ fn pool(p: &Pool) -> wit::Nodepool {
     }
 }
 
-fn node(n: &SimNode, flavors: &[FlavorSpec]) -> wit::Node {
+/// A node as the WIT record (no movable pods, age 0, not disruptable: callers that need them set them).
+pub fn node(n: &SimNode, flavors: &[FlavorSpec]) -> wit::Node {
     let label = |key: &str| n.labels.get(key).cloned().unwrap_or_default();
     let flavor = label(wellknown::INSTANCE_TYPE);
     let hourly_price = flavors

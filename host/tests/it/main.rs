@@ -18,6 +18,7 @@ mod controller_observability;
 mod controller_policies;
 mod controller_provisioning;
 mod demo_files;
+mod evaluate;
 mod ovh_cli;
 mod ovh_client;
 mod ovh_logs;

@@ -1,0 +1,141 @@
+//! The policy what-if evaluator: replays a workload trace ([`trace`]) in simulated time through
+//! the host's own scheduling pass and policy calls, for several strategies side by side (the
+//! given policies, the embedded defaults, two baselines of [`baseline`]), with a lower bound,
+//! and reports cost, node-hours, peak nodes, pending-time percentiles, disruptions and OVH
+//! writes ([`report`], [`plot`]).
+//!
+//! Pure: no I/O and no wall clock; the CLI (`karpenter-ovhcloud policy evaluate`) reads and
+//! writes the files. Same trace and policies give the same report, byte for byte.
+//!
+//! Disruption: the baselines use the cluster-autoscaler scale-down rule; the policy strategies
+//! ask their consolidation policy and carry out its `delete` of empty consolidatable nodes only
+//! (empty-node removal after `consolidateAfter`), until the disruption module's pure decision
+//! code is wired into [`replay`]'s disruption pass. [`DISRUPTION_MODEL`] says so in reports.
+
+pub mod baseline;
+pub mod generate;
+pub mod plot;
+pub mod replay;
+pub mod report;
+pub mod setup;
+pub mod trace;
+
+use std::sync::Arc;
+
+pub use generate::{generate, Kind};
+pub use replay::{replay, Disruptor, Progress, Provisioner, Strategy};
+pub use report::{lower_bound, table, Report, RunResult};
+pub use setup::Setup;
+pub use trace::{Trace, TraceError};
+
+use crate::policy::{ActivePolicy, PolicySet, World};
+
+/// How the policy strategies remove nodes in this version of the evaluator.
+pub const DISRUPTION_MODEL: &str = "policy strategies: empty nodes removed after consolidateAfter through the consolidation policy (delete commands on empty nodes only; moving pods off under-used nodes is not replayed yet); cluster-autoscaler baseline: below 50% for 10 min and its pods fit elsewhere; naive baseline: same as the policies";
+
+/// Seed of the cluster-autoscaler baseline's random expander.
+pub const BASELINE_SEED: u64 = 42;
+
+/// A small deterministic generator (SplitMix64), stable across platforms and crate versions,
+/// for the trace generator and the random expander.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (0 when n is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The standard line-up: `given` (flavor-selection and consolidation policies, if any), the
+/// embedded defaults, the naive baseline and the cluster-autoscaler-like baseline.
+pub fn strategies<'a>(
+    set: &'a PolicySet,
+    given: Option<(String, Arc<ActivePolicy>, Arc<ActivePolicy>)>,
+) -> Vec<Strategy<'a>> {
+    let defaults = || Disruptor::Policy {
+        set,
+        policy: set.default_policy(World::Consolidation),
+    };
+    let mut out = Vec::new();
+    if let Some((name, flavor, consolidation)) = given {
+        out.push(Strategy {
+            name,
+            provisioner: Provisioner::Policy {
+                set,
+                policy: flavor,
+            },
+            disruptor: Disruptor::Policy {
+                set,
+                policy: consolidation,
+            },
+        });
+    }
+    out.push(Strategy {
+        name: "defaults".into(),
+        provisioner: Provisioner::Policy {
+            set,
+            policy: set.default_policy(World::FlavorSelection),
+        },
+        disruptor: defaults(),
+    });
+    out.push(Strategy {
+        name: "naive (alphabetical)".into(),
+        provisioner: Provisioner::Naive,
+        disruptor: defaults(),
+    });
+    out.push(Strategy {
+        name: "cluster-autoscaler-like".into(),
+        provisioner: Provisioner::FixedFlavor {
+            seed: BASELINE_SEED,
+        },
+        disruptor: Disruptor::ClusterAutoscaler,
+    });
+    out
+}
+
+/// Replays `trace` with every strategy and computes the lower bound. `progress` gets the
+/// strategy's index with each progress report.
+pub fn evaluate(
+    trace: &Trace,
+    strategies: &[Strategy<'_>],
+    progress: &mut dyn FnMut(usize, &str, Progress),
+) -> Result<Report, TraceError> {
+    let setup = Setup::new(trace)?;
+    let runs = strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| replay(trace, &setup, s, &mut |p| progress(i, &s.name, p)))
+        .collect();
+    Ok(Report {
+        trace: trace.name.clone(),
+        duration_seconds: trace.duration_seconds,
+        disruption_model: DISRUPTION_MODEL.into(),
+        lower_bound_eur: lower_bound(trace, &setup),
+        runs,
+    })
+}

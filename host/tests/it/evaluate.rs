@@ -1,0 +1,230 @@
+//! The what-if evaluator: trace parsing and its errors, the generator, deterministic replay,
+//! the lower bound and the baselines on the committed reference traces.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use karpenter_ovhcloud::evaluate::{
+    self, generate, lower_bound, Kind, Report, Setup, Strategy, Trace, TraceError,
+};
+use karpenter_ovhcloud::policy::{PolicyRuntime, PolicySet, RuntimeConfig};
+
+fn set() -> PolicySet {
+    let runtime = Arc::new(PolicyRuntime::new(RuntimeConfig::default()).expect("runtime"));
+    PolicySet::new(runtime).expect("embedded defaults")
+}
+
+fn reference(kind: Kind) -> Trace {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../traces")
+        .join(format!("{}.yaml", kind.name()));
+    let text = std::fs::read_to_string(&path).expect("reference trace");
+    Trace::parse(&text).expect("reference trace parses")
+}
+
+fn run(trace: &Trace, strategies: &[Strategy<'_>]) -> Report {
+    evaluate::evaluate(trace, strategies, &mut |_, _, _| {}).expect("evaluates")
+}
+
+const SMALL: &str = r#"
+name: small
+duration_seconds: 7200
+workloads:
+  - {name: web, cpu: 500m, memory: 1Gi}
+  - {name: job, cpu: "2", memory: 4Gi}
+events:
+  - {at: 0, scale: {workload: web, replicas: 5}}
+  - {at: 600, run: {workload: job, count: 6, seconds: 1200}}
+  - {at: 3600, scale: {workload: web, replicas: 1}}
+"#;
+
+#[test]
+fn committed_traces_are_the_generator_output_for_seed_1() {
+    for kind in Kind::ALL {
+        let generated = Trace::parse(&generate(kind, 1).to_yaml()).expect("generated parses");
+        assert_eq!(reference(kind), generated, "traces/{}.yaml", kind.name());
+        assert_eq!(
+            generate(kind, 7),
+            generate(kind, 7),
+            "same seed, same trace"
+        );
+        assert_ne!(
+            generate(kind, 7),
+            generate(kind, 8),
+            "{}: the seed matters",
+            kind.name()
+        );
+    }
+}
+
+#[test]
+fn replay_is_deterministic_to_the_byte() {
+    let set = set();
+    let trace = Trace::parse(SMALL).unwrap();
+    let a = serde_json::to_string(&run(&trace, &evaluate::strategies(&set, None))).unwrap();
+    let b = serde_json::to_string(&run(&trace, &evaluate::strategies(&set, None))).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn small_trace_runs_every_pod_and_removes_nodes_once_empty() {
+    let set = set();
+    let trace = Trace::parse(SMALL).unwrap();
+    let report = run(&trace, &evaluate::strategies(&set, None));
+    assert_eq!(report.runs.len(), 3);
+    for r in &report.runs {
+        assert_eq!(r.pods, 11, "{}", r.name);
+        assert_eq!(r.pods_never_started, 0, "{}", r.name);
+        // A pod starts at once on a node with room, else when its new node is Ready, 180 s
+        // after the batch (1 s idle window) that launched it.
+        assert!(
+            (1..=200).contains(&r.pending_seconds.p50) && r.pending_seconds.max <= 200,
+            "{}: {:?}",
+            r.name,
+            r.pending_seconds
+        );
+        if r.name == "defaults" {
+            assert!(r.disruptions > 0, "the jobs' nodes go once empty");
+        }
+        assert!(r.ovh_writes >= 1, "{}", r.name);
+        assert!(report.lower_bound_eur <= r.total_eur, "{}", r.name);
+        let last = r.timeline.last().unwrap();
+        assert_eq!(last.at, 7200);
+        assert!((last.cost_eur - r.total_eur).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn lower_bound_prices_the_requests_at_the_cheapest_rate() {
+    // 4 pods of 1 vCPU / 1 GiB for one hour: CPU is the scarce resource, at the cheapest
+    // EUR per allocatable vCPU-hour of the catalog.
+    let trace = Trace::parse(
+        "name: lb\nduration_seconds: 3600\nworkloads: [{name: a, cpu: '1', memory: 1Gi}]\nevents: [{at: 0, scale: {workload: a, replicas: 4}}]\n",
+    )
+    .unwrap();
+    let setup = Setup::new(&trace).unwrap();
+    let rates = evaluate::report::rates(&setup);
+    let lb = lower_bound(&trace, &setup);
+    assert!((lb - 4.0 * rates.cpu).abs() < 1e-9, "{lb} vs {}", rates.cpu);
+    assert!(rates.cpu > 0.0 && rates.memory > 0.0 && rates.gpu == 0.0);
+}
+
+fn check_reference(kind: Kind) {
+    let set = set();
+    let trace = reference(kind);
+    let report = run(&trace, &evaluate::strategies(&set, None));
+    let cost = |name: &str| {
+        report
+            .runs
+            .iter()
+            .find(|r| r.name.starts_with(name))
+            .unwrap()
+            .total_eur
+    };
+    for r in &report.runs {
+        assert!(
+            report.lower_bound_eur <= r.total_eur,
+            "{}: lower bound {} above {}",
+            r.name,
+            report.lower_bound_eur,
+            r.total_eur
+        );
+        assert_eq!(r.pods_never_started, 0, "{}", r.name);
+        assert_eq!(r.failed_batches, 0, "{}", r.name);
+    }
+    assert!(
+        cost("defaults") < cost("naive"),
+        "{}: defaults {} not cheaper than naive {}",
+        kind.name(),
+        cost("defaults"),
+        cost("naive")
+    );
+}
+
+#[test]
+fn reference_diurnal() {
+    check_reference(Kind::Diurnal);
+}
+#[test]
+fn reference_batch() {
+    check_reference(Kind::Batch);
+}
+#[test]
+fn reference_mixed() {
+    check_reference(Kind::Mixed);
+}
+#[test]
+fn reference_multizone() {
+    check_reference(Kind::Multizone);
+}
+#[test]
+fn reference_gpu() {
+    check_reference(Kind::Gpu);
+}
+
+fn error(text: &str) -> String {
+    Trace::parse(text).expect_err("refused").to_string()
+}
+
+#[test]
+fn bad_traces_say_where() {
+    // Syntax: the line.
+    let e = error("name: x\nduration_seconds: [\n");
+    assert!(e.contains("line"), "{e}");
+    // Unknown and missing fields, by name.
+    let e = error("name: x\nduration_seconds: 10\nworkloads: []\nevents: []\ncolour: red\n");
+    assert!(e.contains("colour"), "{e}");
+    let e = error("name: x\nworkloads: []\nevents: []\n");
+    assert!(e.contains("duration_seconds"), "{e}");
+    // Semantic errors: the field path.
+    let base = "name: x\nduration_seconds: 100\nworkloads: [{name: w, cpu: 1, memory: 1Gi}]\n";
+    let e = error(&format!(
+        "{base}events: [{{at: 0, scale: {{workload: nope, replicas: 1}}}}]\n"
+    ));
+    assert!(
+        e.contains("events[0].scale.workload") && e.contains("nope"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{base}events: [{{at: 5, scale: {{workload: w, replicas: 1}}}}, {{at: 1, scale: {{workload: w, replicas: 2}}}}]\n"
+    ));
+    assert!(e.contains("events[1].at"), "{e}");
+    let e = error(&format!("{base}events: [{{at: 0}}]\n"));
+    assert!(e.contains("events[0]") && e.contains("exactly one"), "{e}");
+    let e = error("name: x\nduration_seconds: 10\nworkloads: [{name: w, cpu: lots, memory: 1Gi}]\nevents: []\n");
+    assert!(e.contains("workloads[0].cpu"), "{e}");
+    let e = error("name: x\nduration_seconds: 0\nworkloads: []\nevents: []\n");
+    assert!(e.contains("duration_seconds"), "{e}");
+    let e = error("name: x\nduration_seconds: 10\nnodepools: [{name: p, requirements: [{key: k, operator: Near}]}]\nworkloads: []\nevents: []\n");
+    assert!(e.contains("nodepools[0].requirements[0].operator"), "{e}");
+    let e = error("name: x\nduration_seconds: 10\nflavors: [{name: z9-1, vcpus: 1, ram_gib: 1, hourly_eur: -1}]\nworkloads: []\nevents: []\n");
+    assert!(e.contains("flavors[0].hourly_eur"), "{e}");
+    // A trace whose pool allows an unknown baseline flavor is refused when set up.
+    let trace = Trace::parse("name: x\nduration_seconds: 10\nnodepools: [{name: p, baseline_flavor: z9-9}]\nworkloads: []\nevents: []\n").unwrap();
+    match Setup::new(&trace) {
+        Err(TraceError::Invalid { field, .. }) => assert_eq!(field, "nodepools[0].baseline_flavor"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn mangled_traces_never_panic() {
+    let text = generate(Kind::Multizone, 3).to_yaml();
+    let bytes = text.as_bytes();
+    let mut rng = evaluate::SplitMix64::new(99);
+    let junk = b" :-[]{}\n\"'0a9#,";
+    for _ in 0..400 {
+        let mut b = bytes.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            let i = rng.below(b.len() as u64) as usize;
+            match rng.below(3) {
+                0 => b[i] = junk[rng.below(junk.len() as u64) as usize],
+                1 => {
+                    b.remove(i);
+                }
+                _ => b.truncate(i),
+            }
+        }
+        let _ = Trace::parse(&String::from_utf8_lossy(&b));
+    }
+}
