@@ -359,7 +359,7 @@ impl Sim<'_, '_> {
                 self.pending_times.push(now - pod.created);
             }
             if let Some(s) = pod.run_seconds {
-                pod.ends_at.get_or_insert(now + s);
+                pod.ends_at = Some(now + s);
             }
         }
         if let Some(n) = self.nodes.get_mut(&node) {
@@ -749,17 +749,54 @@ impl Sim<'_, '_> {
         out
     }
 
-    /// Cluster-autoscaler scale-down: every empty node unneeded for 10 minutes, and at most one
-    /// non-empty one whose pods fit on the other Ready nodes.
+    /// Cluster-autoscaler scale-down: a node is unneeded while it is below 50% of its
+    /// allocatable CPU and memory and its pods fit on the other Ready nodes; after 10 minutes
+    /// unneeded, every empty one goes, and at most one non-empty one per pass.
     fn scale_down(&mut self) -> Vec<u64> {
         let requested = self.requested();
         let now = self.now;
+        let free: BTreeMap<u64, Resources> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.ready)
+            .map(|(id, n)| {
+                let r = requested.get(id).copied().unwrap_or_default();
+                (*id, n.sim.allocatable.saturating_sub(&r))
+            })
+            .collect();
+        // Whether the pods of `id` fit first-fit on the free room of the other nodes.
+        let movable = |id: u64, free: &BTreeMap<u64, Resources>| -> bool {
+            let mut trial = free.clone();
+            trial.remove(&id);
+            self.pods
+                .values()
+                .filter(|p| p.place == Place::Bound(id))
+                .all(|p| {
+                    let req = self.setup.specs[p.workload].requests;
+                    match trial.values_mut().find(|f| req.fits_in(f)) {
+                        Some(slot) => {
+                            *slot = slot.saturating_sub(&req);
+                            true
+                        }
+                        None => false,
+                    }
+                })
+        };
+        let unneeded_now: BTreeSet<u64> = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| {
+                let r = requested.get(id).copied().unwrap_or_default();
+                let a = n.sim.allocatable;
+                let share = |x: u64, of: u64| if of == 0 { 0.0 } else { x as f64 / of as f64 };
+                let used =
+                    share(r.cpu_millis, a.cpu_millis).max(share(r.memory_bytes, a.memory_bytes));
+                n.ready && used < CA_UTILIZATION && movable(**id, &free)
+            })
+            .map(|(id, _)| *id)
+            .collect();
         for (id, n) in self.nodes.iter_mut() {
-            let r = requested.get(id).copied().unwrap_or_default();
-            let a = n.sim.allocatable;
-            let share = |x: u64, of: u64| if of == 0 { 0.0 } else { x as f64 / of as f64 };
-            let used = share(r.cpu_millis, a.cpu_millis).max(share(r.memory_bytes, a.memory_bytes));
-            if n.ready && used < CA_UTILIZATION {
+            if unneeded_now.contains(id) {
                 n.low_since.get_or_insert(now);
             } else {
                 n.low_since = None;
@@ -772,40 +809,14 @@ impl Sim<'_, '_> {
             .filter(|(id, n)| unneeded(n) && !requested.contains_key(id))
             .map(|(id, _)| *id)
             .collect();
-        let free: BTreeMap<u64, Resources> = self
+        let mut free = free;
+        free.retain(|id, _| !out.contains(id));
+        let busy = self
             .nodes
             .iter()
-            .filter(|(id, n)| n.ready && !out.contains(id))
-            .map(|(id, n)| {
-                let r = requested.get(id).copied().unwrap_or_default();
-                (*id, n.sim.allocatable.saturating_sub(&r))
-            })
-            .collect();
-        for (id, n) in &self.nodes {
-            if !unneeded(n) || out.contains(id) || !requested.contains_key(id) {
-                continue;
-            }
-            let mut trial = free.clone();
-            trial.remove(id);
-            let fits = self
-                .pods
-                .values()
-                .filter(|p| p.place == Place::Bound(*id))
-                .all(|p| {
-                    let req = self.setup.specs[p.workload].requests;
-                    match trial.values_mut().find(|f| req.fits_in(f)) {
-                        Some(f) => {
-                            *f = f.saturating_sub(&req);
-                            true
-                        }
-                        None => false,
-                    }
-                });
-            if fits {
-                out.push(*id);
-                break;
-            }
-        }
+            .find(|(id, n)| unneeded(n) && requested.contains_key(id) && movable(**id, &free))
+            .map(|(id, _)| *id);
+        out.extend(busy);
         out
     }
 
@@ -830,6 +841,8 @@ impl Sim<'_, '_> {
                     p.place = Place::Pending;
                     p.pending_since = now;
                     p.retry_at = 0;
+                    // An evicted job pod is replaced and starts its work over.
+                    p.ends_at = None;
                     self.result.evicted_pods += 1;
                 }
             }
