@@ -228,3 +228,65 @@ fn mangled_traces_never_panic() {
         let _ = Trace::parse(&String::from_utf8_lossy(&b));
     }
 }
+
+/// `policy evaluate` through the binary: the JSON is byte-identical across runs, the SVG is
+/// written, and a bad trace exits non-zero with its field path.
+#[test]
+fn cli_evaluate_is_reproducible_and_refuses_bad_traces() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("small.yaml");
+    std::fs::write(&trace, SMALL).unwrap();
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../policies/dist/example-fewest-nodes.wasm");
+    let run = |n: u32| {
+        let json = dir.path().join(format!("{n}.json"));
+        let svg = dir.path().join(format!("{n}.svg"));
+        let out = Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"))
+            .args(["policy", "evaluate", "--quiet", "--trace"])
+            .arg(&trace)
+            .arg("--policy")
+            .arg(&example)
+            .arg("--json")
+            .arg(&json)
+            .arg("--plot")
+            .arg(&svg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let table = String::from_utf8(out.stdout).unwrap();
+        for row in [
+            "example-fewest-nodes",
+            "defaults",
+            "naive",
+            "cluster-autoscaler-like",
+        ] {
+            assert!(table.contains(row), "{table}");
+        }
+        let svg = std::fs::read_to_string(svg).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{svg}");
+        std::fs::read(json).unwrap()
+    };
+    let (a, b) = (run(1), run(2));
+    assert_eq!(a, b, "same trace and policies, same JSON");
+    let report: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(report["runs"].as_array().unwrap().len(), 4);
+
+    std::fs::write(
+        &trace,
+        "name: x\nduration_seconds: 100\nworkloads: []\nevents: [{at: 0, scale: {workload: ghost, replicas: 1}}]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"))
+        .args(["policy", "evaluate", "--quiet", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("events[0].scale.workload"), "{err}");
+}
