@@ -269,6 +269,13 @@ impl Env {
 
     /// A controller process (not kept by the fixture).
     pub fn spawn_controller(&self, extra: &[&str]) -> Child {
+        self.controller_command(extra)
+            .spawn()
+            .expect("start the controller")
+    }
+
+    /// The controller's command line (stderr shown with `CONTROLLER_LOG` set, else dropped).
+    pub fn controller_command(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"));
         cmd.arg("controller")
             .arg("--kubeconfig")
@@ -299,7 +306,7 @@ impl Env {
                 Stdio::null()
             })
             .kill_on_drop(true);
-        cmd.spawn().expect("start the controller")
+        cmd
     }
 
     /// Every NodeClaim.
