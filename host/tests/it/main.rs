@@ -12,6 +12,7 @@ mod api_crds;
 mod api_roundtrip;
 mod chart;
 mod chart_controller;
+mod controller_faults;
 mod controller_lifecycle;
 mod controller_liveness;
 mod controller_observability;
