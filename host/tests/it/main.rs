@@ -20,6 +20,7 @@ mod controller_policies;
 mod controller_provisioning;
 mod controller_secrets;
 mod demo_files;
+mod demo_main;
 mod evaluate;
 mod ovh_cli;
 mod ovh_client;
