@@ -46,9 +46,9 @@ const INSTALL_WAIT: Duration = Duration::from_secs(60);
 /// Arguments of `karpenter-ovhcloud demo`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Guide seconds per real second, shared by the simulators and the controller (10: a node's
-    /// 2-minute install takes 12 s and the whole demo a few minutes; 1: the guide's real pace).
-    #[arg(long, default_value_t = 10.0)]
+    /// Guide seconds per real second, shared by the simulators and the controller (20: a node's
+    /// 2-minute install takes 6 s and the whole demo about a minute; 1: the guide's real pace).
+    #[arg(long, default_value_t = 20.0)]
     time_scale: f64,
     /// Leave the simulators and the controller running after the scenarios, to follow the
     /// guide by hand with kubectl, until Ctrl-C.
