@@ -10,6 +10,7 @@ mod scheduling_common;
 
 mod api_crds;
 mod api_roundtrip;
+mod chaos;
 mod chart;
 mod chart_controller;
 mod controller_faults;
