@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod controller;
 pub mod evaluate;
+pub mod disruption;
 pub mod lifecycle;
 pub mod nodeclass;
 pub mod ovh;

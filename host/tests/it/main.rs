@@ -22,6 +22,7 @@ mod controller_secrets;
 mod demo_files;
 mod demo_main;
 mod evaluate;
+mod disruption;
 mod ovh_cli;
 mod ovh_client;
 mod ovh_fuzz;
