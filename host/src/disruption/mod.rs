@@ -253,6 +253,8 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || set.consolidate(request)).await?
     };
     let (accepted, refused) = match decided {
+        // Pending pods may be on their way to a node that looks empty or under-used.
+        Ok(_) if !snapshot.pending.is_empty() => (Vec::new(), Vec::new()),
         Ok(d) => decide::validate_all(&input, &d.decision.commands, &primary, &fallback),
         Err(e) => {
             tracing::warn!(error = %e, "no consolidation decision this pass");
