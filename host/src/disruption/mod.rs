@@ -139,6 +139,30 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         })
         .collect();
 
+    let pool_spec_list: Vec<_> = pools.iter().map(|(_, s)| s.clone()).collect();
+    let sizes = ctx.pools.lock().await.pool_sizes();
+    let set = ctx.policies.clone();
+    let primary = WasmFlavorPolicy::active(&set);
+    let fallback = WasmFlavorPolicy::default_policy(&set);
+    // Nodes the scheduling core would give pending pods: they are about to be used, so they
+    // are neither empty nor under-used (Karpenter's nominated nodes).
+    let nominated: HashSet<String> = if snapshot.pending.is_empty() {
+        HashSet::new()
+    } else {
+        let sim = crate::provisioning::simulate::Input {
+            snapshot: &snapshot,
+            pools: &pool_spec_list,
+            flavors: &flavors,
+            ovh_pool_sizes: &sizes,
+            config: "",
+        };
+        crate::provisioning::simulate::plan(&sim, &primary, &fallback)
+            .on_existing
+            .into_iter()
+            .map(|(_, node)| node)
+            .collect()
+    };
+
     let mut candidates = Vec::new();
     let mut seen_nodes = HashSet::new();
     for claim in claims.iter().filter(|c| {
@@ -183,9 +207,10 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             .map_or(since, |t| since.max(*t));
         state.pods_since.insert(node_name.clone(), (fp, since));
         seen_nodes.insert(node_name.clone());
-        let consolidatable = ps
-            .consolidate_after_seconds
-            .is_some_and(|after| ctx.clock.guide_since(since).as_secs() >= after);
+        let consolidatable = !nominated.contains(&node_name)
+            && ps
+                .consolidate_after_seconds
+                .is_some_and(|after| ctx.clock.guide_since(since).as_secs() >= after);
         let node_pods: Vec<&Pod> = pods
             .iter()
             .filter(|p| pod_node(p) == Some(node_name.as_str()))
@@ -232,8 +257,6 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     }
     state.pods_since.retain(|n, _| seen_nodes.contains(n));
 
-    let pool_spec_list: Vec<_> = pools.iter().map(|(_, s)| s.clone()).collect();
-    let sizes = ctx.pools.lock().await.pool_sizes();
     let input = decide::Input {
         snapshot: &snapshot,
         pools: &pool_spec_list,
@@ -242,9 +265,6 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         candidates: &candidates,
         ovh_pool_sizes: &sizes,
     };
-    let set = ctx.policies.clone();
-    let primary = WasmFlavorPolicy::active(&set);
-    let fallback = WasmFlavorPolicy::default_policy(&set);
 
     // Consolidation through the policy (its empty commands come first).
     let request = decide::consolidation_request(&input);
@@ -253,8 +273,6 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || set.consolidate(request)).await?
     };
     let (accepted, refused) = match decided {
-        // Pending pods may be on their way to a node that looks empty or under-used.
-        Ok(_) if !snapshot.pending.is_empty() => (Vec::new(), Vec::new()),
         Ok(d) => decide::validate_all(&input, &d.decision.commands, &primary, &fallback),
         Err(e) => {
             tracing::warn!(error = %e, "no consolidation decision this pass");
@@ -506,7 +524,9 @@ async fn execute(
         match api.create(&PostParams::default(), &object).await {
             Ok(claim) => {
                 let name = claim.name_any();
-                ctx.state().apply_claim(&name, claim_node(ctx, &claim));
+                // claim_node reads the model: the lock is taken only afterwards.
+                let node = claim_node(ctx, &claim);
+                ctx.state().apply_claim(&name, node);
                 ctx.metrics
                     .nodeclaims_created
                     .get_or_create(&crate::controller::metrics::ClaimLabels {

@@ -329,7 +329,6 @@ impl World {
 
 /// The guide's "scale 10 -> 2": after consolidateAfter the freed nodes go and the two pods
 /// left end on one b3-8, the cheapest capacity that fits; the log says "consolidation".
-#[ignore = "ends on a b3-16 instead of a b3-8 since consolidation waits while pods are pending (work in progress)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_down_consolidates_onto_the_cheapest_capacity() {
     let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
@@ -512,7 +511,6 @@ async fn a_pdb_delays_eviction_without_losing_the_pod() {
 
 /// Changing a NodePool's requirements drifts its node: a replacement of an allowed flavor is
 /// launched and initialized, the pods move, the old node goes.
-#[ignore = "drift/expiry replacement does not complete yet on the simulated cluster (work in progress)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_requirements_drift_and_replace_the_node() {
     let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
@@ -555,7 +553,6 @@ async fn changed_requirements_drift_and_replace_the_node() {
 }
 
 /// expireAfter replaces a node; its pods keep running.
-#[ignore = "drift/expiry replacement does not complete yet on the simulated cluster (work in progress)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_replaces_the_node() {
     let w = World::start(&[nodepool(
@@ -668,7 +665,7 @@ async fn replacement_case(
     let old = live.keys().next().unwrap().clone();
     w.scale("large-workload", 0).await;
     if replaced {
-        let live = eventually("the b3-32 replaced by a b3-8", 50, || async {
+        let wait = eventually("the b3-32 replaced by a b3-8", 40, || async {
             let live = w.live().await;
             let running = w.running("small-workload").await;
             let nodes: Vec<&String> = live.values().map(|(_, n, _)| n).collect();
@@ -677,8 +674,10 @@ async fn replacement_case(
                 && running.len() == 1
                 && running.values().all(|n| nodes.contains(&n)))
             .then_some(live)
-        })
-        .await;
+        });
+        let live = tokio::time::timeout(Duration::from_secs(35), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no b3-8 replacement: {}", w.log()));
         assert_eq!(live.values().next().unwrap().0, "b3-8", "{live:?}");
         eventually("OVH keeps one node", 30, || async {
             (w.ovh_nodes().values().sum::<usize>() == 1).then_some(())
