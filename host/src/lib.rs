@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod controller;
+pub mod disruption;
 pub mod evaluate;
 pub mod lifecycle;
 pub mod nodeclass;

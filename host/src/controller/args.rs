@@ -63,6 +63,15 @@ pub struct Args {
     #[arg(long, env = "RECONCILE_INTERVAL", default_value = "10s", value_parser = duration)]
     pub reconcile_interval: Duration,
 
+    /// Period of the disruption pass (empty nodes, drift, expiry, consolidation), guide time.
+    #[arg(long, env = "DISRUPTION_INTERVAL", default_value = "10s", value_parser = duration)]
+    pub disruption_interval: Duration,
+
+    /// A consolidation command is carried out only if it is still chosen this long after it
+    /// was first chosen (guide time), so a passing lull does not remove a node.
+    #[arg(long, env = "CONSOLIDATION_VALIDATION_DELAY", default_value = "15s", value_parser = duration)]
+    pub consolidation_validation_delay: Duration,
+
     /// A NodeClaim whose OVH node did not appear within this is deleted and provisioned again.
     #[arg(long, env = "LAUNCH_TIMEOUT", default_value = "5m", value_parser = duration)]
     pub launch_timeout: Duration,

@@ -42,6 +42,10 @@ pub struct Settings {
     pub registration_timeout: Duration,
     /// Orphan grace period (guide time).
     pub orphan_grace: Duration,
+    /// Disruption pass period (guide time).
+    pub disruption_interval: Duration,
+    /// Consolidation validation delay (guide time).
+    pub validation_delay: Duration,
 }
 
 impl Settings {
@@ -57,6 +61,8 @@ impl Settings {
             launch_timeout: args.launch_timeout,
             registration_timeout: args.registration_timeout,
             orphan_grace: args.orphan_grace_period,
+            disruption_interval: args.disruption_interval,
+            validation_delay: args.consolidation_validation_delay,
         }
     }
 
@@ -128,6 +134,8 @@ pub struct Context {
     /// Flavor-selection policies loaded from ConfigMaps, by ConfigMap name (NodePools name
     /// them with the policy annotation).
     pub named_policies: RwLock<std::collections::HashMap<String, Arc<crate::policy::ActivePolicy>>>,
+    /// Disruption metrics (registered by the caller).
+    pub disruption: Arc<crate::disruption::DisruptionMetrics>,
 }
 
 impl Context {
@@ -179,6 +187,7 @@ impl Context {
             nodeclass_changed: tokio::sync::Notify::new(),
             pending_pods: Mutex::default(),
             named_policies: RwLock::default(),
+            disruption: Arc::default(),
         }
     }
 

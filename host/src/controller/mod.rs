@@ -106,10 +106,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         endpoint = %args.ovh_endpoint, time_scale = args.time_scale, "starting the controller");
 
     let metrics = Arc::new(Metrics::default());
+    let disruption_metrics = Arc::new(crate::disruption::DisruptionMetrics::default());
     let runtime = Arc::new(PolicyRuntime::new(RuntimeConfig::default())?);
     let policies = PolicySet::new(runtime)?;
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    disruption_metrics.register(&mut registry);
     policies.metrics().register(&mut registry);
     let health = Arc::new(http::Health::default());
     http::serve(
@@ -139,7 +141,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let (tx, rx) = mpsc::unbounded_channel();
     let (caches, writers) = watch::caches();
-    let ctx = Arc::new(Context::new(
+    let mut context = Context::new(
         kube.clone(),
         Settings::from_args(&args),
         clock.clone(),
@@ -149,7 +151,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &identity,
         args.unavailable_offerings_ttl,
         tx,
-    ));
+    );
+    context.disruption = disruption_metrics;
+    let ctx = Arc::new(context);
     match own_credentials(&kube, &args).await {
         Ok(Some(c)) => {
             let client = ctx.ovh_client(args.ovh_endpoint.clone(), c.clone())?;
@@ -177,6 +181,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ),
     ));
     tasks.spawn(reconcile_loop(ctx.clone()));
+    tasks.spawn(crate::disruption::run(ctx.clone()));
     tasks.spawn(crate::nodeclass::run(ctx.clone()));
     tasks.spawn(crate::policy::loader::run(ctx.clone()));
 

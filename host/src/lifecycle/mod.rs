@@ -48,6 +48,7 @@ pub fn claim_view(claim: &NodeClaim, region: &str) -> Option<ClaimView> {
         anti_affinity,
         node_id: l.get(labels::OVH_NODE_ID).cloned(),
         deleting: claim.metadata.deletion_timestamp.is_some(),
+        drained: crate::disruption::termination::is_drained(claim),
         created: claim
             .metadata
             .creation_timestamp
@@ -124,7 +125,22 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
         return Ok(());
     };
     let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
-    let claims = api.list(&ListParams::default()).await?.items;
+    let mut claims = api.list(&ListParams::default()).await?.items;
+    // Drain the NodeClaims being deleted first; those that become drained are read again so
+    // the pool pass removes their node in this pass.
+    let mut drained_now = false;
+    for claim in claims.iter().filter(|c| {
+        c.metadata.deletion_timestamp.is_some()
+            && !crate::disruption::termination::is_drained(c)
+            && c.finalizers()
+                .iter()
+                .any(|f| f == labels::TERMINATION_FINALIZER)
+    }) {
+        drained_now |= crate::disruption::termination::drain(ctx, claim).await;
+    }
+    if drained_now {
+        claims = api.list(&ListParams::default()).await?.items;
+    }
     let views: Vec<ClaimView> = claims
         .iter()
         .filter_map(|c| claim_view(c, &ctx.settings.region))

@@ -44,8 +44,10 @@ pub struct ClaimView {
     pub anti_affinity: bool,
     /// OVH node id it is bound to.
     pub node_id: Option<String>,
-    /// Being deleted: its node goes.
+    /// Being deleted: its node goes (once drained).
     pub deleting: bool,
+    /// Being deleted and drained (no pod left to evict): its OVH node may be removed now.
+    pub drained: bool,
     /// Creation time (binding order).
     pub created: Timestamp,
 }
@@ -261,10 +263,11 @@ pub fn plan(claims: &[ClaimView], ovh: &OvhView, settings: Settings, now: Timest
         }
         let still_waiting = waiting.len() - bound;
 
-        // Nodes to remove: those of claims being deleted, and orphans past the grace period.
+        // Nodes to remove: those of drained claims being deleted (never a node that still runs
+        // a pod the controller did not evict), and orphans past the grace period.
         let mut remove: Vec<String> = pool_claims
             .iter()
-            .filter(|c| c.deleting)
+            .filter(|c| c.deleting && c.drained)
             .filter_map(|c| c.node_id.clone())
             .filter(|id| active.iter().any(|n| &n.id == id))
             .collect();
@@ -343,6 +346,7 @@ mod tests {
             anti_affinity: false,
             node_id: node.map(str::to_string),
             deleting: false,
+            drained: false,
             created: ts(at),
         }
     }
@@ -462,6 +466,11 @@ mod tests {
             nodes: vec![node("n1", "p1", 0), node("n2", "p1", 0)],
             ..Default::default()
         };
+        // Not drained yet: its node stays, and so does the pool's size.
+        let plan = super::plan(&[a.clone(), b.clone()], &ovh, GRACE, ts(500));
+        assert_eq!(plan.actions, vec![]);
+        assert!(plan.released.is_empty());
+        a.drained = true;
         let plan = super::plan(&[a.clone(), b], &ovh, GRACE, ts(500));
         assert_eq!(
             plan.actions,

@@ -97,6 +97,18 @@ fn eligible_zones(spec: &PodSpec, zones: &[String], pools: &[PoolSpec]) -> Vec<S
         .collect()
 }
 
+/// Requests of the DaemonSet pods every new node of NodePool `p` would run.
+pub fn pool_overhead(p: &PoolSpec, daemonsets: &[Arc<PodSpec>]) -> crate::scheduling::Resources {
+    let template = new_node_labels(
+        p,
+        &FlavorSpec::default(),
+        "",
+        "",
+        std::iter::empty::<&PodSpec>(),
+    );
+    daemonset_overhead(daemonsets.iter().map(|d| &**d), &template, &p.taints)
+}
+
 struct Pending {
     prepared: Prepared,
     pods: Vec<ObjectKey>,
@@ -218,22 +230,9 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
     let mut pools: Vec<Pool> = input
         .pools
         .iter()
-        .map(|p| {
-            let template = new_node_labels(
-                p,
-                &FlavorSpec::default(),
-                "",
-                "",
-                std::iter::empty::<&PodSpec>(),
-            );
-            Pool {
-                daemonset_overhead: daemonset_overhead(
-                    daemonsets.iter().map(|d| &**d),
-                    &template,
-                    &p.taints,
-                ),
-                spec: p.clone(),
-            }
+        .map(|p| Pool {
+            daemonset_overhead: pool_overhead(p, daemonsets),
+            spec: p.clone(),
         })
         .collect();
     pools.sort_by(|a, b| {

@@ -202,7 +202,7 @@ fn labels(labels: &Labels) -> Vec<wit::Label> {
         .collect()
 }
 
-fn group(g: &Group) -> wit::PodGroup {
+pub(crate) fn group(g: &Group) -> wit::PodGroup {
     let spec = &g.spec;
     // The WIT carries one requirement list per group; with alternative affinity terms the
     // first one is sent (any launch satisfying it satisfies the pod), and the host's

@@ -22,6 +22,7 @@ mod controller_provisioning;
 mod controller_secrets;
 mod demo_files;
 mod demo_main;
+mod disruption;
 mod evaluate;
 mod ovh_cli;
 mod ovh_client;

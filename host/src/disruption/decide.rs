@@ -1,0 +1,515 @@
+//! The pure disruption decision: from a cluster snapshot, the NodePools, the catalog and the
+//! candidates (managed nodes with their disruption facts), the consolidation request the
+//! policy sees, and the host's validation of every command the policy answers: each command is
+//! simulated with the scheduling core ([`crate::provisioning::simulate::plan`]) on a snapshot
+//! without the command's nodes, so all pods must fit (requirements, taints, spread,
+//! anti-affinity, NodePool limits through the provisioning validation); a delete must need no
+//! new node; a replace must need no more nodes than it names, of the flavors it names, and
+//! cost less than what it removes. No I/O here: `policy evaluate` and the benchmarks call it
+//! as is.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::policy::types::consolidation::{self as wit_cons, ConsolidationRequest};
+use crate::policy::types::{self as wit};
+use crate::provisioning::request::{FlavorPolicy, Group, Pool};
+use crate::provisioning::simulate::{plan, pool_overhead, Input as SimInput};
+use crate::provisioning::wit as conv;
+use crate::provisioning::NodeClaimSpec;
+use crate::scheduling::{FlavorSpec, NodeState, PodSpec, PoolSpec, SimNode};
+use crate::state::Snapshot;
+
+/// Disruption settings of a NodePool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolSettings {
+    /// NodePool name.
+    pub name: String,
+    /// Only empty nodes may be consolidated (`WhenEmpty`).
+    pub when_empty: bool,
+    /// `consolidateAfter` in guide seconds; None = `Never`.
+    pub consolidate_after_seconds: Option<u64>,
+    /// Current template hash.
+    pub template_hash: String,
+}
+
+/// A managed node and what disruption needs to know about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Node name (as in the snapshot).
+    pub node: String,
+    /// NodeClaim backing it.
+    pub claim: String,
+    /// NodePool.
+    pub nodepool: String,
+    /// Hourly price of the node (EUR).
+    pub hourly_price: f64,
+    /// Age in guide seconds.
+    pub age_seconds: u64,
+    /// No `karpenter.sh/do-not-disrupt` on the node, its NodeClaim or its pods, and no pod
+    /// whose PodDisruptionBudget allows no disruption.
+    pub disruptable: bool,
+    /// Its pods have not changed for its NodePool's `consolidateAfter`.
+    pub consolidatable: bool,
+}
+
+/// Everything one disruption decision reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// The cluster model.
+    pub snapshot: &'a Snapshot,
+    /// NodePools for the simulation (with their remaining limits).
+    pub pools: &'a [PoolSpec],
+    /// Disruption settings of the NodePools.
+    pub settings: &'a [PoolSettings],
+    /// The catalog.
+    pub flavors: &'a Arc<Vec<FlavorSpec>>,
+    /// Managed, initialized nodes not being deleted.
+    pub candidates: &'a [Candidate],
+    /// Nodes already in each OVH pool (anti-affinity numbering of replacements).
+    pub ovh_pool_sizes: &'a HashMap<String, u32>,
+}
+
+/// Why a node is disrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// It runs no movable pod.
+    Empty,
+    /// Its pods fit elsewhere or on cheaper capacity.
+    Underutilized,
+    /// It no longer matches its NodePool or OVHNodeClass.
+    Drifted,
+    /// It is older than its `expireAfter`.
+    Expired,
+}
+
+impl Reason {
+    /// Label value (metrics, Events).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Empty => "empty",
+            Reason::Underutilized => "underutilized",
+            Reason::Drifted => "drifted",
+            Reason::Expired => "expired",
+        }
+    }
+
+    /// The budget reason it counts against (expiry is not budgeted, as upstream).
+    pub fn budget(self) -> Option<crate::api::nodepool::DisruptionReason> {
+        use crate::api::nodepool::DisruptionReason as R;
+        match self {
+            Reason::Empty => Some(R::Empty),
+            Reason::Underutilized => Some(R::Underutilized),
+            Reason::Drifted => Some(R::Drifted),
+            Reason::Expired => None,
+        }
+    }
+}
+
+/// A command the host validated and may carry out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    /// Nodes removed.
+    pub nodes: Vec<String>,
+    /// Their NodeClaims.
+    pub claims: Vec<String>,
+    /// NodePool of the (first) removed node: one command at a time per NodePool.
+    pub nodepool: String,
+    /// Why.
+    pub reason: Reason,
+    /// NodeClaims to launch (and see initialized) before the old nodes drain.
+    pub replacements: Vec<NodeClaimSpec>,
+    /// Expected saving in EUR per hour.
+    pub savings_per_hour: f64,
+    /// One line on why.
+    pub message: String,
+}
+
+impl Command {
+    /// Identity of the command across passes (for the validation delay).
+    pub fn key(&self) -> String {
+        let flavors: Vec<&str> = self
+            .replacements
+            .iter()
+            .map(|r| r.flavor.as_str())
+            .collect();
+        format!(
+            "{}:{}:{}",
+            self.reason.as_str(),
+            self.nodes.join(","),
+            flavors.join(",")
+        )
+    }
+}
+
+/// A command the host refused, with why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refused {
+    /// Nodes the command named.
+    pub nodes: Vec<String>,
+    /// Why it was refused.
+    pub why: String,
+}
+
+fn is_daemon(spec: &PodSpec, snap: &Snapshot) -> bool {
+    snap.daemonsets.iter().any(|d| d.owner == spec.owner)
+}
+
+/// Movable (non-DaemonSet) pods per node index.
+fn movable_by_node(snap: &Snapshot) -> BTreeMap<usize, Vec<Arc<PodSpec>>> {
+    let mut out: BTreeMap<usize, Vec<Arc<PodSpec>>> = BTreeMap::new();
+    for (spec, i) in &snap.bound {
+        if !is_daemon(spec, snap) {
+            out.entry(*i).or_default().push(spec.clone());
+        }
+    }
+    out
+}
+
+/// The consolidation request of a pass: every ready node, movable pods as groups, the
+/// candidates flagged `disruptable`/`consolidatable`.
+pub fn consolidation_request(input: &Input<'_>) -> ConsolidationRequest {
+    let snap = input.snapshot;
+    let movable = movable_by_node(snap);
+    // Identical pods collapse into one group.
+    let mut groups: Vec<(Arc<PodSpec>, u32)> = Vec::new();
+    let mut ids: HashMap<Arc<PodSpec>, u32> = HashMap::new();
+    let mut node_pods: BTreeMap<usize, BTreeMap<u32, u32>> = BTreeMap::new();
+    for (i, pods) in &movable {
+        for p in pods {
+            let id = *ids.entry(p.clone()).or_insert_with(|| {
+                groups.push((p.clone(), 0));
+                groups.len() as u32 - 1
+            });
+            groups[id as usize].1 += 1;
+            *node_pods.entry(*i).or_default().entry(id).or_default() += 1;
+        }
+    }
+    let candidates: HashMap<&str, &Candidate> = input
+        .candidates
+        .iter()
+        .map(|c| (c.node.as_str(), c))
+        .collect();
+    let nodes = snap
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.state == NodeState::Ready)
+        .map(|(i, n)| {
+            let mut node = conv::node(n, input.flavors);
+            node.pods = node_pods
+                .get(&i)
+                .into_iter()
+                .flatten()
+                .map(|(g, c)| wit::Assignment {
+                    group: *g,
+                    count: *c,
+                })
+                .collect();
+            if let Some(c) = candidates.get(n.name.as_str()) {
+                node.hourly_price = c.hourly_price;
+                node.age_seconds = c.age_seconds;
+                node.disruptable = c.disruptable;
+                node.consolidatable = c.consolidatable;
+                node.nodeclaim = c.claim.clone();
+                node.nodepool = c.nodepool.clone();
+            }
+            node
+        })
+        .collect();
+    let pod_groups = groups
+        .iter()
+        .enumerate()
+        .map(|(id, (spec, count))| {
+            conv::group(&Group {
+                id: id as u32,
+                name: spec.owner.clone(),
+                count: *count,
+                spec: spec.clone(),
+                // Topology rules are checked by the host's simulation of each command.
+                spreads: Vec::new(),
+                affinity: Vec::new(),
+                anti_affinity: Vec::new(),
+                zone_counts: Vec::new(),
+            })
+        })
+        .collect();
+    let nodepools = input
+        .pools
+        .iter()
+        .map(|p| {
+            let mut wp = conv::pool(&Pool {
+                spec: p.clone(),
+                daemonset_overhead: pool_overhead(p, &snap.daemonsets),
+            });
+            if let Some(s) = input.settings.iter().find(|s| s.name == p.name) {
+                wp.consolidation_policy = if s.when_empty {
+                    wit::ConsolidationPolicy::WhenEmpty
+                } else {
+                    wit::ConsolidationPolicy::WhenEmptyOrUnderutilized
+                };
+                wp.consolidate_after_seconds = s.consolidate_after_seconds;
+                wp.template_hash = s.template_hash.clone();
+            }
+            wp
+        })
+        .collect();
+    ConsolidationRequest {
+        nodes,
+        pod_groups,
+        flavors: input.flavors.iter().map(conv::flavor).collect(),
+        nodepools,
+        config: String::new(),
+    }
+}
+
+/// The snapshot without `removed` nodes: their movable pods become pending (keyed
+/// `node/index`), their DaemonSet pods go with them.
+fn without(snap: &Snapshot, removed: &HashSet<&str>) -> Snapshot {
+    let mut out = Snapshot {
+        in_flight: snap.in_flight.clone(),
+        daemonsets: snap.daemonsets.clone(),
+        pdbs: snap.pdbs.clone(),
+        ..Default::default()
+    };
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    for (i, n) in snap.nodes.iter().enumerate() {
+        if !removed.contains(n.name.as_str()) {
+            index.insert(i, out.nodes.len());
+            out.nodes.push(n.clone());
+        }
+    }
+    for (k, (spec, i)) in snap.bound.iter().enumerate() {
+        match index.get(i) {
+            Some(j) => out.bound.push((spec.clone(), *j)),
+            None if !is_daemon(spec, snap) => out
+                .pending
+                .push((format!("{}/{k}", snap.nodes[*i].name), spec.clone())),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Simulates removing `nodes` and placing their pods on the rest, with new nodes only from
+/// `pools` and `flavors`. Ok(new NodeClaims) when every pod is placed.
+pub fn simulate(
+    input: &Input<'_>,
+    nodes: &[String],
+    pools: &[PoolSpec],
+    flavors: &Arc<Vec<FlavorSpec>>,
+    primary: &dyn FlavorPolicy,
+    fallback: &dyn FlavorPolicy,
+) -> Result<Vec<NodeClaimSpec>, String> {
+    let removed: HashSet<&str> = nodes.iter().map(String::as_str).collect();
+    let snap = without(input.snapshot, &removed);
+    let sim = SimInput {
+        snapshot: &snap,
+        pools,
+        flavors,
+        ovh_pool_sizes: input.ovh_pool_sizes,
+        config: "",
+    };
+    let plan = plan(&sim, primary, fallback);
+    if let Some((pod, why)) = plan.unplaced.first() {
+        return Err(format!(
+            "{} pod(s) would not fit elsewhere (first: {pod}: {why})",
+            plan.unplaced.len()
+        ));
+    }
+    Ok(plan.claims)
+}
+
+fn price(flavors: &[FlavorSpec], name: &str) -> f64 {
+    flavors
+        .iter()
+        .find(|f| f.name == name)
+        .map_or(f64::INFINITY, |f| f.hourly_price)
+}
+
+/// Validates one policy command against the candidates and the simulation.
+pub fn validate(
+    input: &Input<'_>,
+    command: &wit_cons::Command,
+    primary: &dyn FlavorPolicy,
+    fallback: &dyn FlavorPolicy,
+) -> Result<Command, String> {
+    if command.nodes.is_empty() {
+        return Err("names no node".into());
+    }
+    let mut claims = Vec::new();
+    let mut removed_price = 0.0;
+    let mut nodepool = String::new();
+    let movable = movable_by_node(input.snapshot);
+    for name in &command.nodes {
+        let c = input
+            .candidates
+            .iter()
+            .find(|c| &c.node == name)
+            .ok_or_else(|| format!("{name} is not a managed, initialized node"))?;
+        if !c.disruptable {
+            return Err(format!(
+                "{name} may not be disrupted (do-not-disrupt or a PodDisruptionBudget)"
+            ));
+        }
+        let settings = input
+            .settings
+            .iter()
+            .find(|s| s.name == c.nodepool)
+            .ok_or_else(|| format!("{name}: unknown NodePool {}", c.nodepool))?;
+        let Some(_) = settings.consolidate_after_seconds else {
+            return Err(format!(
+                "{name}: NodePool {} says consolidateAfter Never",
+                c.nodepool
+            ));
+        };
+        if !c.consolidatable {
+            return Err(format!("{name}: its pods changed within consolidateAfter"));
+        }
+        let index = input.snapshot.nodes.iter().position(|n| &n.name == name);
+        let empty = index.is_none_or(|i| movable.get(&i).is_none_or(Vec::is_empty));
+        if settings.when_empty && !empty {
+            return Err(format!(
+                "{name}: NodePool {} is WhenEmpty and the node runs pods",
+                c.nodepool
+            ));
+        }
+        if command.reason == wit_cons::Reason::Empty && !empty {
+            return Err(format!("{name} is not empty"));
+        }
+        if nodepool.is_empty() {
+            nodepool = c.nodepool.clone();
+        }
+        claims.push(c.claim.clone());
+        removed_price += c.hourly_price;
+    }
+    let reason = match command.reason {
+        wit_cons::Reason::Empty => Reason::Empty,
+        wit_cons::Reason::Underutilized => Reason::Underutilized,
+    };
+    let (replacements, savings) = match &command.action {
+        wit_cons::Action::Delete => {
+            let new = simulate(
+                input,
+                &command.nodes,
+                input.pools,
+                input.flavors,
+                primary,
+                fallback,
+            )?;
+            if !new.is_empty() {
+                return Err(format!(
+                    "the pods need {} new node(s): not a deletion",
+                    new.len()
+                ));
+            }
+            (new, removed_price)
+        }
+        wit_cons::Action::Replace(list) => {
+            if list.is_empty() {
+                return Err("a replacement names no node".into());
+            }
+            let names: HashSet<&str> = list.iter().map(|r| r.flavor.as_str()).collect();
+            let pools: HashSet<&str> = list.iter().map(|r| r.nodepool.as_str()).collect();
+            let flavors: Arc<Vec<FlavorSpec>> = Arc::new(
+                input
+                    .flavors
+                    .iter()
+                    .filter(|f| names.contains(f.name.as_str()))
+                    .cloned()
+                    .collect(),
+            );
+            let specs: Vec<PoolSpec> = input
+                .pools
+                .iter()
+                .filter(|p| pools.contains(p.name.as_str()))
+                .cloned()
+                .collect();
+            let new = simulate(input, &command.nodes, &specs, &flavors, primary, fallback)?;
+            if new.len() > list.len() {
+                return Err(format!(
+                    "the pods need {} new nodes, the command names {}",
+                    new.len(),
+                    list.len()
+                ));
+            }
+            let added: f64 = new.iter().map(|c| price(input.flavors, &c.flavor)).sum();
+            if added >= removed_price {
+                return Err(format!(
+                    "replacements cost {added:.4} EUR/h, not less than the {removed_price:.4} EUR/h removed"
+                ));
+            }
+            (new, removed_price - added)
+        }
+    };
+    Ok(Command {
+        nodes: command.nodes.clone(),
+        claims,
+        nodepool,
+        reason,
+        replacements,
+        savings_per_hour: savings,
+        message: command.message.clone(),
+    })
+}
+
+/// Validates the policy's commands in order; each accepted command's nodes are no longer
+/// candidates for the next ones, and each NodePool gets at most one command per pass.
+pub fn validate_all(
+    input: &Input<'_>,
+    commands: &[wit_cons::Command],
+    primary: &dyn FlavorPolicy,
+    fallback: &dyn FlavorPolicy,
+) -> (Vec<Command>, Vec<Refused>) {
+    let mut accepted: Vec<Command> = Vec::new();
+    let mut refused = Vec::new();
+    for command in commands {
+        let busy = command.nodes.iter().any(|n| {
+            input
+                .candidates
+                .iter()
+                .find(|c| &c.node == n)
+                .is_some_and(|c| accepted.iter().any(|a| a.nodepool == c.nodepool))
+        });
+        if busy {
+            continue;
+        }
+        match validate(input, command, primary, fallback) {
+            Ok(c) => accepted.push(c),
+            Err(why) => refused.push(Refused {
+                nodes: command.nodes.clone(),
+                why,
+            }),
+        }
+    }
+    (accepted, refused)
+}
+
+/// A replacement command for drifted or expired nodes: their pods placed by the scheduling
+/// core on the other nodes and on new NodeClaims of any NodePool.
+pub fn replace(
+    input: &Input<'_>,
+    candidate: &Candidate,
+    reason: Reason,
+    message: String,
+    primary: &dyn FlavorPolicy,
+    fallback: &dyn FlavorPolicy,
+) -> Result<Command, String> {
+    let nodes = vec![candidate.node.clone()];
+    let new = simulate(input, &nodes, input.pools, input.flavors, primary, fallback)?;
+    let added: f64 = new.iter().map(|c| price(input.flavors, &c.flavor)).sum();
+    Ok(Command {
+        nodes,
+        claims: vec![candidate.claim.clone()],
+        nodepool: candidate.nodepool.clone(),
+        reason,
+        replacements: new,
+        savings_per_hour: candidate.hourly_price - added,
+        message,
+    })
+}
+
+/// A node of the snapshot by name.
+pub fn node<'a>(snap: &'a Snapshot, name: &str) -> Option<&'a Arc<SimNode>> {
+    snap.nodes.iter().find(|n| n.name == name)
+}

@@ -1,0 +1,628 @@
+//! Disruption (DESIGN.md section 5): every `--disruption-interval` (10 s), in Karpenter's
+//! order: empty nodes, drift and expiry, then multi- and single-node consolidation. Decisions
+//! come from the consolidation and drift policies; the host validates every command by
+//! simulating it with the scheduling core ([`decide`]), applies the NodePool's budgets
+//! ([`budget`]) and `karpenter.sh/do-not-disrupt`, waits the validation delay before a
+//! consolidation, launches replacements and waits until they are initialized before the old
+//! NodeClaims are deleted; the termination finalizer then drains them ([`termination`]).
+//!
+//! Pure entry points (no cluster needed, e.g. for `policy evaluate`):
+//! [`decide::consolidation_request`] builds the policy's request from a snapshot,
+//! [`decide::validate_all`] turns the policy's commands into validated [`decide::Command`]s,
+//! [`drift::drift_request`] builds the drift request, [`budget::allowed`] applies budgets.
+
+pub mod budget;
+pub mod decide;
+pub mod drift;
+pub mod metrics;
+pub mod termination;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+pub use decide::{Candidate, Command, PoolSettings, Reason};
+pub use metrics::DisruptionMetrics;
+
+use crate::api::condition::{self, ConditionStatus};
+use crate::api::nodeclaim::{CONDITION_DRIFTED, CONDITION_INITIALIZED};
+use crate::api::nodepool::ConsolidationPolicy;
+use crate::api::{hash, labels, NodeClaim, NodePool};
+use crate::controller::context::Context;
+use crate::controller::watch::{claim_node, list};
+use crate::provisioning::launch::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
+use crate::provisioning::WasmFlavorPolicy;
+use crate::scheduling::{convert, NodeState};
+
+/// A replacement in progress: new NodeClaims launched, old ones deleted once they are
+/// initialized.
+#[derive(Clone, Debug)]
+struct InFlight {
+    command: Command,
+    new_claims: Vec<String>,
+}
+
+/// What the loop remembers between passes.
+#[derive(Debug, Default)]
+struct LoopState {
+    /// Consolidation commands by key, with when they were first chosen.
+    seen: HashMap<String, Instant>,
+    /// Per node: fingerprint of its pods and since when it holds.
+    pods_since: HashMap<String, (u64, Timestamp)>,
+    /// Replacements waiting for their new nodes.
+    in_flight: Vec<InFlight>,
+    /// Replacement NodeClaims by when their command finished: their pods are only arriving,
+    /// so consolidateAfter counts from then.
+    replaced_at: HashMap<String, Timestamp>,
+}
+
+/// Runs the disruption loop forever.
+pub async fn run(ctx: Arc<Context>) {
+    let mut state = LoopState::default();
+    loop {
+        tokio::time::sleep(ctx.real(ctx.settings.disruption_interval)).await;
+        if let Err(e) = pass(&ctx, &mut state).await {
+            tracing::warn!(error = %e, "disruption pass failed");
+        }
+    }
+}
+
+fn is_true(v: Option<&String>) -> bool {
+    v.is_some_and(|v| v == "true")
+}
+
+fn pod_node(p: &Pod) -> Option<&str> {
+    p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+}
+
+/// One disruption pass.
+async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
+    if ctx.ovh.load().is_none() {
+        return Ok(());
+    }
+    let claims_api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let claims = claims_api.list(&ListParams::default()).await?.items;
+    progress_in_flight(ctx, state, &claims).await;
+
+    let nodepools: Vec<NodePool> = list(&ctx.caches.nodepools);
+    let classes = list(&ctx.caches.nodeclasses);
+    let pools = pool_specs(ctx, &claims);
+    let flavors = flavor_specs(ctx);
+    let snapshot = ctx.state().snapshot();
+    let pods: Vec<Pod> = Api::<Pod>::all(ctx.kube.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    let k8s_nodes = list(&ctx.caches.nodes);
+    let now = ctx.clock.now();
+
+    // Pod fingerprints per node (consolidateAfter counts from the last change).
+    let mut per_node: HashMap<&str, Vec<&str>> = HashMap::new();
+    for p in &pods {
+        let daemon = p.owner_references().iter().any(|o| o.kind == "DaemonSet");
+        if let (Some(n), false) = (pod_node(p), daemon) {
+            per_node
+                .entry(n)
+                .or_default()
+                .push(p.metadata.uid.as_deref().unwrap_or(""));
+        }
+    }
+    // Old and new NodeClaims of replacements in flight are left alone.
+    let busy_claims: HashSet<String> = state
+        .in_flight
+        .iter()
+        .flat_map(|f| f.command.claims.iter().chain(&f.new_claims).cloned())
+        .collect();
+    state
+        .replaced_at
+        .retain(|c, _| claims.iter().any(|k| &k.name_any() == c));
+    let settings: Vec<PoolSettings> = nodepools
+        .iter()
+        .map(|np| PoolSettings {
+            name: np.name_any(),
+            when_empty: np.spec.disruption.consolidation_policy == ConsolidationPolicy::WhenEmpty,
+            consolidate_after_seconds: np
+                .spec
+                .disruption
+                .consolidate_after()
+                .ok()
+                .flatten()
+                .map(|d| d.as_secs()),
+            template_hash: hash::nodepool_hash(np),
+        })
+        .collect();
+
+    let pool_spec_list: Vec<_> = pools.iter().map(|(_, s)| s.clone()).collect();
+    let sizes = ctx.pools.lock().await.pool_sizes();
+    let set = ctx.policies.clone();
+    let primary = WasmFlavorPolicy::active(&set);
+    let fallback = WasmFlavorPolicy::default_policy(&set);
+    // Nodes the scheduling core would give pending pods: they are about to be used, so they
+    // are neither empty nor under-used (Karpenter's nominated nodes).
+    let nominated: HashSet<String> = if snapshot.pending.is_empty() {
+        HashSet::new()
+    } else {
+        let sim = crate::provisioning::simulate::Input {
+            snapshot: &snapshot,
+            pools: &pool_spec_list,
+            flavors: &flavors,
+            ovh_pool_sizes: &sizes,
+            config: "",
+        };
+        crate::provisioning::simulate::plan(&sim, &primary, &fallback)
+            .on_existing
+            .into_iter()
+            .map(|(_, node)| node)
+            .collect()
+    };
+
+    let mut candidates = Vec::new();
+    let mut seen_nodes = HashSet::new();
+    for claim in claims.iter().filter(|c| {
+        c.metadata.deletion_timestamp.is_none() && c.is_condition_true(CONDITION_INITIALIZED)
+    }) {
+        let node_name = claim
+            .status
+            .as_ref()
+            .map(|s| s.node_name.clone())
+            .unwrap_or_default();
+        let Some(sim) = decide::node(&snapshot, &node_name) else {
+            continue;
+        };
+        if sim.state != NodeState::Ready {
+            continue;
+        }
+        let Some(np) = claim.nodepool_name() else {
+            continue;
+        };
+        let Some(ps) = settings.iter().find(|s| s.name == np) else {
+            continue;
+        };
+        let mut uids = per_node
+            .get(node_name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        uids.sort();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        uids.hash(&mut h);
+        let fp = h.finish();
+        let initialized_at = condition::find(claim.conditions(), CONDITION_INITIALIZED)
+            .map(|c| c.last_transition_time.0)
+            .unwrap_or(now);
+        let since = match state.pods_since.get(&node_name) {
+            Some((old, at)) if *old == fp => *at,
+            Some(_) => now,
+            None => initialized_at,
+        };
+        let since = state
+            .replaced_at
+            .get(&claim.name_any())
+            .map_or(since, |t| since.max(*t));
+        state.pods_since.insert(node_name.clone(), (fp, since));
+        seen_nodes.insert(node_name.clone());
+        let consolidatable = !nominated.contains(&node_name)
+            && ps
+                .consolidate_after_seconds
+                .is_some_and(|after| ctx.clock.guide_since(since).as_secs() >= after);
+        let node_pods: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| pod_node(p) == Some(node_name.as_str()))
+            .collect();
+        let k8s_node = k8s_nodes.iter().find(|n| n.name_any() == node_name);
+        let protected = is_true(claim.annotations().get(labels::DO_NOT_DISRUPT))
+            || k8s_node.is_some_and(|n| is_true(n.annotations().get(labels::DO_NOT_DISRUPT)))
+            || node_pods
+                .iter()
+                .any(|p| is_true(p.annotations().get(labels::DO_NOT_DISRUPT)));
+        let pdb_blocked = node_pods.iter().any(|p| {
+            let spec = convert::pod(p);
+            snapshot
+                .pdbs
+                .iter()
+                .any(|b| b.covers(&spec) && b.disruptions_allowed <= 0)
+        });
+        let flavor = claim
+            .labels()
+            .get(labels::INSTANCE_TYPE)
+            .cloned()
+            .unwrap_or_default();
+        let hourly_price = flavors
+            .iter()
+            .find(|f| f.name == flavor)
+            .map_or(0.0, |f| f.hourly_price);
+        let age = claim
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| ctx.clock.guide_since(t.0))
+            .unwrap_or_default();
+        candidates.push(Candidate {
+            node: node_name,
+            claim: claim.name_any(),
+            nodepool: np.to_string(),
+            hourly_price,
+            age_seconds: age.as_secs(),
+            disruptable: !protected
+                && !pdb_blocked
+                && !busy_claims.contains(claim.name_any().as_str()),
+            consolidatable,
+        });
+    }
+    state.pods_since.retain(|n, _| seen_nodes.contains(n));
+
+    let input = decide::Input {
+        snapshot: &snapshot,
+        pools: &pool_spec_list,
+        settings: &settings,
+        flavors: &flavors,
+        candidates: &candidates,
+        ovh_pool_sizes: &sizes,
+    };
+
+    // Consolidation through the policy (its empty commands come first).
+    let request = decide::consolidation_request(&input);
+    let decided = {
+        let set = set.clone();
+        tokio::task::spawn_blocking(move || set.consolidate(request)).await?
+    };
+    let (accepted, refused) = match decided {
+        Ok(d) => decide::validate_all(&input, &d.decision.commands, &primary, &fallback),
+        Err(e) => {
+            tracing::warn!(error = %e, "no consolidation decision this pass");
+            (Vec::new(), Vec::new())
+        }
+    };
+    for r in &refused {
+        tracing::debug!(nodes = ?r.nodes, why = %r.why, "consolidation command refused");
+        ctx.disruption
+            .commands_refused
+            .get_or_create(&metrics::ReasonLabels {
+                nodepool: "-".into(),
+                reason: "validation".into(),
+            })
+            .inc();
+    }
+
+    // Drift and expiry: replacements for the nodes that no longer match or are too old.
+    let mut lifecycle = Vec::new();
+    let with_classes: Vec<_> = pools
+        .iter()
+        .map(|(np, s)| (np.clone(), s.clone(), nodeclass_of(np, &classes).cloned()))
+        .collect();
+    let drift_req = drift::drift_request(&claims, &with_classes, &flavors);
+    let drifted = {
+        let set = set.clone();
+        tokio::task::spawn_blocking(move || set.detect(drift_req)).await?
+    };
+    let drifted: HashMap<String, String> = match drifted {
+        Ok(d) => d
+            .decision
+            .drifted
+            .into_iter()
+            .map(|d| (d.nodeclaim, d.message))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no drift decision this pass");
+            HashMap::new()
+        }
+    };
+    ctx.disruption.drifted.set(drifted.len() as i64);
+    for claim in &claims {
+        if let Some(message) = drifted.get(&claim.name_any()) {
+            mark_drifted(ctx, claim, message).await;
+        }
+    }
+    for c in candidates
+        .iter()
+        .filter(|c| !busy_claims.contains(&c.claim))
+    {
+        let Some(claim) = claims.iter().find(|k| k.name_any() == c.claim) else {
+            continue;
+        };
+        let expire = claim.spec.expire_after.duration().ok().flatten();
+        let (reason, message) = if let Some(m) = drifted.get(&c.claim) {
+            (Reason::Drifted, format!("drifted: {m}"))
+        } else if expire.is_some_and(|e| c.age_seconds >= e.as_secs()) {
+            (
+                Reason::Expired,
+                format!(
+                    "expired: older than expireAfter {}",
+                    claim.spec.expire_after.as_str()
+                ),
+            )
+        } else {
+            continue;
+        };
+        if !c.disruptable && reason == Reason::Drifted {
+            continue;
+        }
+        match decide::replace(&input, c, reason, message, &primary, &fallback) {
+            Ok(cmd) => lifecycle.push(cmd),
+            Err(why) => {
+                tracing::info!(nodeclaim = %c.claim, reason = reason.as_str(), %why, "cannot replace yet")
+            }
+        }
+    }
+
+    // Karpenter's order; one command per NodePool per pass, none while one is in flight.
+    let mut ordered: Vec<(Command, bool)> = Vec::new();
+    let (empties, underused): (Vec<Command>, Vec<Command>) = accepted
+        .into_iter()
+        .partition(|c| c.reason == Reason::Empty);
+    ordered.extend(empties.into_iter().map(|c| (c, true)));
+    ordered.extend(lifecycle.into_iter().map(|c| (c, false)));
+    ordered.extend(underused.into_iter().map(|c| (c, true)));
+
+    let mut chosen_keys = HashSet::new();
+    let mut acted: HashSet<String> = state
+        .in_flight
+        .iter()
+        .map(|f| f.command.nodepool.clone())
+        .collect();
+    for (command, delayed) in ordered {
+        if acted.contains(&command.nodepool) {
+            continue;
+        }
+        let Some(np) = nodepools.iter().find(|p| p.name_any() == command.nodepool) else {
+            continue;
+        };
+        // Budgets.
+        if let Some(reason) = command.reason.budget() {
+            let total = claims
+                .iter()
+                .filter(|c| c.nodepool_name() == Some(command.nodepool.as_str()))
+                .count() as u32;
+            let disrupting = claims
+                .iter()
+                .filter(|c| {
+                    c.nodepool_name() == Some(command.nodepool.as_str())
+                        && c.metadata.deletion_timestamp.is_some()
+                })
+                .count() as u32;
+            let allowed = budget::allowed(
+                &np.spec.disruption.budgets,
+                reason,
+                total,
+                disrupting,
+                Timestamp::now(),
+            );
+            if (allowed as usize) < command.claims.len() {
+                tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(),
+                    nodes = ?command.nodes, allowed, "disruption blocked by the NodePool's budget");
+                ctx.disruption
+                    .commands_refused
+                    .get_or_create(&metrics::ReasonLabels {
+                        nodepool: command.nodepool.clone(),
+                        reason: "budget".into(),
+                    })
+                    .inc();
+                continue;
+            }
+        }
+        if delayed {
+            let key = command.key();
+            chosen_keys.insert(key.clone());
+            let first = *state.seen.entry(key).or_insert_with(Instant::now);
+            if first.elapsed() < ctx.real(ctx.settings.validation_delay) {
+                tracing::debug!(nodepool = %command.nodepool, nodes = ?command.nodes, "consolidation chosen; validating again after the delay");
+                acted.insert(command.nodepool.clone());
+                continue;
+            }
+        }
+        acted.insert(command.nodepool.clone());
+        execute(ctx, state, np, command, &classes).await;
+    }
+    state.seen.retain(|k, _| chosen_keys.contains(k));
+    Ok(())
+}
+
+/// Sets the Drifted condition on a NodeClaim (once).
+async fn mark_drifted(ctx: &Context, claim: &NodeClaim, message: &str) {
+    if claim.is_condition_true(CONDITION_DRIFTED) {
+        return;
+    }
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let mut status = claim.status.clone().unwrap_or_default();
+    condition::set(
+        &mut status.conditions,
+        CONDITION_DRIFTED,
+        ConditionStatus::True,
+        "Drifted",
+        message,
+        None,
+        Timestamp::now(),
+    );
+    match api
+        .patch_status(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(nodeclaim = %claim.name_any(), %message, "NodeClaim drifted");
+            ctx.event(claim, false, "Drifted", "Disrupt", message.to_string())
+                .await;
+        }
+        Err(e) => tracing::warn!(nodeclaim = %claim.name_any(), error = %e, "cannot set Drifted"),
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let what = if command.replacements.is_empty() {
+        "delete".to_string()
+    } else {
+        let flavors: Vec<&str> = command
+            .replacements
+            .iter()
+            .map(|r| r.flavor.as_str())
+            .collect();
+        format!("replace with {}", flavors.join(", "))
+    };
+    format!(
+        "{} {} ({}): {}; expected savings {:.4} EUR/hour",
+        what,
+        command.nodes.join(", "),
+        command.reason.as_str(),
+        command.message,
+        command.savings_per_hour
+    )
+}
+
+/// Carries out a validated command: replacements launched first (the old NodeClaims go once
+/// they are initialized), else the NodeClaims deleted now.
+async fn execute(
+    ctx: &Arc<Context>,
+    state: &mut LoopState,
+    np: &NodePool,
+    command: Command,
+    classes: &[crate::api::OVHNodeClass],
+) {
+    let kind = match command.reason {
+        Reason::Empty | Reason::Underutilized => "consolidation",
+        Reason::Drifted => "drift",
+        Reason::Expired => "expiration",
+    };
+    let text = describe(&command);
+    tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(), nodes = ?command.nodes,
+        savings_eur_per_hour = command.savings_per_hour, "disruption {kind}: {text}");
+    ctx.event(
+        np,
+        false,
+        "DisruptionLaunching",
+        "Disrupt",
+        format!("{kind}: {text}"),
+    )
+    .await;
+    ctx.disruption
+        .commands
+        .get_or_create(&metrics::ReasonLabels {
+            nodepool: command.nodepool.clone(),
+            reason: command.reason.as_str().into(),
+        })
+        .inc();
+    if command.replacements.is_empty() {
+        finish(ctx, &command).await;
+        return;
+    }
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let pools = list(&ctx.caches.nodepools);
+    let mut new_claims = Vec::new();
+    for spec in &command.replacements {
+        let Some(pool) = pools.iter().find(|p| p.name_any() == spec.nodepool) else {
+            continue;
+        };
+        let object = nodeclaim_object(spec, pool, nodeclass_of(pool, classes));
+        match api.create(&PostParams::default(), &object).await {
+            Ok(claim) => {
+                let name = claim.name_any();
+                // claim_node reads the model: the lock is taken only afterwards.
+                let node = claim_node(ctx, &claim);
+                ctx.state().apply_claim(&name, node);
+                ctx.metrics
+                    .nodeclaims_created
+                    .get_or_create(&crate::controller::metrics::ClaimLabels {
+                        nodepool: spec.nodepool.clone(),
+                        reason: kind.into(),
+                    })
+                    .inc();
+                tracing::info!(nodeclaim = %name, flavor = %spec.flavor, zone = %spec.zone,
+                    replaces = ?command.claims, "replacement NodeClaim created ({kind})");
+                ctx.event(
+                    &claim,
+                    false,
+                    "Launching",
+                    "Disrupt",
+                    format!(
+                        "replacement ({kind}) of {}: a {} in {}",
+                        command.nodes.join(", "),
+                        spec.flavor,
+                        spec.zone
+                    ),
+                )
+                .await;
+                new_claims.push(name);
+            }
+            Err(e) => {
+                tracing::warn!(nodepool = %spec.nodepool, error = %e, "cannot create a replacement NodeClaim");
+                return;
+            }
+        }
+    }
+    ctx.reconcile.notify_one();
+    state.in_flight.push(InFlight {
+        command,
+        new_claims,
+    });
+}
+
+/// Deletes the command's NodeClaims (their finalizer drains them) and counts the savings.
+async fn finish(ctx: &Context, command: &Command) {
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    for name in &command.claims {
+        let Ok(Some(claim)) = api.get_opt(name).await else {
+            continue;
+        };
+        let reason = match command.reason {
+            Reason::Empty => "Empty",
+            Reason::Underutilized => "Underutilized",
+            Reason::Drifted => "Drifted",
+            Reason::Expired => "Expired",
+        };
+        crate::lifecycle::delete_claim(ctx, &claim, reason, describe(command)).await;
+        ctx.disruption
+            .nodes_disrupted
+            .get_or_create(&metrics::ReasonLabels {
+                nodepool: command.nodepool.clone(),
+                reason: command.reason.as_str().into(),
+            })
+            .inc();
+    }
+    if command.savings_per_hour > 0.0 {
+        ctx.disruption
+            .savings_eur_per_hour
+            .inc_by(command.savings_per_hour);
+    }
+    ctx.reconcile.notify_one();
+}
+
+/// Replacements whose new NodeClaims are all initialized let the old ones go; a replacement
+/// that vanished abandons the command (the old nodes stay).
+async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[NodeClaim]) {
+    let mut keep = Vec::new();
+    for f in std::mem::take(&mut state.in_flight) {
+        let news: Vec<Option<&NodeClaim>> = f
+            .new_claims
+            .iter()
+            .map(|n| claims.iter().find(|c| &c.name_any() == n))
+            .collect();
+        if news
+            .iter()
+            .any(|c| c.is_none_or(|c| c.metadata.deletion_timestamp.is_some()))
+        {
+            tracing::warn!(replaces = ?f.command.claims, "a replacement NodeClaim is gone; the old nodes stay");
+            continue;
+        }
+        if news
+            .iter()
+            .all(|c| c.is_some_and(|c| c.is_condition_true(CONDITION_INITIALIZED)))
+        {
+            tracing::info!(replaced = ?f.command.claims, by = ?f.new_claims, "replacements initialized; draining the old nodes");
+            finish(ctx, &f.command).await;
+            for c in &f.new_claims {
+                state.replaced_at.insert(c.clone(), ctx.clock.now());
+            }
+            continue;
+        }
+        keep.push(f);
+    }
+    state.in_flight = keep;
+}

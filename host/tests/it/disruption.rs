@@ -1,0 +1,695 @@
+//! Disruption end to end on the simulated cluster (kube-scheduler, kubelets, Deployment
+//! controller, PDBs and the Eviction API, MKS): consolidation after consolidateAfter, cheaper
+//! replacements, drift, expiry, budgets, PDBs, do-not-disrupt, WhenEmpty, a "never
+//! consolidate" policy swapped in without a restart; no OVH node goes while it runs a pod the
+//! controller did not evict.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::ByteString;
+use karpenter_ovhcloud::api::{labels, NodeClaim, NodePool, OVHNodeClass};
+use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{json, Value};
+
+use crate::controller_common::{eventually, SCALE};
+
+/// The simulated cluster with the guide's CRDs, Secret and OVHNodeClass, and the controller.
+struct World {
+    cluster: SimCluster,
+    client: Client,
+    _kubeconfig: tempfile::NamedTempFile,
+    log: PathBuf,
+    _logdir: tempfile::TempDir,
+    controller: Option<tokio::process::Child>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.controller {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+/// A NodePool in the guide's shape (03/05/11) with `instance_types` and `extra` merged in.
+fn nodepool(name: &str, instance_types: &[&str], extra: Value) -> Value {
+    let mut np = json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+        "metadata": {"name": name},
+        "spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.ovhcloud.sh",
+            "kind": "OVHNodeClass", "name": "default"},
+            "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In",
+                "values": instance_types}]}},
+          "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "1m"},
+          "limits": {"cpu": "100"}}});
+    merge(&mut np, extra);
+    np
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        for (k, v) in e {
+            match b.get_mut(&k) {
+                Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                _ => {
+                    b.insert(k, v);
+                }
+            }
+        }
+    }
+}
+
+impl World {
+    async fn start(nodepools: &[Value]) -> World {
+        let cluster = SimCluster::start(ClusterConfig::new("EU-WEST-PAR", SCALE))
+            .await
+            .unwrap();
+        cluster.wait_ready(Duration::from_secs(30)).await.unwrap();
+        let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+        cluster.kube().write_kubeconfig(kubeconfig.path()).unwrap();
+        let kc = kube::config::Kubeconfig::from_yaml(&cluster.kube().kubeconfig_yaml()).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let client = Client::try_from(cfg).unwrap();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for f in [
+            "karpenter.sh_nodepools.yaml",
+            "karpenter.sh_nodeclaims.yaml",
+            "karpenter.ovhcloud.sh_ovhnodeclasses.yaml",
+        ] {
+            let path = format!(
+                "{}/../charts/karpenter-ovhcloud/crds/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let crd: CustomResourceDefinition =
+                serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let _ = crds.create(&PostParams::default(), &crd).await;
+        }
+        let post = PostParams::default();
+        let _ = Api::<Namespace>::all(client.clone())
+            .create(
+                &post,
+                &serde_json::from_value(json!({"metadata": {"name": "karpenter"}})).unwrap(),
+            )
+            .await;
+        let env = cluster.ovh_env();
+        Api::<Secret>::namespaced(client.clone(), "karpenter")
+            .create(&post, &serde_json::from_value(json!({"metadata": {"name": "ovh-credentials"},
+                "stringData": {"applicationKey": env.application_key, "applicationSecret": env.application_secret,
+                               "consumerKey": env.consumer_key}})).unwrap())
+            .await
+            .unwrap();
+        Api::<OVHNodeClass>::all(client.clone())
+            .create(&post, &serde_json::from_value(json!({"apiVersion": "karpenter.ovhcloud.sh/v1alpha1",
+                "kind": "OVHNodeClass", "metadata": {"name": "default"},
+                "spec": {"serviceName": env.service_name, "kubeId": env.kube_id, "region": env.region,
+                         "credentialsSecretRef": {"name": "ovh-credentials", "namespace": "karpenter"}}})).unwrap())
+            .await
+            .unwrap();
+        for np in nodepools {
+            Api::<NodePool>::all(client.clone())
+                .create(&post, &serde_json::from_value(np.clone()).unwrap())
+                .await
+                .unwrap();
+        }
+        let logdir = tempfile::tempdir().unwrap();
+        let log = logdir.path().join("controller.log");
+        let mut world = World {
+            cluster,
+            client,
+            _kubeconfig: kubeconfig,
+            log,
+            _logdir: logdir,
+            controller: None,
+        };
+        world.controller = Some(world.spawn_controller());
+        world
+    }
+
+    fn spawn_controller(&self) -> tokio::process::Child {
+        let env = self.cluster.ovh_env();
+        let file = std::fs::File::create(&self.log).unwrap();
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"))
+            .arg("controller")
+            .arg("--kubeconfig")
+            .arg(self._kubeconfig.path())
+            .args(["--namespace", "karpenter", "--ovh-endpoint", &env.endpoint])
+            .args([
+                "--service-name",
+                &env.service_name,
+                "--kube-id",
+                &env.kube_id,
+            ])
+            .args(["--region", &env.region])
+            .args(["--time-scale", &SCALE.to_string()])
+            .args([
+                "--metrics-address",
+                "127.0.0.1:0",
+                "--health-address",
+                "127.0.0.1:0",
+            ])
+            .args(["--leader-elect", "false", "--log-format", "text"])
+            .args(["--disruption-interval", "30s"])
+            .env_remove("OVH_APPLICATION_KEY")
+            .env_remove("OVH_APPLICATION_SECRET")
+            .env_remove("OVH_CONSUMER_KEY")
+            .env(
+                "RUST_LOG",
+                "info,karpenter_ovhcloud::disruption=debug,kube=warn,tower=warn,hyper=warn",
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(file))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the controller")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A Deployment of pause pods in `default`; `spec` is merged into the pod spec, `meta`
+    /// into the pod template's metadata.
+    async fn deploy(
+        &self,
+        name: &str,
+        replicas: i32,
+        cpu: &str,
+        memory: &str,
+        spec: Value,
+        meta: Value,
+    ) {
+        let mut pod_meta = json!({"labels": {"app": name}});
+        merge(&mut pod_meta, meta);
+        let mut pod_spec = json!({"terminationGracePeriodSeconds": 0, "containers": [{"name": name,
+            "image": "registry.k8s.io/pause:3.9",
+            "resources": {"requests": {"cpu": cpu, "memory": memory}}}]});
+        merge(&mut pod_spec, spec);
+        Api::<Deployment>::namespaced(self.client.clone(), "default")
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"apiVersion": "apps/v1",
+                "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": pod_meta, "spec": pod_spec}}}))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn scale(&self, name: &str, replicas: i32) {
+        Api::<Deployment>::namespaced(self.client.clone(), "default")
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn claims(&self) -> Vec<NodeClaim> {
+        Api::<NodeClaim>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Live NodeClaims: name -> (flavor, node name, initialized).
+    async fn live(&self) -> BTreeMap<String, (String, String, bool)> {
+        self.claims()
+            .await
+            .into_iter()
+            .filter(|c| c.metadata.deletion_timestamp.is_none())
+            .map(|c| {
+                let node = c
+                    .status
+                    .as_ref()
+                    .map(|s| s.node_name.clone())
+                    .unwrap_or_default();
+                let init = c.is_condition_true("Initialized");
+                (
+                    c.name_any(),
+                    (c.labels()[labels::INSTANCE_TYPE].clone(), node, init),
+                )
+            })
+            .collect()
+    }
+
+    /// Running pods of `app`: pod name -> node name.
+    async fn running(&self, app: &str) -> BTreeMap<String, String> {
+        Api::<Pod>::namespaced(self.client.clone(), "default")
+            .list(&ListParams::default().labels(&format!("app={app}")))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            })
+            .map(|p| {
+                let node = p.spec.and_then(|s| s.node_name).unwrap_or_default();
+                (p.metadata.name.unwrap_or_default(), node)
+            })
+            .collect()
+    }
+
+    /// Waits until exactly `n` initialized NodeClaims run and `pods` pods of `app` run on them.
+    async fn settled(
+        &self,
+        app: &str,
+        n: usize,
+        pods: usize,
+        secs: u64,
+    ) -> BTreeMap<String, (String, String, bool)> {
+        eventually(
+            &format!("{n} node(s) running {pods} pod(s) of {app}"),
+            secs,
+            || async {
+                let live = self.live().await;
+                let running = self.running(app).await;
+                let nodes: Vec<&String> = live.values().map(|(_, n, _)| n).collect();
+                (live.len() == n
+                    && live.values().all(|(_, _, init)| *init)
+                    && running.len() == pods
+                    && running.values().all(|n| nodes.contains(&n)))
+                .then_some(live)
+            },
+        )
+        .await
+    }
+
+    /// OVH nodes of the `karpenter-*` pools: pool name -> node count.
+    fn ovh_nodes(&self) -> BTreeMap<String, usize> {
+        self.cluster.ovh().state().projects[0].clusters[0]
+            .pools
+            .iter()
+            .filter_map(|p| {
+                let name = p.pool["name"].as_str()?.to_string();
+                name.starts_with("karpenter-").then(|| {
+                    (
+                        name,
+                        p.nodes
+                            .iter()
+                            .filter(|n| n.status != "DELETING" && n.status != "DELETED")
+                            .count(),
+                    )
+                })
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Fails if a node the controller removed from OVH still ran a pod it did not evict:
+    /// every OVH removal in the log comes after the NodeClaim's drain.
+    fn assert_drained_before_removal(&self) {
+        let log = self.log();
+        for line in log
+            .lines()
+            .filter(|l| l.contains("OVH pool remove nodes") || l.contains("OVH pool delete"))
+        {
+            assert!(
+                log.contains("NodeClaim drained"),
+                "an OVH node was removed without a drained NodeClaim: {line}"
+            );
+        }
+    }
+}
+
+/// The guide's "scale 10 -> 2": after consolidateAfter the freed nodes go and the two pods
+/// left end on one b3-8, the cheapest capacity that fits; the log says "consolidation".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_consolidates_onto_the_cheapest_capacity() {
+    let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
+    w.deploy(
+        "inflate",
+        10,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
+        json!({}),
+    )
+    .await;
+    eventually("10 pods running", 50, || async {
+        (w.running("inflate").await.len() == 10).then_some(())
+    })
+    .await;
+    let nodes_at_10 = w.live().await.len();
+    assert!(nodes_at_10 >= 2, "10 pods need more than one node");
+    w.scale("inflate", 2).await;
+    let live = w.settled("inflate", 1, 2, 50).await;
+    let (flavor, _, _) = live.values().next().unwrap();
+    assert_eq!(flavor, "b3-8", "{live:?}");
+    eventually("OVH keeps one b3-8 node", 30, || async {
+        let nodes = w.ovh_nodes();
+        (nodes.values().sum::<usize>() == 1).then_some(())
+    })
+    .await;
+    assert!(
+        w.log().contains("consolidation"),
+        "the log says consolidation"
+    );
+    w.assert_drained_before_removal();
+}
+
+/// An under-used b3-32 (its large pod gone, a small one left) is replaced by a b3-8: the
+/// replacement is initialized before the b3-32 drains, and the small pod moves over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn underused_b3_32_is_replaced_by_a_b3_8() {
+    replacement_case("multi-flavor", json!({}), json!({}), true).await;
+}
+
+/// `karpenter.sh/do-not-disrupt` on the pod keeps the under-used b3-32.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_disrupt_keeps_the_node() {
+    replacement_case(
+        "multi-flavor",
+        json!({}),
+        json!({"annotations": {"karpenter.sh/do-not-disrupt": "true"}}),
+        false,
+    )
+    .await;
+}
+
+/// A WhenEmpty NodePool (the guide's monthly one) never moves running pods: the b3-32 stays
+/// while its small pod runs, and goes once it is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_empty_never_moves_running_pods() {
+    let w = replacement_case(
+        "multi-flavor",
+        json!({"spec": {"disruption": {"consolidationPolicy": "WhenEmpty"}}}),
+        json!({}),
+        false,
+    )
+    .await;
+    w.scale("small-workload", 0).await;
+    eventually("the empty b3-32 removed", 40, || async {
+        (w.live().await.is_empty() && w.ovh_nodes().is_empty()).then_some(())
+    })
+    .await;
+    w.assert_drained_before_removal();
+}
+
+/// A budget of 0 blocks consolidation of an empty node; raising it lets the node go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_budget_blocks_disruption() {
+    let w = World::start(&[nodepool(
+        "demo-pool",
+        &["b3-8"],
+        json!({"spec": {"disruption": {"budgets": [{"nodes": "0"}]}}}),
+    )])
+    .await;
+    w.deploy(
+        "inflate",
+        1,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
+        json!({}),
+    )
+    .await;
+    w.settled("inflate", 1, 1, 50).await;
+    w.scale("inflate", 0).await;
+    // 8 s of real time is 8 guide minutes: far past consolidateAfter and the validation delay.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        w.live().await.len(),
+        1,
+        "a zero budget keeps the empty node"
+    );
+    assert!(w.log().contains("blocked by the NodePool's budget"));
+    Api::<NodePool>::all(w.client.clone())
+        .patch(
+            "demo-pool",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"disruption": {"budgets": [{"nodes": "100%"}]}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the empty node removed", 40, || async {
+        (w.live().await.is_empty() && w.ovh_nodes().is_empty()).then_some(())
+    })
+    .await;
+}
+
+/// A PodDisruptionBudget delays the drain of a deleted NodeClaim without losing the pod: the
+/// node and its OVH node stay while the PDB refuses; once it allows, the pod is evicted,
+/// recreated elsewhere, and the OVH node goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pdb_delays_eviction_without_losing_the_pod() {
+    let w = World::start(&[nodepool(
+        "demo-pool",
+        &["b3-8"],
+        json!({"spec": {"disruption": {"consolidateAfter": "Never"}}}),
+    )])
+    .await;
+    w.deploy(
+        "guarded",
+        1,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
+        json!({}),
+    )
+    .await;
+    let live = w.settled("guarded", 1, 1, 50).await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(w.client.clone(), "default");
+    pdbs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "guarded"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let claim = live.keys().next().unwrap().clone();
+    let pod_before = w.running("guarded").await;
+    Api::<NodeClaim>::all(w.client.clone())
+        .delete(&claim, &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        w.running("guarded").await,
+        pod_before,
+        "the PDB keeps the pod"
+    );
+    assert_eq!(
+        w.ovh_nodes().values().sum::<usize>(),
+        1,
+        "the OVH node stays"
+    );
+    assert!(w.claims().await.iter().any(|c| c.name_any() == claim));
+    let log = w.log();
+    assert!(log.contains("refused by a PodDisruptionBudget"), "{log}");
+    pdbs.delete("guarded", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the old NodeClaim gone and the pod running elsewhere",
+        50,
+        || async {
+            let gone = !w.claims().await.iter().any(|c| c.name_any() == claim);
+            let running = w.running("guarded").await;
+            (gone && running.len() == 1 && running != pod_before).then_some(())
+        },
+    )
+    .await;
+    w.assert_drained_before_removal();
+}
+
+/// Changing a NodePool's requirements drifts its node: a replacement of an allowed flavor is
+/// launched and initialized, the pods move, the old node goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_requirements_drift_and_replace_the_node() {
+    let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
+    w.deploy(
+        "inflate",
+        3,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
+        json!({}),
+    )
+    .await;
+    let live = tokio::time::timeout(Duration::from_secs(30), w.settled("inflate", 1, 3, 50)).await;
+    let live = live.unwrap_or_else(|_| panic!("{}", w.log()));
+    assert_eq!(live.values().next().unwrap().0, "b3-8");
+    let old = live.keys().next().unwrap().clone();
+    Api::<NodePool>::all(w.client.clone())
+        .patch(
+            "demo-pool",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"requirements": [
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-16"]}]}}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the old NodeClaim marked Drifted", 30, || async {
+        w.claims()
+            .await
+            .iter()
+            .find(|c| c.name_any() == old)
+            .is_none_or(|c| c.is_condition_true("Drifted"))
+            .then_some(())
+    })
+    .await;
+    let live = w.settled("inflate", 1, 3, 50).await;
+    assert!(!live.contains_key(&old));
+    assert_eq!(live.values().next().unwrap().0, "b3-16", "{live:?}");
+    assert!(w.log().contains("disruption drift"));
+    w.assert_drained_before_removal();
+}
+
+/// expireAfter replaces a node; its pods keep running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_replaces_the_node() {
+    let w = World::start(&[nodepool(
+        "demo-pool",
+        &["b3-8"],
+        json!({"spec": {"template": {"spec": {"expireAfter": "30m"}},
+            "disruption": {"consolidateAfter": "Never"}}}),
+    )])
+    .await;
+    w.deploy(
+        "inflate",
+        1,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
+        json!({}),
+    )
+    .await;
+    let first = w.settled("inflate", 1, 1, 50).await;
+    let old = first.keys().next().unwrap().clone();
+    eventually("a new node replaced the expired one", 55, || async {
+        let live = w.live().await;
+        let running = w.running("inflate").await;
+        (live.len() == 1 && !live.contains_key(&old) && running.len() == 1).then_some(())
+    })
+    .await;
+    assert!(w.log().contains("disruption expiration"));
+}
+
+/// A "never consolidate" policy swapped into the consolidation ConfigMap stops consolidation
+/// without a restart: an empty node stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_consolidate_policy_stops_consolidation_without_a_restart() {
+    let w = World::start(&[nodepool("demo-pool", &["b3-8"], json!({}))]).await;
+    let wasm = crate::common::components::component(
+        &crate::common::components::contract_wit(),
+        "consolidation",
+        &crate::common::components::noop_select_wat("").replace("\"select\"", "\"consolidate\""),
+    );
+    let mut cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "never-consolidate",
+        "labels": {"karpenter.ovhcloud.sh/policy": "consolidation"}}}))
+        .unwrap();
+    cm.binary_data = Some([("policy.wasm".to_string(), ByteString(wasm))].into());
+    Api::<ConfigMap>::namespaced(w.client.clone(), "karpenter")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    eventually("the never-consolidate policy loaded", 20, || async {
+        w.log().contains("never-consolidate").then_some(())
+    })
+    .await;
+    w.deploy(
+        "inflate",
+        1,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
+        json!({}),
+    )
+    .await;
+    w.settled("inflate", 1, 1, 50).await;
+    w.scale("inflate", 0).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        w.live().await.len(),
+        1,
+        "nothing consolidates the empty node"
+    );
+    // Back to the default: the empty node goes.
+    Api::<ConfigMap>::namespaced(w.client.clone(), "karpenter")
+        .delete("never-consolidate", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the empty node removed", 40, || async {
+        w.live().await.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// large-workload (6 CPU) and small-workload (500m) on one b3-32 of `pool`; then the large one
+/// goes. `replaced`: the b3-32 must become a b3-8; else it must stay for 8 s.
+async fn replacement_case(
+    pool: &str,
+    pool_extra: Value,
+    small_meta: Value,
+    replaced: bool,
+) -> World {
+    let w = World::start(&[nodepool(
+        pool,
+        &["b3-8", "b3-16", "b3-32", "b3-64"],
+        pool_extra,
+    )])
+    .await;
+    let selector = json!({"nodeSelector": {"karpenter.sh/nodepool": pool}});
+    w.deploy(
+        "large-workload",
+        1,
+        "6",
+        "24Gi",
+        selector.clone(),
+        json!({}),
+    )
+    .await;
+    w.deploy("small-workload", 1, "500m", "1Gi", selector, small_meta)
+        .await;
+    let live = w.settled("small-workload", 1, 1, 50).await;
+    assert_eq!(live.values().next().unwrap().0, "b3-32", "{live:?}");
+    assert_eq!(w.running("large-workload").await.len(), 1);
+    let old = live.keys().next().unwrap().clone();
+    w.scale("large-workload", 0).await;
+    if replaced {
+        let wait = eventually("the b3-32 replaced by a b3-8", 40, || async {
+            let live = w.live().await;
+            let running = w.running("small-workload").await;
+            let nodes: Vec<&String> = live.values().map(|(_, n, _)| n).collect();
+            (live.len() == 1
+                && !live.contains_key(&old)
+                && running.len() == 1
+                && running.values().all(|n| nodes.contains(&n)))
+            .then_some(live)
+        });
+        let live = tokio::time::timeout(Duration::from_secs(35), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no b3-8 replacement: {}", w.log()));
+        assert_eq!(live.values().next().unwrap().0, "b3-8", "{live:?}");
+        eventually("OVH keeps one node", 30, || async {
+            (w.ovh_nodes().values().sum::<usize>() == 1).then_some(())
+        })
+        .await;
+        assert!(w.log().contains("consolidation"));
+        w.assert_drained_before_removal();
+    } else {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let live = w.live().await;
+        assert_eq!(live.len(), 1, "{live:?}");
+        assert!(live.contains_key(&old), "the b3-32 stays: {live:?}");
+    }
+    w
+}
