@@ -182,34 +182,43 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
     let mut on_existing = Vec::new();
     let mut on_in_flight = Vec::new();
     for group in &mut pending {
-        for node in 0..board.nodes().len() {
-            if group.pods.is_empty() {
-                break;
-            }
-            loop {
-                let left = group.pods.len() as u32;
-                let room = board.nodes()[node]
-                    .free
-                    .how_many(&group.prepared.spec.requests);
-                let n = if group.prepared.has_topology() {
-                    1
-                } else {
-                    left.min(room)
-                };
-                if n == 0 || board.check(&group.prepared, node, n).is_err() {
-                    break;
-                }
-                board.place(&group.prepared, node, n);
-                let target = board.nodes()[node].node.name.clone();
-                let dest = if node < first_in_flight {
-                    &mut on_existing
-                } else {
-                    &mut on_in_flight
-                };
-                dest.extend(group.pods.drain(..n as usize).map(|p| (p, target.clone())));
+        // A spread constraint can refuse a node now and accept it once other domains have
+        // caught up: sweep the nodes again while a sweep places anything. One sweep left pods
+        // of a zone-spread Deployment unplaced and launched a new node for them every pass.
+        loop {
+            let before = group.pods.len();
+            for node in 0..board.nodes().len() {
                 if group.pods.is_empty() {
                     break;
                 }
+                loop {
+                    let left = group.pods.len() as u32;
+                    let room = board.nodes()[node]
+                        .free
+                        .how_many(&group.prepared.spec.requests);
+                    let n = if group.prepared.has_topology() {
+                        1
+                    } else {
+                        left.min(room)
+                    };
+                    if n == 0 || board.check(&group.prepared, node, n).is_err() {
+                        break;
+                    }
+                    board.place(&group.prepared, node, n);
+                    let target = board.nodes()[node].node.name.clone();
+                    let dest = if node < first_in_flight {
+                        &mut on_existing
+                    } else {
+                        &mut on_in_flight
+                    };
+                    dest.extend(group.pods.drain(..n as usize).map(|p| (p, target.clone())));
+                    if group.pods.is_empty() {
+                        break;
+                    }
+                }
+            }
+            if group.pods.is_empty() || group.pods.len() == before {
+                break;
             }
         }
     }

@@ -232,3 +232,44 @@ fn existing_nodes_and_in_flight_claims_come_first() {
     assert_eq!(plan.on_in_flight.len(), 3);
     assert_eq!(plan.claims.iter().map(|c| c.pods.len()).sum::<usize>(), 2);
 }
+
+/// Zone-spread pods already held by three in-flight NodeClaims (one per zone) need no new node:
+/// the placement sweeps the claims again once other zones have caught up. (One sweep placed
+/// 1/1/2 and launched a node for the rest on every provisioning pass: 36 nodes for 6 pods.)
+#[test]
+fn zone_spread_pods_fill_in_flight_claims_of_every_zone() {
+    use k8s_openapi::api::core::v1::Node;
+    let mut s = ClusterState::new();
+    for zone in ["a", "b", "c"] {
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": format!("n-{zone}"), "labels": {
+                "topology.kubernetes.io/zone": format!("eu-west-par-{zone}"),
+                "node.kubernetes.io/instance-type": "b3-8", "karpenter.sh/nodepool": "demo-pool"}},
+            "status": {"allocatable": {"cpu": "1800m", "memory": "6Gi", "pods": "110"}}
+        }))
+        .unwrap();
+        let mut claim = karpenter_ovhcloud::scheduling::convert::node(&node);
+        claim.state = karpenter_ovhcloud::scheduling::NodeState::Launching;
+        s.apply_claim(&format!("demo-pool-{zone}"), claim);
+    }
+    deployment(
+        &mut s,
+        "zone-spread",
+        6,
+        "500m",
+        "512Mi",
+        json!({"app": "zone-spread"}),
+        zone_spread("zone-spread"),
+    );
+    let pools = [pool("demo-pool", vec![instance_types(&["b3-8", "b3-16"])])];
+    let plan = run(&s, &pools, ovh_catalog(), policy(), policy());
+    assert_eq!(plan.outcome, Outcome::NoPolicyCall, "{plan:#?}");
+    assert_eq!(plan.on_in_flight.len(), 6, "{plan:#?}");
+    assert!(plan.claims.is_empty(), "{plan:#?}");
+    let mut per_node: HashMap<&str, usize> = HashMap::new();
+    for (_, n) in &plan.on_in_flight {
+        *per_node.entry(n.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_node.len(), 3, "{per_node:?}");
+    assert!(per_node.values().all(|&n| n == 2), "{per_node:?}");
+}
