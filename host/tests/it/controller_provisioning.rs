@@ -340,63 +340,12 @@ async fn anti_affinity_pools_hold_at_most_five_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inflate_runs_on_the_simulated_cluster() {
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
+    use k8s_openapi::api::core::v1::{Node, Pod};
     use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
-    let cluster = SimCluster::start(ClusterConfig::new(
-        "EU-WEST-PAR",
-        crate::controller_common::SCALE,
-    ))
-    .await
-    .unwrap();
-    cluster
-        .wait_ready(std::time::Duration::from_secs(30))
-        .await
-        .unwrap();
-    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
-    cluster.kube().write_kubeconfig(kubeconfig.path()).unwrap();
-    let kc = kube::config::Kubeconfig::from_yaml(&cluster.kube().kubeconfig_yaml()).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for f in [
-        "karpenter.sh_nodepools.yaml",
-        "karpenter.sh_nodeclaims.yaml",
-        "karpenter.ovhcloud.sh_ovhnodeclasses.yaml",
-    ] {
-        let path = format!(
-            "{}/../charts/karpenter-ovhcloud/crds/{f}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let crd: CustomResourceDefinition =
-            serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let _ = crds.create(&PostParams::default(), &crd).await;
-    }
+    let (cluster, kubeconfig, client) = crate::controller_common::guide_sim_cluster().await;
     let post = PostParams::default();
-    let _ = Api::<Namespace>::all(client.clone())
-        .create(
-            &post,
-            &serde_json::from_value(json!({"metadata": {"name": "karpenter"}})).unwrap(),
-        )
-        .await;
     let env = cluster.ovh_env();
-    Api::<Secret>::namespaced(client.clone(), "karpenter")
-        .create(&post, &serde_json::from_value(json!({"metadata": {"name": "ovh-credentials"},
-            "stringData": {"applicationKey": env.application_key, "applicationSecret": env.application_secret,
-                           "consumerKey": env.consumer_key}})).unwrap())
-        .await
-        .unwrap();
-    Api::<karpenter_ovhcloud::api::OVHNodeClass>::all(client.clone())
-        .create(&post, &serde_json::from_value(json!({"apiVersion": "karpenter.ovhcloud.sh/v1alpha1",
-            "kind": "OVHNodeClass", "metadata": {"name": "default"},
-            "spec": {"serviceName": env.service_name, "kubeId": env.kube_id, "region": env.region,
-                     "credentialsSecretRef": {"name": "ovh-credentials", "namespace": "karpenter"}}})).unwrap())
-        .await
-        .unwrap();
     Api::<karpenter_ovhcloud::api::NodePool>::all(client.clone())
         .create(&post, &serde_json::from_value(json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
             "metadata": {"name": "demo-pool"},

@@ -173,28 +173,8 @@ fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
         "{text}"
     );
     let env_text = std::fs::read_to_string(dir.path().join("env")).unwrap();
-    let env: Vec<(String, String)> = env_text
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect();
-    let kubectl = |args: &[&str]| {
-        let out = Command::new("/usr/bin/kubectl")
-            .args(args)
-            .env_clear()
-            .envs(env.iter().cloned())
-            .env("HOME", dir.path())
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let env = crate::chart_support::parse_env_file(&env_text);
+    let kubectl = |args: &[&str]| crate::chart_support::kubectl_with_env(&env, dir.path(), args);
     let claims = kubectl(&["get", "nodeclaims", "-o", "wide"]);
     assert!(
         claims

@@ -9,17 +9,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::ByteString;
-use karpenter_ovhcloud::api::{labels, NodeClaim, NodePool, OVHNodeClass};
-use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
+use karpenter_ovhcloud::api::{labels, NodeClaim, NodePool};
+use karpenter_ovhcloud_sim::cluster::SimCluster;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
-use crate::controller_common::{eventually, SCALE};
+use crate::controller_common::{eventually, guide_sim_cluster, merge, SCALE};
 
 /// The simulated cluster with the guide's CRDs, Secret and OVHNodeClass, and the controller.
 struct World {
@@ -53,67 +52,10 @@ fn nodepool(name: &str, instance_types: &[&str], extra: Value) -> Value {
     np
 }
 
-fn merge(base: &mut Value, extra: Value) {
-    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
-        for (k, v) in e {
-            match b.get_mut(&k) {
-                Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
-                _ => {
-                    b.insert(k, v);
-                }
-            }
-        }
-    }
-}
-
 impl World {
     async fn start(nodepools: &[Value]) -> World {
-        let cluster = SimCluster::start(ClusterConfig::new("EU-WEST-PAR", SCALE))
-            .await
-            .unwrap();
-        cluster.wait_ready(Duration::from_secs(30)).await.unwrap();
-        let kubeconfig = tempfile::NamedTempFile::new().unwrap();
-        cluster.kube().write_kubeconfig(kubeconfig.path()).unwrap();
-        let kc = kube::config::Kubeconfig::from_yaml(&cluster.kube().kubeconfig_yaml()).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        let client = Client::try_from(cfg).unwrap();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for f in [
-            "karpenter.sh_nodepools.yaml",
-            "karpenter.sh_nodeclaims.yaml",
-            "karpenter.ovhcloud.sh_ovhnodeclasses.yaml",
-        ] {
-            let path = format!(
-                "{}/../charts/karpenter-ovhcloud/crds/{f}",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            let crd: CustomResourceDefinition =
-                serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-            let _ = crds.create(&PostParams::default(), &crd).await;
-        }
+        let (cluster, kubeconfig, client) = guide_sim_cluster().await;
         let post = PostParams::default();
-        let _ = Api::<Namespace>::all(client.clone())
-            .create(
-                &post,
-                &serde_json::from_value(json!({"metadata": {"name": "karpenter"}})).unwrap(),
-            )
-            .await;
-        let env = cluster.ovh_env();
-        Api::<Secret>::namespaced(client.clone(), "karpenter")
-            .create(&post, &serde_json::from_value(json!({"metadata": {"name": "ovh-credentials"},
-                "stringData": {"applicationKey": env.application_key, "applicationSecret": env.application_secret,
-                               "consumerKey": env.consumer_key}})).unwrap())
-            .await
-            .unwrap();
-        Api::<OVHNodeClass>::all(client.clone())
-            .create(&post, &serde_json::from_value(json!({"apiVersion": "karpenter.ovhcloud.sh/v1alpha1",
-                "kind": "OVHNodeClass", "metadata": {"name": "default"},
-                "spec": {"serviceName": env.service_name, "kubeId": env.kube_id, "region": env.region,
-                         "credentialsSecretRef": {"name": "ovh-credentials", "namespace": "karpenter"}}})).unwrap())
-            .await
-            .unwrap();
         for np in nodepools {
             Api::<NodePool>::all(client.clone())
                 .create(&post, &serde_json::from_value(np.clone()).unwrap())

@@ -58,12 +58,7 @@ fn sim_writes_env_and_kubeconfig_and_serves_the_controller_log() {
         .iter()
         .any(|l| l.trim() == "kubectl get nodes -L topology.kubernetes.io/zone"));
     let env_text = std::fs::read_to_string(dir.path().join("sim/env")).unwrap();
-    let env: Vec<(String, String)> = env_text
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect();
+    let env = crate::chart_support::parse_env_file(&env_text);
     for key in [
         "KUBECONFIG",
         "OVH_ENDPOINT",
@@ -77,22 +72,7 @@ fn sim_writes_env_and_kubeconfig_and_serves_the_controller_log() {
         assert!(env.iter().any(|(k, _)| k == key), "{key} in {env_text}");
     }
     assert!(env.contains(&("KARPENTER_TIME_SCALE".to_string(), "100".to_string())));
-    let kubectl = |args: &[&str]| {
-        let out = Command::new("/usr/bin/kubectl")
-            .args(args)
-            .env_clear()
-            .envs(env.iter().cloned())
-            .env("HOME", dir.path())
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let kubectl = |args: &[&str]| crate::chart_support::kubectl_with_env(&env, dir.path(), args);
     let nodes = kubectl(&["get", "nodes", "-L", "topology.kubernetes.io/zone"]);
     assert!(
         nodes

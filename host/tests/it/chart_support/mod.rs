@@ -250,3 +250,31 @@ pub async fn manifest(file: &str) -> String {
     assert!(out.ok, "envsubst {file}: {}", out.stderr);
     out.stdout
 }
+
+/// The `export KEY='value'` lines of the env file `sim` and `demo` write.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect()
+}
+
+/// Runs the real kubectl with nothing but `env` (plus `HOME` and a plain `PATH`), as a user who
+/// sourced the env file; its stdout, the test failing on a non-zero exit.
+pub fn kubectl_with_env(env: &[(String, String)], home: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("/usr/bin/kubectl")
+        .args(args)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .env("HOME", home)
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -13,6 +13,7 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use karpenter_ovhcloud::api::{NodeClaim, NodePool, OVHNodeClass};
 use karpenter_ovhcloud::catalog::{allocatable, prices};
+use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
 use karpenter_ovhcloud_sim::kube::{Config as KubeConfig, KubeSim};
 use karpenter_ovhcloud_sim::ovh::{
     OvhSim, SimConfig, DEFAULT_APPLICATION_KEY, DEFAULT_APPLICATION_SECRET, DEFAULT_CONSUMER_KEY,
@@ -79,6 +80,69 @@ fn crd(file: &str) -> CustomResourceDefinition {
     serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Creates `obj`; an object of that name already there (the simulated cluster creates the
+/// `karpenter` namespace itself) is fine, any other refusal fails the test.
+async fn create_once<K>(api: &Api<K>, obj: &K)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("creating {obj:?}: {e}"),
+    }
+}
+
+/// What the guide installs before anything else: the chart's three CRDs and the `karpenter`
+/// namespace.
+pub async fn install_crds_and_namespace(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for f in [
+        "karpenter.sh_nodepools.yaml",
+        "karpenter.sh_nodeclaims.yaml",
+        "karpenter.ovhcloud.sh_ovhnodeclasses.yaml",
+    ] {
+        create_once(&crds, &crd(f)).await;
+    }
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "karpenter"}})).unwrap();
+    create_once(&Api::all(client.clone()), &ns).await;
+}
+
+/// The full simulated cluster (kube-scheduler, kubelets, MKS) of the guide's region at
+/// [`SCALE`], with the guide's 00-02 installed: CRDs, namespace `karpenter`, Secret
+/// `ovh-credentials` with the simulated project's keys and OVHNodeClass `default`. Returns the
+/// cluster, its admin kubeconfig file (for the controller) and a client.
+pub async fn guide_sim_cluster() -> (SimCluster, tempfile::NamedTempFile, Client) {
+    let cluster = SimCluster::start(ClusterConfig::new(REGION, SCALE))
+        .await
+        .unwrap();
+    cluster.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    cluster.kube().write_kubeconfig(kubeconfig.path()).unwrap();
+    let kc = Kubeconfig::from_yaml(&cluster.kube().kubeconfig_yaml()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = Client::try_from(cfg).unwrap();
+    install_crds_and_namespace(&client).await;
+    let post = PostParams::default();
+    let env = cluster.ovh_env();
+    Api::<Secret>::namespaced(client.clone(), "karpenter")
+        .create(&post, &serde_json::from_value(json!({"metadata": {"name": "ovh-credentials"},
+            "stringData": {"applicationKey": env.application_key, "applicationSecret": env.application_secret,
+                           "consumerKey": env.consumer_key}})).unwrap())
+        .await
+        .unwrap();
+    Api::<OVHNodeClass>::all(client.clone())
+        .create(&post, &serde_json::from_value(json!({"apiVersion": "karpenter.ovhcloud.sh/v1alpha1",
+            "kind": "OVHNodeClass", "metadata": {"name": "default"},
+            "spec": {"serviceName": env.service_name, "kubeId": env.kube_id, "region": env.region,
+                     "credentialsSecretRef": {"name": "ovh-credentials", "namespace": "karpenter"}}})).unwrap())
+        .await
+        .unwrap();
+    (cluster, kubeconfig, client)
+}
+
 /// Polls `f` until it returns Some (bounded: `secs` seconds of real time).
 pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
 where
@@ -115,21 +179,7 @@ impl Env {
             .unwrap();
         cfg.default_retry = false;
         let client = Client::try_from(cfg).unwrap();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for f in [
-            "karpenter.sh_nodepools.yaml",
-            "karpenter.sh_nodeclaims.yaml",
-            "karpenter.ovhcloud.sh_ovhnodeclasses.yaml",
-        ] {
-            crds.create(&PostParams::default(), &crd(f)).await.unwrap();
-        }
-        let ns: Api<Namespace> = Api::all(client.clone());
-        ns.create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "karpenter"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+        install_crds_and_namespace(&client).await;
         let unregistered_zones = Arc::new(Mutex::new(BTreeSet::new()));
         let mks = tokio::spawn(mks_link(
             client.clone(),
@@ -415,7 +465,8 @@ pub fn assert_one_write_per_pool(env: &Env) {
     assert!(per_pool.values().all(|n| *n == 1), "{per_pool:?}");
 }
 
-fn merge(base: &mut Value, extra: Value) {
+/// Deep-merges the object `extra` into `base` (nested objects merged, other values replaced).
+pub fn merge(base: &mut Value, extra: Value) {
     if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
         for (k, v) in e {
             match b.get_mut(&k) {
