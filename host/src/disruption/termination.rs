@@ -126,15 +126,11 @@ pub async fn taint_node(ctx: &Context, node: &str) -> kube::Result<()> {
     let Some(current) = nodes.get_opt(node).await? else {
         return Ok(());
     };
-    if let Some(taints) = with_disrupted_taint(&current) {
-        nodes
-            .patch(
-                node,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"taints": taints}})),
-            )
-            .await?;
-    }
+    crate::lifecycle::patch_node(&nodes, current, |n| {
+        with_disrupted_taint(n)
+            .map(|taints| crate::lifecycle::rules::locked(json!({"spec": {"taints": taints}}), n))
+    })
+    .await?;
     Ok(())
 }
 

@@ -98,6 +98,41 @@ async fn set_status(
     Ok(true)
 }
 
+/// Attempts of [`patch_node`] (each after a conflict: someone else wrote the node meanwhile).
+const NODE_PATCH_ATTEMPTS: usize = 5;
+
+/// Merge-patches `node` with what `build` makes of its current version ([`rules::locked`] to
+/// that version by `build`); on 409 Conflict the node is read again and the patch rebuilt.
+/// `build` returning None means nothing to change. Returns whether the node was patched (false:
+/// nothing to do, or the node is gone).
+pub async fn patch_node(
+    nodes: &Api<Node>,
+    mut node: Node,
+    build: impl Fn(&Node) -> Option<serde_json::Value>,
+) -> kube::Result<bool> {
+    let name = node.name_any();
+    let mut attempt = 1;
+    loop {
+        let Some(patch) = build(&node) else {
+            return Ok(false);
+        };
+        match nodes
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < NODE_PATCH_ATTEMPTS => {
+                attempt += 1;
+                match nodes.get_opt(&name).await? {
+                    Some(fresh) => node = fresh,
+                    None => return Ok(false),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Deletes a NodeClaim (its finalizer keeps it until its OVH node is gone).
 pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str, note: String) {
     let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
@@ -438,13 +473,15 @@ async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &
     let node_name = node.name_any();
     if !claim.is_condition_true(CONDITION_REGISTERED) {
         let nodes: Api<Node> = Api::all(ctx.kube.clone());
-        let patch = node_patch(claim, &node);
-        if let Err(e) = nodes
-            .patch(&node_name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            tracing::warn!(nodeclaim = %name, node = %node_name, error = %e, "cannot label the registered node");
-            return false;
+        // The cache's copy may be behind the kubelet's and the node lifecycle controller's
+        // writes: the patch only applies over the version it was computed from.
+        match patch_node(&nodes, (*node).clone(), |n| Some(node_patch(claim, n))).await {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::warn!(nodeclaim = %name, node = %node_name, error = %e, "cannot label the registered node");
+                return false;
+            }
         }
         let r = set_status(api, claim, |s, now| {
             s.node_name = node_name.clone();

@@ -85,9 +85,27 @@ fn same_taint(a: &Taint, b: &Taint) -> bool {
     a.key == b.key && a.effect == b.effect
 }
 
+/// A merge patch of `node` made conditional on the version it was computed from: a merge patch
+/// replaces a list (`spec.taints`) whole, so one computed from a stale copy would undo what
+/// others wrote since (the node lifecycle controller lifting `node.kubernetes.io/not-ready`
+/// from a node that just turned Ready came back and left the node unschedulable for good).
+/// The API server refuses it with 409 Conflict when the node changed; read it and retry.
+pub fn locked(mut patch: Value, node: &Node) -> Value {
+    if let (Some(meta), Some(rv)) = (
+        patch
+            .as_object_mut()
+            .map(|p| p.entry("metadata").or_insert_with(|| json!({}))),
+        node.resource_version(),
+    ) {
+        meta["resourceVersion"] = json!(rv);
+    }
+    patch
+}
+
 /// The merge patch that registers `node` for `claim`: the NodeClaim's labels (MKS drops
 /// `karpenter.sh/*` from pool templates) plus `karpenter.sh/registered`, the NodeClaim's taints
-/// and startup taints added, `karpenter.sh/unregistered` removed.
+/// and startup taints added, `karpenter.sh/unregistered` removed; [`locked`] to the node's
+/// version, since it rewrites the taint list.
 pub fn node_patch(claim: &NodeClaim, node: &Node) -> Value {
     let mut node_labels: BTreeMap<String, String> = claim
         .labels()
@@ -109,10 +127,13 @@ pub fn node_patch(claim: &NodeClaim, node: &Node) -> Value {
             taints.push(t.clone());
         }
     }
-    json!({
-        "metadata": {"labels": node_labels},
-        "spec": {"taints": taints},
-    })
+    locked(
+        json!({
+            "metadata": {"labels": node_labels},
+            "spec": {"taints": taints},
+        }),
+        node,
+    )
 }
 
 /// Capacity and allocatable of `node` once it is initialized for `claim`: Ready, no startup
@@ -234,10 +255,11 @@ mod tests {
 
     #[test]
     fn registration_patch_restores_labels_and_taints() {
-        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n"},
+        let node: Node =
+            serde_json::from_value(json!({"metadata": {"name": "n", "resourceVersion": "41"},
             "spec": {"taints": [{"key": labels::UNREGISTERED_TAINT, "effect": "NoExecute"},
                                 {"key": "other", "effect": "NoSchedule"}]}}))
-        .unwrap();
+            .unwrap();
         let c = claim(true, Some(1000));
         let patch = node_patch(&c, &node);
         assert_eq!(
@@ -255,6 +277,8 @@ mod tests {
             .map(|t| t["key"].as_str().unwrap())
             .collect();
         assert_eq!(keys, vec!["other", "team", "init"]);
+        // It rewrites the taint list: only over the version it read.
+        assert_eq!(patch["metadata"]["resourceVersion"], "41");
     }
 
     #[test]

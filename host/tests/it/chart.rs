@@ -1084,3 +1084,64 @@ async fn guide_rendering_for_the_simulators_is_committed() {
          UPDATE_RENDERED=1 cargo nextest run -p karpenter-ovhcloud --test it -E 'test(chart::guide_rendering)'"
     );
 }
+
+/// The README's configuration reference keeps up with the code: every flag of
+/// `karpenter-ovhcloud controller` has its row (flag and environment variable), and every key
+/// of values.yaml down to the second level is named (`a.b`, or `.b` after `a`), maps the chart
+/// passes through whole (resources, security contexts, placement) by their top-level key.
+#[test]
+fn readme_documents_every_controller_flag_and_values_key() {
+    use clap::Args as _;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let cmd = ControllerArgs::augment_args(clap::Command::new("controller"));
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let env = arg
+            .get_env()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `--{long}` |")))
+            .unwrap_or_else(|| panic!("README: no row for --{long}"));
+        assert!(
+            row.contains(&format!("`{env}`")),
+            "README --{long}: {env} missing: {row}"
+        );
+    }
+    let values: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root.join("charts/karpenter-ovhcloud/values.yaml")).unwrap(),
+    )
+    .unwrap();
+    let passed_whole = [
+        "resources",
+        "podSecurityContext",
+        "securityContext",
+        "nodeSelector",
+        "affinity",
+        "tolerations",
+        "topologySpreadConstraints",
+        "podAnnotations",
+        "podLabels",
+    ];
+    for (key, value) in values.as_object().unwrap() {
+        assert!(
+            readme.contains(&format!("`{key}")),
+            "README lacks values key {key}"
+        );
+        if passed_whole.contains(&key.as_str()) {
+            continue;
+        }
+        for sub in value.as_object().into_iter().flat_map(|o| o.keys()) {
+            assert!(
+                readme.contains(&format!("`{key}.{sub}"))
+                    || readme.contains(&format!("{key}.{{"))
+                    || readme.contains(&format!("`{key}.<"))
+                    || readme.contains(&format!(".{sub}`"))
+                    || readme.contains(&format!("`{sub}`")),
+                "README lacks values key {key}.{sub}"
+            );
+        }
+    }
+}

@@ -4,8 +4,10 @@
 //! service-account token, not the admin), through the guide's scale-up (03 + 04:
 //! three pending pods -> one b3-8 NodeClaim in `karpenter-b3-8-eu-west-par-a`, the node
 //! registered and initialized), the chart's two replicas electing a leader on the chart's Lease
-//! and handing over when it dies, a NodeClaim deletion carried out by the new leader (OVH node,
-//! pool, Node, finalizer), the chart's policy ConfigMaps loaded, and no request refused.
+//! and handing over when it dies, the scale-down consolidated by the new leader (the empty node
+//! removed after `consolidateAfter`: OVH node, pool, Node, NodeClaim), the chart's policy
+//! ConfigMaps loaded, and no request refused: none in the simulated API server's audit of
+//! refusals for the chart's ServiceAccount, none in the controller's logs.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -213,28 +215,23 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         (holder().await == follower).then_some(())
     })
     .await;
-    // Scale down under the same RBAC, by the new leader: the workload goes, then the NodeClaim
-    // is deleted (`kubectl delete nodeclaim`); the controller drains, removes the OVH node (the
-    // last of its pool: the pool goes), the Node, then its finalizer.
-    let claim_name = claim.name_any();
-    for args in [
-        vec![
-            "delete",
-            "pod",
-            "inflate-0",
-            "inflate-1",
-            "inflate-2",
-            "-n",
-            "default",
-        ],
-        vec!["delete", "nodeclaim", claim_name.as_str(), "--wait=false"],
-    ] {
-        let out =
-            crate::chart_support::run(admin_cluster(&args), None, Duration::from_secs(60)).await;
-        assert!(out.ok, "kubectl {args:?}: {}", out.stderr);
-    }
+    // Scale down under the same RBAC: the workload goes and consolidation, by the new leader,
+    // removes the empty node once 03's `consolidateAfter: 1m` has passed: it deletes the
+    // NodeClaim, drains, removes the OVH node (the last of its pool: the pool goes), the Node,
+    // then the finalizer.
+    let args = [
+        "delete",
+        "pod",
+        "inflate-0",
+        "inflate-1",
+        "inflate-2",
+        "-n",
+        "default",
+    ];
+    let out = crate::chart_support::run(admin_cluster(&args), None, Duration::from_secs(60)).await;
+    assert!(out.ok, "kubectl {args:?}: {}", out.stderr);
     eventually(
-        "the NodeClaim, its OVH pool and its Node gone",
+        "consolidation: the NodeClaim, its OVH pool and its Node gone",
         90,
         || async {
             (env.nodeclaims().await.is_empty()
@@ -244,6 +241,14 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         },
     )
     .await;
+    // The simulated API server's audit of refusals: nothing refused to the chart's
+    // ServiceAccount (nor to anyone else) through the whole run.
+    let refused = env.kube.forbidden_requests();
+    assert!(
+        refused.is_empty(),
+        "RBAC refused requests:\n{}",
+        refused.join("\n")
+    );
     let survivor = &mut controllers[1 - leader_index];
     assert!(
         survivor.try_wait().unwrap().is_none(),
@@ -271,6 +276,13 @@ async fn controller_provisions_under_the_charts_service_account_without_a_forbid
         refused.join("\n")
     );
     assert!(!text.is_empty(), "the controller logged nothing");
+    // It was consolidation that removed the node (not an expiry, not a lost node).
+    assert!(
+        text.lines().any(|l| l.contains("deleting NodeClaim")
+            && l.contains(&claim.name_any())
+            && l.contains("Empty")),
+        "the NodeClaim was not consolidated:\n{text}"
+    );
     // The chart's policy ConfigMaps were accepted and made active.
     for world in ["flavor-selection", "consolidation", "drift"] {
         let cm = format!("karpenter-ovhcloud-policy-{world}");

@@ -313,3 +313,72 @@ async fn deleted_nodeclaims_name_their_node_and_the_last_one_deletes_the_pool() 
     .await;
     drop(env.controller.take());
 }
+
+/// The registration patch rewrites the node's taint list from the controller's copy of the
+/// node (its informer cache). When the node lifecycle controller lifted
+/// `node.kubernetes.io/not-ready` after that copy was taken, the patch put it back on a Ready
+/// node for good: the demo's anti-affinity scenario then left a pod Pending beside a free,
+/// Ready node. The same sequence, without timing: a copy, the taint lifted, the patch built
+/// from the copy. The lifted taint stays lifted and the registration still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_over_a_stale_copy_keeps_a_taint_lifted_since() {
+    use k8s_openapi::api::core::v1::Node;
+    use karpenter_ovhcloud::api::NodeClaim;
+    use karpenter_ovhcloud::lifecycle::{patch_node, rules::node_patch};
+    use karpenter_ovhcloud_sim::kube::{Config as KubeConfig, KubeSim};
+    use kube::api::{Patch, PatchParams, PostParams};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+
+    let kube = KubeSim::start(KubeConfig::default()).await.unwrap();
+    let kc = Kubeconfig::from_yaml(&kube.kubeconfig_yaml()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let nodes: Api<Node> = Api::all(kube::Client::try_from(cfg).unwrap());
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": "n1"},
+        "spec": {"taints": [
+            {"key": labels::UNREGISTERED_TAINT, "effect": "NoExecute"},
+            {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+        ]},
+    }))
+    .unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    let stale = nodes.get("n1").await.unwrap();
+    // The node turned Ready: the node lifecycle controller lifts its not-ready taint.
+    nodes
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"taints": [
+                {"key": labels::UNREGISTERED_TAINT, "effect": "NoExecute"},
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let claim: NodeClaim = serde_json::from_value(json!({
+        "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+        "metadata": {"name": "demo-pool-abcde", "labels": {labels::NODEPOOL: "demo-pool"}},
+        "spec": {
+            "nodeClassRef": {"group": "karpenter.ovhcloud.sh", "kind": "OVHNodeClass", "name": "default"},
+            "requirements": [],
+            "taints": [{"key": "team", "value": "a", "effect": "NoSchedule"}],
+        },
+    }))
+    .unwrap();
+    assert!(patch_node(&nodes, stale, |n| Some(node_patch(&claim, n)))
+        .await
+        .unwrap());
+    let now = nodes.get("n1").await.unwrap();
+    let taints: Vec<&str> = now
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|t| t.key.as_str())
+        .collect();
+    assert_eq!(taints, ["team"], "the registered node's taints");
+    assert_eq!(now.labels()[labels::NODEPOOL], "demo-pool");
+    assert_eq!(now.labels()[labels::REGISTERED], "true");
+}

@@ -239,6 +239,8 @@ async fn demo_manifests_apply_and_say_what_the_guide_says() {
     let tsc = &spread["spec"]["template"]["spec"]["topologySpreadConstraints"][0];
     assert_eq!(tsc["topologyKey"], "topology.kubernetes.io/zone");
     assert_eq!(tsc["maxSkew"], 1);
+    // The third zone's node joins after the others: the pods wait for it.
+    assert_eq!(tsc["minDomains"], 3);
     assert_eq!(tsc["whenUnsatisfiable"], "DoNotSchedule");
 
     // The guide's commands on what is there (the controller's effects are the demo's tests).

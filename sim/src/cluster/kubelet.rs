@@ -105,11 +105,13 @@ impl Kubelet {
             if !node.ready {
                 let at = first + self.timing.real(self.timing.node_ready);
                 if now >= at {
+                    // The status write wakes this loop again: the taint pass follows.
                     self.mark_ready(raw, node);
                 } else {
                     wake(at);
                 }
             }
+            self.lift_not_ready(raw, node);
             let renew = self.timing.real(LEASE_RENEW);
             let due = self
                 .lease_renewed
@@ -164,24 +166,6 @@ impl Kubelet {
             Some("status"),
             COMPONENT,
         );
-        // The node lifecycle controller lifts the not-ready taint once the node is Ready.
-        let taints: Vec<Value> = raw["spec"]["taints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| t["key"] != NOT_READY_TAINT)
-            .cloned()
-            .collect();
-        if taints.len() != raw["spec"]["taints"].as_array().map_or(0, Vec::len) {
-            let _ = self.api.merge(
-                &self.api.nodes,
-                "",
-                &node.name,
-                &json!({"spec": {"taints": if taints.is_empty() { Value::Null } else { json!(taints) }}}),
-                None,
-                "node-controller",
-            );
-        }
         self.api.event(
             raw,
             "Normal",
@@ -189,6 +173,36 @@ impl Kubelet {
             &format!("Node {} status is now: NodeReady", node.name),
             COMPONENT,
             Some(&node.name),
+        );
+    }
+
+    /// The node lifecycle controller's taint pass, level-triggered like kube-controller-manager's
+    /// (it runs on every look at a Ready node, not once on the transition): lifts
+    /// `node.kubernetes.io/not-ready` from a Ready node. The merge patch replaces the whole
+    /// taint list, so, like `PatchNodeTaints`, it only applies over the version it was computed
+    /// from: a conflict (someone else wrote the node since, e.g. the autoscaler lifting its own
+    /// taint) is left to the next look, never written over.
+    fn lift_not_ready(&self, raw: &Value, node: &NodeInfo) {
+        if !node.ready || !node.taints.iter().any(|t| t.key == NOT_READY_TAINT) {
+            return;
+        }
+        let taints: Vec<Value> = raw["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["key"] != NOT_READY_TAINT)
+            .cloned()
+            .collect();
+        let _ = self.api.merge(
+            &self.api.nodes,
+            "",
+            &node.name,
+            &json!({
+                "metadata": {"resourceVersion": raw["metadata"]["resourceVersion"]},
+                "spec": {"taints": if taints.is_empty() { Value::Null } else { json!(taints) }},
+            }),
+            None,
+            "node-controller",
         );
     }
 

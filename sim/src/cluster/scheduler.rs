@@ -754,6 +754,64 @@ mod tests {
         assert!(filter(&p, &nodes[0], &s).is_ok());
     }
 
+    /// The demo's zone-spread Deployment (09) while the third zone's node has not registered
+    /// yet: its nodeSelector (`karpenter.sh/nodepool`, set at registration) leaves that zone
+    /// out of the domains, so with maxSkew 1 alone kube-scheduler lets two zones take all six
+    /// pods (3/3/0, or 3/2/1 when the third node comes in between). With `minDomains: 3`
+    /// fewer than three domains count as a global minimum of 0: one pod per present zone,
+    /// the rest Pending until the third node is there, then 2/2/2.
+    #[test]
+    fn spread_over_zones_not_all_registered_needs_min_domains() {
+        let labelled = json!({"metadata": {"labels": {"karpenter.sh/nodepool": "multizone"}}});
+        let a = node("a1", "a", "8", labelled.clone());
+        let b = node("b1", "b", "8", labelled.clone());
+        // Registered by MKS, not yet by the controller: no NodePool label.
+        let c_joining = node("c1", "c", "8", json!({}));
+        let c = node("c1", "c", "8", labelled);
+        let app = json!({"app": "zone-spread"});
+        let spec = |min_domains: Option<i64>| {
+            let mut tsc = json!({"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "zone-spread"}}});
+            if let Some(m) = min_domains {
+                tsc["minDomains"] = json!(m);
+            }
+            json!({"nodeSelector": {"karpenter.sh/nodepool": "multizone"},
+                   "topologySpreadConstraints": [tsc]})
+        };
+        // Binds pods one at a time, as the scheduler loop does; returns pods per zone.
+        let place = |s: &mut Snapshot, min_domains: Option<i64>, n: usize| {
+            for i in 0..n {
+                let p = pod(&format!("p{i}"), app.clone(), spec(min_domains));
+                if let Ok(node) = schedule(&p, s) {
+                    s.assume(p, &node);
+                }
+            }
+            let mut zones: BTreeMap<String, usize> = BTreeMap::new();
+            for p in &s.pods {
+                let n = s.node_of(p).unwrap();
+                *zones
+                    .entry(n.labels["topology.kubernetes.io/zone"].clone())
+                    .or_default() += 1;
+            }
+            zones.into_values().collect::<Vec<_>>()
+        };
+        let mut s = snap(vec![a.clone(), b.clone(), c_joining.clone()], vec![]);
+        assert_eq!(
+            place(&mut s, None, 6),
+            [3, 3],
+            "maxSkew alone: c is no domain"
+        );
+        let mut s = snap(vec![a.clone(), b.clone(), c_joining], vec![]);
+        assert_eq!(
+            place(&mut s, Some(3), 6),
+            [1, 1],
+            "the rest wait for a third domain"
+        );
+        let bound = s.pods.clone();
+        let mut s = snap(vec![a, b, c], bound);
+        assert_eq!(place(&mut s, Some(3), 4), [2, 2, 2]);
+    }
+
     #[test]
     fn pod_anti_affinity_both_ways() {
         let nodes = vec![

@@ -38,6 +38,9 @@ pub struct Server {
     pub bookmark_interval: Duration,
     /// Bumped to end every open watch (clients then resume from their last resourceVersion).
     pub watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// The audit log's refusals: every request RBAC denied, as its 403 message (which names
+    /// the user, the verb and the resource).
+    pub forbidden: Mutex<Vec<String>>,
 }
 
 /// The axum router.
@@ -414,10 +417,15 @@ async fn resource_request(
                 attrs.name
             )
         };
-        return Err(ApiError::forbidden(format!(
+        let message = format!(
             "{what} is forbidden: User \"{}\" cannot {verb} resource \"{res}\" in API group \"{group}\" {scope}",
             req.who.username()
-        )));
+        );
+        s.forbidden
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message.clone());
+        return Err(ApiError::forbidden(message));
     }
     if def.create_only {
         return review(s, req, &def);

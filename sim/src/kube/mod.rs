@@ -101,6 +101,7 @@ impl KubeSim {
             base_url: RwLock::new(format!("{addr}")),
             bookmark_interval: config.bookmark_interval,
             watch_epoch: tokio::sync::watch::channel(0).0,
+            forbidden: Mutex::new(Vec::new()),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(server.clone());
@@ -118,6 +119,16 @@ impl KubeSim {
             admin_token,
             shutdown: Some(tx),
         })
+    }
+
+    /// Every request RBAC refused so far (403), as its message, in order: the audit log's
+    /// view of what a ServiceAccount was not allowed to do.
+    pub fn forbidden_requests(&self) -> Vec<String> {
+        self.server
+            .forbidden
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `http://127.0.0.1:PORT`.

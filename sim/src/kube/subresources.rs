@@ -296,24 +296,145 @@ pub fn bind(store: &Store, ns: &str, name: &str, binding: &Value) -> ApiResult<A
             "pod is being deleted, cannot be assigned to a host",
         ));
     }
-    let mut conds: Vec<Value> = pod
-        .value
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    conds.retain(|c| c["type"] != "PodScheduled");
-    conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": super::store::now()}));
+    let scheduled = |pod: &Value| {
+        let mut conds: Vec<Value> = pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        conds.retain(|c| c["type"] != "PodScheduled");
+        conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": super::store::now()}));
+        let mut st = pod.clone();
+        st["status"]["conditions"] = json!(conds);
+        st
+    };
     let mut new = pod.value.clone();
     new["spec"]["nodeName"] = json!(node);
-    new["status"]["conditions"] = json!(conds);
     let opts = WriteOptions {
         field_manager: Some("default-scheduler".into()),
         ..Default::default()
     };
-    // Binding writes spec and status at once, as the apiserver's binding storage does.
-    let bound = store.update(&pods_def, ns, name, new.clone(), None, &opts)?;
-    let mut st = bound.value.clone();
-    st["status"] = new["status"].clone();
-    store.update(&pods_def, ns, name, st, Some("status"), &opts)
+    // The apiserver's binding storage writes nodeName and the PodScheduled condition in one
+    // transaction; here they are two writes, so once nodeName is written the binding has
+    // happened, whatever comes of the condition: the condition is written over the pod as it
+    // is now (the kubelet may already be starting it), retried on conflict, and the binding
+    // answered as done. Answering an error here made the scheduler forget a pod it had bound
+    // and put an anti-affine one beside it.
+    let mut bound = store.update(&pods_def, ns, name, new, None, &opts)?;
+    for _ in 0..BIND_STATUS_ATTEMPTS {
+        match store.update(
+            &pods_def,
+            ns,
+            name,
+            scheduled(&bound.value),
+            Some("status"),
+            &opts,
+        ) {
+            Ok(done) => return Ok(done),
+            Err(e) if e.code == 409 => match store.get(&pods_def, ns, name) {
+                Ok(fresh) => bound = fresh,
+                Err(_) => break,
+            },
+            Err(_) => break,
+        }
+    }
+    Ok(bound)
+}
+
+/// Attempts at the PodScheduled condition of a bound pod (each after a conflict).
+const BIND_STATUS_ATTEMPTS: usize = 5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::store::{StoreConfig, WatchEvent};
+
+    /// A binding races the kubelet, which writes the pod's status as soon as it sees it bound:
+    /// once nodeName is written the binding is done and answered Ok (an error made the
+    /// simulated scheduler forget the pod and bind an anti-affine one to the same node), and
+    /// the PodScheduled condition lands over the kubelet's write without undoing it.
+    #[test]
+    fn a_binding_raced_by_the_kubelet_is_answered_as_done() {
+        let store = Store::new(StoreConfig::default());
+        let pods = store.def("", "v1", "pods").unwrap();
+        let opts = WriteOptions::default();
+        let mut rx = store.subscribe();
+        // The "kubelet": on every pod it sees bound, write its status once.
+        let kubelet_store = store.clone();
+        let kubelet = std::thread::spawn(move || {
+            let pods = kubelet_store.def("", "v1", "pods").unwrap();
+            let mut started = std::collections::HashSet::new();
+            loop {
+                let ev: Arc<WatchEvent> = match rx.blocking_recv() {
+                    Ok(ev) => ev,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return started.len(),
+                };
+                let v = &ev.obj.value;
+                let name = v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if name == "stop" {
+                    return started.len();
+                }
+                if v["spec"]["nodeName"].is_string() && started.insert(name.clone()) {
+                    let mut st = v.clone();
+                    st["status"]["phase"] = json!("Running");
+                    let _ = kubelet_store.update(
+                        &pods,
+                        "default",
+                        &name,
+                        st,
+                        Some("status"),
+                        &WriteOptions::default(),
+                    );
+                }
+            }
+        });
+        for i in 0..200 {
+            let name = format!("p{i}");
+            store
+                .create(
+                    &pods,
+                    "default",
+                    json!({"apiVersion": "v1", "kind": "Pod",
+                           "metadata": {"name": name, "namespace": "default"},
+                           "spec": {"containers": [{"name": "c", "image": "pause"}]}}),
+                    &opts,
+                )
+                .unwrap();
+            let binding = json!({"target": {"kind": "Node", "name": "n1"}});
+            let bound = bind(&store, "default", &name, &binding);
+            assert!(bound.is_ok(), "binding {name}: {:?}", bound.err());
+            let pod = store.get(&pods, "default", &name).unwrap();
+            assert_eq!(pod.value["spec"]["nodeName"], "n1");
+        }
+        store
+            .create(
+                &pods,
+                "default",
+                json!({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": "stop", "namespace": "default"},
+                       "spec": {"containers": [{"name": "c", "image": "pause"}]}}),
+                &opts,
+            )
+            .unwrap();
+        assert_eq!(kubelet.join().unwrap(), 200);
+        // Every pod: scheduled, and what the kubelet wrote kept.
+        for i in 0..200 {
+            let pod = store.get(&pods, "default", &format!("p{i}")).unwrap();
+            let conds = pod.value["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                conds
+                    .iter()
+                    .any(|c| c["type"] == "PodScheduled" && c["status"] == "True"),
+                "p{i}: {}",
+                pod.value["status"]
+            );
+        }
+    }
 }

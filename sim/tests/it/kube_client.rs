@@ -899,6 +899,18 @@ async fn service_account_tokens_are_authorized_by_rbac() {
         ),
         403
     );
+    // The audit log has the three refusals, in order, by user, verb and resource.
+    let refused = sim.forbidden_requests();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused[0].contains("system:serviceaccount:default:ctl")
+            && refused[0].contains("cannot create resource \"configmaps\""),
+        "{refused:?}"
+    );
+    assert!(
+        refused[2].contains("cannot list resource \"secrets\""),
+        "{refused:?}"
+    );
     let bogus = client_for(&sim, &sim.kubeconfig_for("x", "not-a-token", "default")).await;
     assert_eq!(
         code(

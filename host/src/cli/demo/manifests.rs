@@ -16,6 +16,8 @@ use tokio::sync::Mutex;
 
 /// Field manager of every write the demo makes (what `kubectl apply --field-manager` sets).
 const FIELD_MANAGER: &str = "karpenter-ovhcloud-demo";
+/// The annotation client-side `kubectl apply` keeps its last applied configuration in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A file of the guide's `demo/` directory, as committed.
 macro_rules! guide_file {
@@ -201,7 +203,14 @@ impl Applier {
     /// each object, in order.
     pub async fn apply(&self, text: &str) -> anyhow::Result<Vec<String>> {
         let mut applied = Vec::new();
-        for doc in documents(text)? {
+        for mut doc in documents(text)? {
+            // What `kubectl apply` records, so the user's own `kubectl apply` of the same
+            // guide file later is an ordinary update, not a warning about a missing annotation.
+            let last_applied = serde_json::to_string(&doc)?;
+            if !doc["metadata"]["annotations"].is_object() {
+                doc["metadata"]["annotations"] = json!({});
+            }
+            doc["metadata"]["annotations"][LAST_APPLIED] = json!(last_applied);
             let api_version = doc["apiVersion"].as_str().unwrap_or_default();
             let kind = doc["kind"].as_str().unwrap_or_default();
             let name = doc["metadata"]["name"].as_str().unwrap_or_default();

@@ -260,15 +260,22 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `program` with nothing but `env` (plus `HOME` and a plain `PATH`): a user's shell after
+/// `source`-ing the env file.
+pub fn user_command(program: &str, env: &[(String, String)], home: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(program);
+    c.env_clear()
+        .envs(env.iter().cloned())
+        .env("HOME", home)
+        .env("PATH", "/usr/bin:/bin");
+    c
+}
+
 /// Runs the real kubectl with nothing but `env` (plus `HOME` and a plain `PATH`), as a user who
 /// sourced the env file; its stdout, the test failing on a non-zero exit.
 pub fn kubectl_with_env(env: &[(String, String)], home: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("/usr/bin/kubectl")
+    let out = user_command("/usr/bin/kubectl", env, home)
         .args(args)
-        .env_clear()
-        .envs(env.iter().cloned())
-        .env("HOME", home)
-        .env("PATH", "/usr/bin:/bin")
         .output()
         .unwrap();
     assert!(
