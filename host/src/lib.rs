@@ -13,6 +13,7 @@ pub mod disruption;
 pub mod evaluate;
 pub mod lifecycle;
 pub mod nodeclass;
+pub mod nodepool;
 pub mod ovh;
 pub mod policy;
 pub mod pools;

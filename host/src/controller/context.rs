@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource};
 
@@ -119,8 +118,8 @@ pub struct Context {
     pub policies: PolicySet,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Event publisher.
+    pub events: super::events::Publisher,
     /// OVH pool bookkeeping (one pass at a time).
     pub pools: tokio::sync::Mutex<PoolKeeper>,
     /// Wakes the provisioning batcher.
@@ -160,13 +159,7 @@ impl Context {
         };
         let allocatable = AllocatableModel::new();
         let catalog = Catalog::build(&input, &allocatable, &unavailable);
-        let recorder = Recorder::new(
-            kube.clone(),
-            Reporter {
-                controller: "karpenter-ovhcloud".into(),
-                instance: Some(identity.to_string()),
-            },
-        );
+        let events = super::events::Publisher::new(kube.clone(), "karpenter-ovhcloud", identity);
         Self {
             kube,
             settings,
@@ -180,7 +173,7 @@ impl Context {
             allocatable: Mutex::new(allocatable),
             policies,
             metrics,
-            recorder,
+            events,
             pools: tokio::sync::Mutex::new(PoolKeeper::default()),
             provision,
             reconcile: tokio::sync::Notify::new(),
@@ -288,18 +281,11 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.to_string(),
-            note: Some(note.chars().take(1000).collect()),
-            action: action.to_string(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, reference).await {
+        if let Err(e) = self
+            .events
+            .publish(reference, warning, reason, action, &note)
+            .await
+        {
             tracing::debug!(error = %e, reason, "cannot publish an Event");
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod context;
+pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -263,6 +263,8 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         move |ev| {
             if matches!(ev, Event::Apply(_) | Event::InitDone) {
                 let _ = c.provision.send(());
+                // Validation runs in the node class loop.
+                c.nodeclass_changed.notify_one();
             }
         },
     ));

@@ -26,7 +26,6 @@ use crate::controller::context::Context;
 use crate::controller::watch::list;
 use crate::ovh::{ClusterRef, Credentials, ErrorKind, OvhClient};
 use crate::provisioning::launch::nodeclass_of;
-use crate::scheduling::convert;
 
 /// The verdict on a class.
 #[derive(Clone, Debug, PartialEq)]
@@ -192,32 +191,18 @@ pub async fn check(
 }
 
 /// Whether NodePool `pool` can never launch with `class`: the class bills monthly, which OVH
-/// offers on gen2 flavors only, and the NodePool's requirements allow none of them (zones and
-/// region aside: every flavor exists in every zone of the region).
+/// offers on gen2 flavors only, and the NodePool's requirements allow none of them (zones,
+/// region and custom labels aside: every flavor exists in every zone of the region).
 pub fn impossible(class: &OVHNodeClass, pool: &NodePool, catalog: &Catalog) -> bool {
     if !class.spec.monthly_billed {
         return false;
     }
-    let reqs: Vec<_> = pool
-        .spec
-        .template
-        .spec
-        .requirements
-        .iter()
-        .map(convert::nodepool_requirement)
-        .collect();
+    let reqs = crate::nodepool::requirements(pool);
     !catalog
         .flavors
         .iter()
         .filter(|f| f.monthly_billing)
-        .any(|f| {
-            let labels = f.labels();
-            reqs.iter().all(|r| {
-                r.key == crate::api::labels::ZONE
-                    || r.key == crate::api::labels::REGION
-                    || r.matches(&labels)
-            })
-        })
+        .any(|f| crate::nodepool::flavor_allowed(&reqs, &f.labels()))
 }
 
 struct Seen {
@@ -229,6 +214,7 @@ struct Seen {
 /// Reconciles every class on changes and periodically.
 pub async fn run(ctx: Arc<Context>) {
     let mut seen: HashMap<String, Seen> = HashMap::new();
+    let mut pools_reported = crate::nodepool::Reported::new();
     loop {
         for class in list(&ctx.caches.nodeclasses) {
             let name = class.name_any();
@@ -263,6 +249,8 @@ pub async fn run(ctx: Arc<Context>) {
             .map(|c| c.name_any())
             .collect();
         seen.retain(|k, _| live.contains(k));
+        // After the classes: the NodePools' verdicts use the catalog they just rebuilt.
+        crate::nodepool::reconcile(&ctx, &mut pools_reported).await;
         tokio::select! {
             _ = ctx.nodeclass_changed.notified() => {}
             _ = tokio::time::sleep(ctx.real(Duration::from_secs(10))) => {}

@@ -58,8 +58,8 @@ pub fn nodeclass_of<'a>(pool: &NodePool, classes: &'a [OVHNodeClass]) -> Option<
     classes.iter().find(|c| c.name_any() == r.name)
 }
 
-/// The NodePools provisioning may use (dynamic, not being deleted, with a Ready OVHNodeClass),
-/// with what their NodeClaims already use.
+/// The NodePools provisioning may use (dynamic, not being deleted, valid, with a Ready
+/// OVHNodeClass), with what their NodeClaims already use.
 pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpec)> {
     let classes = list(&ctx.caches.nodeclasses);
     let catalog = ctx.catalog();
@@ -82,7 +82,10 @@ pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpe
         .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_static())
         .filter_map(|p| {
             let class = nodeclass_of(&p, &classes)?;
-            if !class.is_ready() || crate::nodeclass::impossible(class, &p, &catalog.1) {
+            if !class.is_ready()
+                || crate::nodeclass::impossible(class, &p, &catalog.1)
+                || crate::nodepool::check(&p, Some(class), &catalog.1).is_err()
+            {
                 return None;
             }
             let (u, n) = used.get(&p.name_any()).copied().unwrap_or_default();

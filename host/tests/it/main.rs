@@ -10,6 +10,7 @@ mod scheduling_common;
 
 mod api_crds;
 mod api_roundtrip;
+mod bad_input;
 mod chaos;
 mod chart;
 mod chart_controller;

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::common::components::{component, contract_wit, noop_select_wat};
+use crate::common::components::{clock_importing_select, component, contract_wit, noop_select_wat};
 use karpenter_ovhcloud::policy::{
     canned, ActivePolicy, PolicyError, PolicyRuntime, PolicySet, PolicySource, RuntimeConfig, World,
 };
@@ -239,14 +239,7 @@ fn a_patch_version_of_the_contract_is_accepted_and_reported() {
 
 #[test]
 fn imports_beyond_the_log_function_are_refused() {
-    let wit = contract_wit().replace(
-        "world flavor-selection {\n    import host;",
-        "interface clock { now: func() -> u64; }\nworld flavor-selection {\n    import host;\n    import clock;",
-    );
-    let wat = noop_select_wat(
-        r#"(import "karpenter-ovhcloud:policy/clock@0.1.0" "now" (func (result i64)))"#,
-    );
-    let bytes = component(&wit, "flavor-selection", &wat);
+    let bytes = clock_importing_select();
     let err = set()
         .runtime()
         .compile(World::FlavorSelection, &bytes)

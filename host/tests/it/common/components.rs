@@ -62,3 +62,16 @@ pub fn component(wit: &str, world: &str, wat: &str) -> Vec<u8> {
 pub fn noop_select() -> Vec<u8> {
     component(&contract_wit(), "flavor-selection", &noop_select_wat(""))
 }
+
+/// A flavor-selection component that also imports `clock.now` from a `clock` interface the
+/// contract does not have: what a policy reaching beyond the log function looks like.
+pub fn clock_importing_select() -> Vec<u8> {
+    let wit = contract_wit().replace(
+        "world flavor-selection {\n    import host;",
+        "interface clock { now: func() -> u64; }\nworld flavor-selection {\n    import host;\n    import clock;",
+    );
+    let wat = noop_select_wat(
+        r#"(import "karpenter-ovhcloud:policy/clock@0.1.0" "now" (func (result i64)))"#,
+    );
+    component(&wit, "flavor-selection", &wat)
+}

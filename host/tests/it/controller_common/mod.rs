@@ -3,6 +3,8 @@
 //! `openstack:///{instanceId}`, the pool template's labels and taints, Ready; a removed OVH node
 //! takes its Node along), and the controller binary as its own process.
 
+pub mod cluster;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -41,6 +43,14 @@ pub const ONE_BATCH: &[&str] = &[
     "--batch-max-duration",
     "2m",
 ];
+
+/// The number in environment variable `name` (the long form of a suite), else `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// A free loopback port (for the controller's metrics/health servers in tests that scrape them).
 pub fn free_port() -> u16 {
@@ -395,20 +405,12 @@ impl Env {
 
     /// Every Event (events.k8s.io/v1, all namespaces).
     pub async fn events(&self) -> Vec<Event> {
-        Api::<Event>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default()
+        events(&self.client).await
     }
 
     /// An Event of `reason` about the object named `name` (any object when None).
     pub async fn event(&self, name: Option<&str>, reason: &str) -> Option<Event> {
-        self.events().await.into_iter().find(|e| {
-            e.reason.as_deref() == Some(reason)
-                && name
-                    .is_none_or(|n| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(n))
-        })
+        event(&self.client, name, reason).await
     }
 
     /// Every Node.
@@ -443,6 +445,23 @@ impl Env {
             .map(|r| (r.method, r.path, r.body))
             .collect()
     }
+}
+
+/// Every Event (events.k8s.io/v1, all namespaces).
+pub async fn events(client: &Client) -> Vec<Event> {
+    Api::<Event>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+/// An Event of `reason` about the object named `name` (any object when None).
+pub async fn event(client: &Client, name: Option<&str>, reason: &str) -> Option<Event> {
+    events(client).await.into_iter().find(|e| {
+        e.reason.as_deref() == Some(reason)
+            && name.is_none_or(|n| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(n))
+    })
 }
 
 /// Requirements of the guide's `demo-pool` (03).
