@@ -214,9 +214,13 @@ where
 /// Arguments of `policy evaluate`.
 #[derive(clap::Args, Debug)]
 struct EvaluateArgs {
-    /// The trace (YAML or JSON; `-` for stdin).
+    /// The trace (YAML or JSON; `-` for stdin). Several with `--markdown`.
+    #[arg(long, required = true)]
+    trace: Vec<PathBuf>,
+    /// Print the BENCHMARKS.md section (every trace, with the gap analysis of the defaults)
+    /// instead of the table.
     #[arg(long)]
-    trace: PathBuf,
+    markdown: bool,
     /// A flavor-selection component (.wasm) to compare with the defaults.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -239,8 +243,20 @@ struct EvaluateArgs {
 
 fn evaluate(args: EvaluateArgs) -> Result<()> {
     use crate::evaluate::{self, Trace};
-    let text = read_input(&args.trace)?;
-    let trace = Trace::parse(&text).with_context(|| format!("reading {}", args.trace.display()))?;
+    if !args.markdown && args.trace.len() > 1 {
+        anyhow::bail!("several --trace need --markdown");
+    }
+    if args.markdown && (args.json.is_some() || args.plot.is_some()) {
+        anyhow::bail!("--markdown writes no --json or --plot");
+    }
+    let traces = args
+        .trace
+        .iter()
+        .map(|path| {
+            let text = read_input(path)?;
+            Trace::parse(&text).with_context(|| format!("reading {}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let set = policy_set()?;
     let load = |path: &PathBuf, world: World, config: String| -> Result<_> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -282,7 +298,7 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
     let strategies = evaluate::strategies(&set, given);
     let quiet = args.quiet;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = evaluate::evaluate(&trace, &strategies, &mut |_, name, p| {
+    let mut progress = |_: usize, name: &str, p: evaluate::Progress| {
         let done = p.at >= p.of;
         if quiet || !(terminal || done) {
             return;
@@ -298,7 +314,27 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
                 if terminal { "\r" } else { "" }
             );
         }
-    })?;
+    };
+    if args.markdown {
+        let mut entries = Vec::new();
+        for trace in &traces {
+            entries.push(evaluate::evaluate_with_gaps(
+                trace,
+                &strategies,
+                &mut progress,
+            )?);
+        }
+        let mut command = String::from("karpenter-ovhcloud policy evaluate --markdown --quiet");
+        for t in &args.trace {
+            command.push_str(&format!(" --trace {}", t.display()));
+        }
+        if let Some(p) = &args.policy {
+            command.push_str(&format!(" --policy {}", p.display()));
+        }
+        print!("{}", evaluate::markdown::section(&entries, &command));
+        return Ok(());
+    }
+    let report = evaluate::evaluate(&traces[0], &strategies, &mut progress)?;
     print!("{}", evaluate::table(&report));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)? + "\n";

@@ -9,18 +9,19 @@
 //! Pure entry points (no cluster needed, e.g. for `policy evaluate`):
 //! [`decide::consolidation_request`] builds the policy's request from a snapshot,
 //! [`decide::validate_all`] turns the policy's commands into validated [`decide::Command`]s,
-//! [`drift::drift_request`] builds the drift request, [`budget::allowed`] applies budgets.
+//! [`drift::drift_request`] builds the drift request, [`budget::allowed`] applies budgets,
+//! [`pass`] holds the rules of a pass (consolidateAfter bookkeeping, nominated nodes, order,
+//! one command per NodePool, budgets, validation delay).
 
 pub mod budget;
 pub mod decide;
 pub mod drift;
 pub mod metrics;
+pub mod pass;
 pub mod termination;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
@@ -52,15 +53,10 @@ struct InFlight {
 /// What the loop remembers between passes.
 #[derive(Debug, Default)]
 struct LoopState {
-    /// Consolidation commands by key, with when they were first chosen.
-    seen: HashMap<String, Instant>,
-    /// Per node: fingerprint of its pods and since when it holds.
-    pods_since: HashMap<String, (u64, Timestamp)>,
+    /// The pure bookkeeping of the pass rules (consolidateAfter, validation delay).
+    memory: pass::Memory,
     /// Replacements waiting for their new nodes.
     in_flight: Vec<InFlight>,
-    /// Replacement NodeClaims by when their command finished: their pods are only arriving,
-    /// so consolidateAfter counts from then.
-    replaced_at: HashMap<String, Timestamp>,
 }
 
 /// Runs the disruption loop forever.
@@ -121,8 +117,8 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         .flat_map(|f| f.command.claims.iter().chain(&f.new_claims).cloned())
         .collect();
     state
-        .replaced_at
-        .retain(|c, _| claims.iter().any(|k| &k.name_any() == c));
+        .memory
+        .retain_claims(|c| claims.iter().any(|k| k.name_any() == c));
     let settings: Vec<PoolSettings> = nodepools
         .iter()
         .map(|np| PoolSettings {
@@ -144,24 +140,17 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     let set = ctx.policies.clone();
     let primary = WasmFlavorPolicy::active(&set);
     let fallback = WasmFlavorPolicy::default_policy(&set);
-    // Nodes the scheduling core would give pending pods: they are about to be used, so they
-    // are neither empty nor under-used (Karpenter's nominated nodes).
-    let nominated: HashSet<String> = if snapshot.pending.is_empty() {
-        HashSet::new()
-    } else {
-        let sim = crate::provisioning::simulate::Input {
+    let nominated = pass::nominated(
+        &crate::provisioning::simulate::Input {
             snapshot: &snapshot,
             pools: &pool_spec_list,
             flavors: &flavors,
             ovh_pool_sizes: &sizes,
             config: "",
-        };
-        crate::provisioning::simulate::plan(&sim, &primary, &fallback)
-            .on_existing
-            .into_iter()
-            .map(|(_, node)| node)
-            .collect()
-    };
+        },
+        &primary,
+        &fallback,
+    );
 
     let mut candidates = Vec::new();
     let mut seen_nodes = HashSet::new();
@@ -185,32 +174,27 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         let Some(ps) = settings.iter().find(|s| s.name == np) else {
             continue;
         };
-        let mut uids = per_node
+        let uids = per_node
             .get(node_name.as_str())
             .cloned()
             .unwrap_or_default();
-        uids.sort();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        uids.hash(&mut h);
-        let fp = h.finish();
         let initialized_at = condition::find(claim.conditions(), CONDITION_INITIALIZED)
             .map(|c| c.last_transition_time.0)
             .unwrap_or(now);
-        let since = match state.pods_since.get(&node_name) {
-            Some((old, at)) if *old == fp => *at,
-            Some(_) => now,
-            None => initialized_at,
-        };
-        let since = state
-            .replaced_at
-            .get(&claim.name_any())
-            .map_or(since, |t| since.max(*t));
-        state.pods_since.insert(node_name.clone(), (fp, since));
+        let since = state.memory.pods_unchanged_since(
+            &node_name,
+            &claim.name_any(),
+            pass::fingerprint(uids),
+            initialized_at,
+            now,
+        );
         seen_nodes.insert(node_name.clone());
-        let consolidatable = !nominated.contains(&node_name)
-            && ps
-                .consolidate_after_seconds
-                .is_some_and(|after| ctx.clock.guide_since(since).as_secs() >= after);
+        let consolidatable = pass::consolidatable(
+            nominated.contains(&node_name),
+            ps.consolidate_after_seconds,
+            since,
+            &ctx.clock,
+        );
         let node_pods: Vec<&Pod> = pods
             .iter()
             .filter(|p| pod_node(p) == Some(node_name.as_str()))
@@ -255,7 +239,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             consolidatable,
         });
     }
-    state.pods_since.retain(|n, _| seen_nodes.contains(n));
+    state.memory.retain_nodes(&seen_nodes);
 
     let input = decide::Input {
         snapshot: &snapshot,
@@ -351,49 +335,40 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         }
     }
 
-    // Karpenter's order; one command per NodePool per pass, none while one is in flight.
-    let mut ordered: Vec<(Command, bool)> = Vec::new();
-    let (empties, underused): (Vec<Command>, Vec<Command>) = accepted
-        .into_iter()
-        .partition(|c| c.reason == Reason::Empty);
-    ordered.extend(empties.into_iter().map(|c| (c, true)));
-    ordered.extend(lifecycle.into_iter().map(|c| (c, false)));
-    ordered.extend(underused.into_iter().map(|c| (c, true)));
-
-    let mut chosen_keys = HashSet::new();
-    let mut acted: HashSet<String> = state
+    // Karpenter's order; one command per NodePool per pass, none while one is in flight;
+    // budgets; the validation delay.
+    let in_flight_pools: HashSet<String> = state
         .in_flight
         .iter()
         .map(|f| f.command.nodepool.clone())
         .collect();
-    for (command, delayed) in ordered {
-        if acted.contains(&command.nodepool) {
-            continue;
-        }
-        let Some(np) = nodepools.iter().find(|p| p.name_any() == command.nodepool) else {
-            continue;
-        };
-        // Budgets.
-        if let Some(reason) = command.reason.budget() {
-            let total = claims
+    let budgets = |nodepool: &str| {
+        let np = nodepools.iter().find(|p| p.name_any() == nodepool)?;
+        let of_pool: Vec<&NodeClaim> = claims
+            .iter()
+            .filter(|c| c.nodepool_name() == Some(nodepool))
+            .collect();
+        Some(pass::PoolBudget {
+            budgets: &np.spec.disruption.budgets,
+            total: of_pool.len() as u32,
+            disrupting: of_pool
                 .iter()
-                .filter(|c| c.nodepool_name() == Some(command.nodepool.as_str()))
-                .count() as u32;
-            let disrupting = claims
-                .iter()
-                .filter(|c| {
-                    c.nodepool_name() == Some(command.nodepool.as_str())
-                        && c.metadata.deletion_timestamp.is_some()
-                })
-                .count() as u32;
-            let allowed = budget::allowed(
-                &np.spec.disruption.budgets,
-                reason,
-                total,
-                disrupting,
-                Timestamp::now(),
-            );
-            if (allowed as usize) < command.claims.len() {
+                .filter(|c| c.metadata.deletion_timestamp.is_some())
+                .count() as u32,
+        })
+    };
+    let choices = pass::choose(
+        accepted,
+        lifecycle,
+        in_flight_pools,
+        &budgets,
+        &mut state.memory,
+        &ctx.clock,
+        ctx.settings.validation_delay,
+    );
+    for (command, verdict) in choices {
+        match verdict {
+            pass::Verdict::OverBudget { allowed } => {
                 tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(),
                     nodes = ?command.nodes, allowed, "disruption blocked by the NodePool's budget");
                 ctx.disruption
@@ -403,23 +378,18 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
                         reason: "budget".into(),
                     })
                     .inc();
-                continue;
             }
-        }
-        if delayed {
-            let key = command.key();
-            chosen_keys.insert(key.clone());
-            let first = *state.seen.entry(key).or_insert_with(Instant::now);
-            if first.elapsed() < ctx.real(ctx.settings.validation_delay) {
+            pass::Verdict::Validating => {
                 tracing::debug!(nodepool = %command.nodepool, nodes = ?command.nodes, "consolidation chosen; validating again after the delay");
-                acted.insert(command.nodepool.clone());
-                continue;
+            }
+            pass::Verdict::Execute => {
+                let Some(np) = nodepools.iter().find(|p| p.name_any() == command.nodepool) else {
+                    continue;
+                };
+                execute(ctx, state, np, command, &classes).await;
             }
         }
-        acted.insert(command.nodepool.clone());
-        execute(ctx, state, np, command, &classes).await;
     }
-    state.seen.retain(|k, _| chosen_keys.contains(k));
     Ok(())
 }
 
@@ -618,7 +588,7 @@ async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[Node
             tracing::info!(replaced = ?f.command.claims, by = ?f.new_claims, "replacements initialized; draining the old nodes");
             finish(ctx, &f.command).await;
             for c in &f.new_claims {
-                state.replaced_at.insert(c.clone(), ctx.clock.now());
+                state.memory.replaced(c.clone(), ctx.clock.now());
             }
             continue;
         }

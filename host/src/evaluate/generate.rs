@@ -91,6 +91,7 @@ fn pool(name: &str, requirements: Vec<TraceRequirement>) -> TracePool {
         consolidation_policy: ConsolidationPolicy::WhenEmptyOrUnderutilized,
         consolidate_after_seconds: Some(60),
         baseline_flavor: None,
+        budgets: None,
     }
 }
 
@@ -123,6 +124,7 @@ pub fn generate(kind: Kind, seed: u64) -> Trace {
         region: "EU-WEST-PAR".into(),
         zones: Vec::new(),
         duration_seconds: 12 * 3600,
+        start: None,
         node_startup_seconds: 180,
         gpu_node_startup_seconds: 600,
         flavors: Vec::new(),

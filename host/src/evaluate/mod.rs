@@ -7,13 +7,16 @@
 //! Pure: no I/O and no wall clock; the CLI (`karpenter-ovhcloud policy evaluate`) reads and
 //! writes the files. Same trace and policies give the same report, byte for byte.
 //!
-//! Disruption: the baselines use the cluster-autoscaler scale-down rule; the policy strategies
-//! ask their consolidation policy and carry out its `delete` of empty consolidatable nodes only
-//! (empty-node removal after `consolidateAfter`), until the disruption module's pure decision
-//! code is wired into [`replay`]'s disruption pass. [`DISRUPTION_MODEL`] says so in reports.
+//! Disruption: the Karpenter-like strategies (the given policies, the defaults, the naive
+//! picker) run the controller's own disruption rules every 10 s ([`crate::disruption::decide`],
+//! [`crate::disruption::pass`]): the consolidation policy's commands validated by simulation,
+//! budgets, `consolidateAfter`, `WhenEmpty`, the validation delay, deletes and replacements.
+//! The cluster-autoscaler baseline uses its own scale-down rule. [`DISRUPTION_MODEL`] says so
+//! in reports.
 
 pub mod baseline;
 pub mod generate;
+pub mod markdown;
 pub mod plot;
 pub mod replay;
 pub mod report;
@@ -31,7 +34,7 @@ pub use trace::{Trace, TraceError};
 use crate::policy::{ActivePolicy, PolicySet, World};
 
 /// How the policy strategies remove nodes in this version of the evaluator.
-pub const DISRUPTION_MODEL: &str = "policy strategies: empty nodes removed after consolidateAfter through the consolidation policy (delete commands on empty nodes only; moving pods off under-used nodes is not replayed yet); cluster-autoscaler baseline: below 50% for 10 min and its pods fit elsewhere; naive baseline: same as the policies";
+pub const DISRUPTION_MODEL: &str = "policy strategies and naive baseline: the controller's disruption pass every 10 s (consolidation policy, commands validated by simulation, budgets, consolidateAfter, 15 s validation delay; deletes at once, replacements Ready before the old nodes go; node removal itself instant); cluster-autoscaler baseline: below 50% for 10 min and its pods fit elsewhere";
 
 /// Seed of the cluster-autoscaler baseline's random expander.
 pub const BASELINE_SEED: u64 = 42;
@@ -116,6 +119,26 @@ pub fn strategies<'a>(
         disruptor: Disruptor::ClusterAutoscaler,
     });
     out
+}
+
+/// Replays `trace` with every strategy, then the defaults on [`markdown::gap_variants`] of
+/// the trace, for the BENCHMARKS.md section.
+pub fn evaluate_with_gaps(
+    trace: &Trace,
+    strategies: &[Strategy<'_>],
+    progress: &mut dyn FnMut(usize, &str, Progress),
+) -> Result<markdown::Entry, TraceError> {
+    let report = evaluate(trace, strategies, progress)?;
+    let defaults: Vec<&Strategy<'_>> = strategies.iter().filter(|s| s.name == "defaults").collect();
+    let mut variants = Vec::new();
+    if let Some(d) = defaults.first() {
+        for (label, variant) in markdown::gap_variants(trace) {
+            let setup = Setup::new(&variant)?;
+            let run = replay(&variant, &setup, d, &mut |p| progress(0, label, p));
+            variants.push((label.to_string(), run.total_eur));
+        }
+    }
+    Ok(markdown::Entry { report, variants })
 }
 
 /// Replays `trace` with every strategy and computes the lower bound. `progress` gets the

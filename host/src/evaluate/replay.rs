@@ -12,28 +12,33 @@
 //! answer is validated as in the controller. New nodes are Ready after the trace's startup
 //! delay; their pods start then. Disruption passes run every 10 s through [`disrupt`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
 
 use super::baseline::{FixedFlavor, Naive};
-use super::report::{percentiles, RunResult, Sample};
+use super::report::{percentiles, DisruptionRecord, RunResult, Sample};
 use super::setup::Setup;
 use super::trace::{Action, ConsolidationPolicy, Trace};
-use crate::policy::types::consolidation::{Action as CAction, ConsolidationRequest};
-use crate::policy::types::{self as wit, Assignment};
-use crate::policy::{ActivePolicy, PolicySet, World};
-use crate::provisioning::wit::{
-    flavor as flavor_to_wit, node as node_to_wit, pool as pool_to_wit,
-    resources as resources_to_wit,
-};
+use crate::clock::Clock;
+use crate::disruption::decide::{self, Candidate, Command, PoolSettings, Reason};
+use crate::disruption::pass::{self, PoolBudget, Verdict};
+use crate::policy::{ActivePolicy, PolicySet};
+use crate::provisioning::simulate::Input as SimInput;
 use crate::provisioning::{
-    plan, plan_with, BatchWindow, FlavorPolicy, Input, Outcome, Plan, Pool as ReqPool,
+    plan, plan_with, BatchWindow, FlavorPolicy, Input, NodeClaimSpec, Outcome, Plan,
+    WasmFlavorPolicy,
 };
 use crate::scheduling::{wellknown, FlavorSpec, NodeState, PoolSpec, Resources, SimNode};
 use crate::state::{ObjectKey, Snapshot};
 
-/// Seconds between two disruption passes (Karpenter's cadence).
+/// Seconds between two disruption passes (Karpenter's cadence, the controller's default
+/// `--disruption-interval`).
 pub const DISRUPTION_PERIOD: u64 = 10;
+/// The controller's default `--consolidation-validation-delay`.
+pub const VALIDATION_DELAY: Duration = Duration::from_secs(15);
 /// Seconds before pods a batch could not place are tried again.
 pub const RETRY_SECONDS: u64 = 60;
 /// The cluster-autoscaler baseline removes a node below this utilization...
@@ -122,8 +127,26 @@ struct Node {
     launched: u64,
     ready_at: u64,
     ready: bool,
-    last_change: u64,
     low_since: Option<u64>,
+}
+
+/// A replacement in flight: its new nodes are launching, the old ones go when they are Ready.
+#[derive(Clone, Debug)]
+struct InFlight {
+    command: Command,
+    old: Vec<u64>,
+    new: Vec<u64>,
+}
+
+/// How a command is counted in [`RunResult::disrupted_nodes`].
+fn disruption_kind(command: &Command) -> &'static str {
+    match (command.reason, command.replacements.is_empty()) {
+        (Reason::Empty, _) => "empty",
+        (Reason::Underutilized, true) => "underutilized-delete",
+        (Reason::Underutilized, false) => "underutilized-replace",
+        (Reason::Drifted, _) => "drifted",
+        (Reason::Expired, _) => "expired",
+    }
 }
 
 struct Sim<'s, 'a> {
@@ -143,6 +166,12 @@ struct Sim<'s, 'a> {
     ovh_pools: BTreeMap<String, u32>,
     bursts: u64,
     fixed: Option<FixedFlavor>,
+    /// Simulated time 0 as an instant (budget schedules read the time of day).
+    start: Timestamp,
+    /// The disruption pass's clock, moved with `now`.
+    clock: Clock,
+    memory: pass::Memory,
+    in_flight: Vec<InFlight>,
 }
 
 /// Replays `trace` with `strategy`. `progress` is called about every 5% of simulated time.
@@ -186,6 +215,10 @@ pub fn replay(
         ovh_pools: BTreeMap::new(),
         bursts: 0,
         fixed,
+        start: setup.start,
+        clock: Clock::manual(setup.start),
+        memory: pass::Memory::default(),
+        in_flight: Vec::new(),
     };
     sim.run(progress);
     sim.result
@@ -263,6 +296,7 @@ impl Sim<'_, '_> {
                 }
             }
             self.now = next.max(t + 1);
+            self.clock.advance(Duration::from_secs(self.now - t));
         }
         self.finish();
     }
@@ -330,11 +364,6 @@ impl Sim<'_, '_> {
             if !pod.started {
                 self.pending_times.push(self.now - pod.created);
             }
-            if let Place::Bound(n) | Place::Nominated(n) = pod.place {
-                if let Some(node) = self.nodes.get_mut(&n) {
-                    node.last_change = self.now;
-                }
-            }
         }
     }
 
@@ -362,9 +391,6 @@ impl Sim<'_, '_> {
                 pod.ends_at = Some(now + s);
             }
         }
-        if let Some(n) = self.nodes.get_mut(&node) {
-            n.last_change = now;
-        }
     }
 
     fn ready_nodes(&mut self) {
@@ -379,7 +405,6 @@ impl Sim<'_, '_> {
             if let Some(n) = self.nodes.get_mut(&id) {
                 n.ready = true;
                 n.sim.state = NodeState::Ready;
-                n.last_change = now;
             }
             let nominated: Vec<u64> = self
                 .pods
@@ -535,23 +560,40 @@ impl Sim<'_, '_> {
         if plan.claims.is_empty() {
             return;
         }
+        let launched = self.launch(&plan.claims);
+        for (claim, id) in plan.claims.iter().zip(launched) {
+            let Some(id) = id else { continue };
+            for key in &claim.pods {
+                if let Some(p) = keys.get(key).and_then(|pid| self.pods.get_mut(pid)) {
+                    p.place = Place::Nominated(id);
+                }
+            }
+        }
+    }
+
+    /// Launches new nodes for `claims` (one OVH write per pool), each Ready after the trace's
+    /// startup delay; the ids of the new nodes, in order (None for a claim of an unknown flavor
+    /// or NodePool).
+    fn launch(&mut self, claims: &[NodeClaimSpec]) -> Vec<Option<u64>> {
+        if claims.is_empty() {
+            return Vec::new();
+        }
         self.bursts += 1;
         let mut written = BTreeSet::new();
-        for claim in &plan.claims {
-            let Some(flavor) = self
+        let mut out = Vec::new();
+        for claim in claims {
+            let flavor = self
                 .setup
                 .flavors
                 .iter()
-                .position(|f| f.name == claim.flavor)
-            else {
-                continue;
-            };
-            let Some(pool) = self
+                .position(|f| f.name == claim.flavor);
+            let pool = self
                 .setup
                 .pools
                 .iter()
-                .position(|p| p.spec.name == claim.nodepool)
-            else {
+                .position(|p| p.spec.name == claim.nodepool);
+            let (Some(flavor), Some(pool)) = (flavor, pool) else {
+                out.push(None);
                 continue;
             };
             let ovh_pool = match self.strategy.provisioner {
@@ -592,167 +634,260 @@ impl Sim<'_, '_> {
                     launched: self.now,
                     ready_at: self.now + startup,
                     ready: false,
-                    last_change: self.now,
                     low_since: None,
                 },
             );
-            for key in &claim.pods {
-                if let Some(p) = keys.get(key).and_then(|pid| self.pods.get_mut(pid)) {
-                    p.place = Place::Nominated(id);
-                }
-            }
+            out.push(Some(id));
         }
         // One write (create or scale up) per OVH pool per batch.
         self.result.ovh_writes += written.len() as u64;
+        out
     }
 
     fn disrupt(&mut self) {
         if !self.nodes.values().any(|n| n.ready) {
             return;
         }
-        let remove = match &self.strategy.disruptor {
-            Disruptor::Policy { set, policy } => self.consolidate(set, policy),
-            Disruptor::ClusterAutoscaler => self.scale_down(),
-        };
-        self.remove_nodes(&remove);
-    }
-
-    /// The disruption decision of a Karpenter-like strategy. Until the disruption module's pure
-    /// entry point is wired here, this is empty-node removal: the consolidation policy is asked
-    /// and only its `delete` commands over empty, consolidatable nodes are carried out.
-    fn consolidate(&self, set: &PolicySet, policy: &Arc<ActivePolicy>) -> Vec<u64> {
-        let requested = self.requested();
-        let now = self.now;
-        let mut by_node: BTreeMap<u64, BTreeMap<u32, u32>> = BTreeMap::new();
-        for p in self.pods.values() {
-            if let Place::Bound(n) | Place::Nominated(n) = p.place {
-                *by_node
-                    .entry(n)
-                    .or_default()
-                    .entry(p.workload as u32)
-                    .or_default() += 1;
+        match &self.strategy.disruptor {
+            Disruptor::Policy { set, policy } => self.karpenter_pass(set, policy),
+            Disruptor::ClusterAutoscaler => {
+                let remove = self.scale_down();
+                self.remove_nodes(&remove);
             }
         }
-        let consolidatable = |n: &Node| {
-            n.ready
-                && self.setup.pools[n.pool]
-                    .consolidate_after
-                    .is_some_and(|after| now - n.last_change >= after)
+    }
+
+    /// One pass of the controller's disruption loop, with the disruption module's pure code:
+    /// replacements whose new nodes are Ready let the old nodes go; candidates with
+    /// `consolidateAfter` tracked by [`pass::Memory`] (nominated nodes excluded); the
+    /// consolidation policy's commands validated by simulation ([`decide::validate_all`]);
+    /// [`pass::choose`] for the order, one command per NodePool, budgets and the validation
+    /// delay; deletes carried out at once, replacements launched and their old nodes removed
+    /// once they are Ready. Drift and expiry do not arise in traces (no NodePool changes, no
+    /// `expireAfter`).
+    fn karpenter_pass(&mut self, set: &PolicySet, policy: &Arc<ActivePolicy>) {
+        // The strategy's flavor-selection (and the default it falls back to) places the pods
+        // of simulated commands, as the active policy does in the controller.
+        let fixed = self.fixed.take();
+        let strategy: &Strategy<'_> = self.strategy;
+        let fallback = WasmFlavorPolicy::default_policy(set);
+        let primary: Box<dyn FlavorPolicy + '_> = match (&strategy.provisioner, &fixed) {
+            (Provisioner::Policy { set, policy }, _) => {
+                Box::new(WasmFlavorPolicy::new(set, policy.clone()))
+            }
+            (Provisioner::FixedFlavor { .. }, Some(f)) => {
+                Box::new(|r: &crate::provisioning::Request| f.select(r))
+            }
+            _ => Box::new(Naive),
         };
-        if !self
-            .nodes
-            .iter()
-            .any(|(id, n)| consolidatable(n) && !by_node.contains_key(id))
-        {
-            return Vec::new();
-        }
-        let flavors: &[FlavorSpec] = &self.setup.flavors;
-        let nodes = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.ready)
-            .map(|(id, n)| {
-                let mut sim = n.sim.clone();
-                sim.requested = requested.get(id).copied().unwrap_or_default();
-                let mut node: wit::Node = node_to_wit(&sim, flavors);
-                node.pods = by_node
-                    .get(id)
-                    .into_iter()
-                    .flatten()
-                    .map(|(g, c)| Assignment {
-                        group: *g,
-                        count: *c,
-                    })
-                    .collect();
-                node.age_seconds = now - n.launched;
-                node.disruptable = true;
-                node.consolidatable = consolidatable(n);
-                node
-            })
-            .collect();
+        self.progress_in_flight();
+        let now = self.clock.now();
+        let (snap, _, _) = self.snapshot();
         let pools = self.pool_specs();
-        let nodepools = self
+        let sizes: HashMap<String, u32> = self
+            .ovh_pools
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let nominated = pass::nominated(
+            &SimInput {
+                snapshot: &snap,
+                pools: &pools,
+                flavors: &self.setup.flavors,
+                ovh_pool_sizes: &sizes,
+                config: "",
+            },
+            &*primary,
+            &fallback,
+        );
+        let busy: BTreeSet<u64> = self
+            .in_flight
+            .iter()
+            .flat_map(|f| f.old.iter().chain(&f.new).copied())
+            .collect();
+        let mut pods_on: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for (id, p) in &self.pods {
+            if let Place::Bound(n) = p.place {
+                pods_on.entry(n).or_default().push(*id);
+            }
+        }
+        let mut candidates = Vec::new();
+        let mut live = HashSet::new();
+        for (id, n) in self.nodes.iter().filter(|(_, n)| n.ready) {
+            let pool = &self.setup.pools[n.pool];
+            let since = self.memory.pods_unchanged_since(
+                &n.sim.name,
+                &n.sim.name,
+                pass::fingerprint(pods_on.get(id).cloned().unwrap_or_default()),
+                self.at(n.ready_at),
+                now,
+            );
+            live.insert(n.sim.name.clone());
+            candidates.push(Candidate {
+                node: n.sim.name.clone(),
+                claim: n.sim.name.clone(),
+                nodepool: pool.spec.name.clone(),
+                hourly_price: n.price,
+                age_seconds: self.now - n.launched,
+                disruptable: !busy.contains(id),
+                consolidatable: pass::consolidatable(
+                    nominated.contains(&n.sim.name),
+                    pool.consolidate_after,
+                    since,
+                    &self.clock,
+                ),
+            });
+        }
+        self.memory.retain_nodes(&live);
+        let settings: Vec<PoolSettings> = self
             .setup
             .pools
             .iter()
-            .zip(&pools)
-            .map(|(p, spec)| {
-                let mut wit_pool = pool_to_wit(&ReqPool {
-                    spec: spec.clone(),
-                    daemonset_overhead: Resources::default(),
-                });
-                wit_pool.consolidation_policy = match p.consolidation_policy {
-                    ConsolidationPolicy::WhenEmpty => wit::ConsolidationPolicy::WhenEmpty,
-                    ConsolidationPolicy::WhenEmptyOrUnderutilized => {
-                        wit::ConsolidationPolicy::WhenEmptyOrUnderutilized
+            .map(|p| PoolSettings {
+                name: p.spec.name.clone(),
+                when_empty: p.consolidation_policy == ConsolidationPolicy::WhenEmpty,
+                consolidate_after_seconds: p.consolidate_after,
+                template_hash: String::new(),
+            })
+            .collect();
+        let input = decide::Input {
+            snapshot: &snap,
+            pools: &pools,
+            settings: &settings,
+            flavors: &self.setup.flavors,
+            candidates: &candidates,
+            ovh_pool_sizes: &sizes,
+        };
+        // Validation refuses every command naming a node that is not consolidatable: with none,
+        // the policy call cannot change the outcome.
+        let accepted = if candidates.iter().any(|c| c.consolidatable && c.disruptable) {
+            self.result.consolidation_calls += 1;
+            match set.decide_with(policy.clone(), decide::consolidation_request(&input)) {
+                Ok(d) => {
+                    if d.failure.is_some() {
+                        self.result.consolidation_fallbacks += 1;
                     }
-                };
-                wit_pool.consolidate_after_seconds = p.consolidate_after;
-                wit_pool
-            })
-            .collect();
-        let pod_groups = self
-            .setup
-            .specs
+                    let (accepted, refused) =
+                        decide::validate_all(&input, &d.decision.commands, &*primary, &fallback);
+                    self.result.commands_refused += refused.len() as u64;
+                    accepted
+                }
+                Err(_) => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        drop(primary);
+        self.fixed = fixed;
+        let in_flight_pools: HashSet<String> = self
+            .in_flight
             .iter()
-            .enumerate()
-            .map(|(i, s)| wit::PodGroup {
-                id: i as u32,
-                name: s.owner.clone(),
-                count: 0,
-                requests: resources_to_wit(&s.requests),
-                requirements: Vec::new(),
-                tolerations: Vec::new(),
-                spreads: Vec::new(),
-                anti_affinity: Vec::new(),
-                affinity: Vec::new(),
-                zone_counts: Vec::new(),
-            })
+            .map(|f| f.command.nodepool.clone())
             .collect();
-        let mut request = ConsolidationRequest {
-            nodes,
-            pod_groups,
-            flavors: flavors.iter().map(flavor_to_wit).collect(),
-            nodepools,
-            config: String::new(),
+        let budgets = |nodepool: &str| {
+            let i = self
+                .setup
+                .pools
+                .iter()
+                .position(|p| p.spec.name == nodepool)?;
+            Some(PoolBudget {
+                budgets: &self.setup.pools[i].budgets,
+                total: self.nodes.values().filter(|n| n.pool == i).count() as u32,
+                // Nodes go at once in the replay: none is ever half-deleted.
+                disrupting: 0,
+            })
         };
-        let decision = match set.call_policy(policy, &mut request) {
-            Ok(d) => Some(d),
-            Err(_) => set
-                .call_policy(&set.default_policy(World::Consolidation), &mut request)
-                .ok(),
-        };
+        let choices = pass::choose(
+            accepted,
+            Vec::new(),
+            in_flight_pools,
+            &budgets,
+            &mut self.memory,
+            &self.clock,
+            VALIDATION_DELAY,
+        );
+        for (command, verdict) in choices {
+            match verdict {
+                Verdict::Execute => self.execute(command),
+                Verdict::OverBudget { .. } => self.result.budget_blocked += 1,
+                Verdict::Validating => {}
+            }
+        }
+    }
+
+    /// Carries out a validated command: a delete at once, a replacement by launching its
+    /// nodes (the old ones go when those are Ready, [`Sim::progress_in_flight`]).
+    fn execute(&mut self, command: Command) {
         let by_name: HashMap<&str, u64> = self
             .nodes
             .iter()
             .map(|(id, n)| (n.sim.name.as_str(), *id))
             .collect();
-        let mut out = Vec::new();
-        for command in decision.into_iter().flat_map(|d| d.commands) {
-            if !matches!(command.action, CAction::Delete) {
+        let old: Vec<u64> = command
+            .nodes
+            .iter()
+            .filter_map(|n| by_name.get(n.as_str()).copied())
+            .collect();
+        let kind = disruption_kind(&command);
+        self.result.disruption_log.push(DisruptionRecord {
+            at: self.now,
+            nodepool: command.nodepool.clone(),
+            kind: kind.to_string(),
+            nodes: command.nodes.len() as u32,
+            replacements: command
+                .replacements
+                .iter()
+                .map(|r| r.flavor.clone())
+                .collect(),
+            savings_per_hour: command.savings_per_hour,
+        });
+        if command.replacements.is_empty() {
+            let remove: Vec<(u64, &str)> = old.iter().map(|id| (*id, kind)).collect();
+            self.remove_nodes(&remove);
+            return;
+        }
+        let new: Vec<u64> = self
+            .launch(&command.replacements)
+            .into_iter()
+            .flatten()
+            .collect();
+        self.result.replacements_launched += new.len() as u64;
+        self.in_flight.push(InFlight { command, old, new });
+    }
+
+    /// Replacements whose new nodes are all Ready let the old nodes go; consolidateAfter of
+    /// the new nodes counts from then.
+    fn progress_in_flight(&mut self) {
+        let now = self.clock.now();
+        for f in std::mem::take(&mut self.in_flight) {
+            if f.new.iter().any(|id| !self.nodes.contains_key(id)) {
+                // A replacement is gone: the old nodes stay (as in the controller).
                 continue;
             }
-            let ids: Option<Vec<u64>> = command
-                .nodes
-                .iter()
-                .map(|name| by_name.get(name.as_str()).copied())
-                .collect();
-            let Some(ids) = ids else { continue };
-            if ids.iter().all(|id| {
-                !by_node.contains_key(id)
-                    && !out.contains(id)
-                    && self.nodes.get(id).is_some_and(consolidatable)
-            }) {
-                out.extend(ids);
+            if f.new.iter().all(|id| self.nodes[id].ready) {
+                let kind = disruption_kind(&f.command);
+                let remove: Vec<(u64, &str)> = f.old.iter().map(|id| (*id, kind)).collect();
+                self.remove_nodes(&remove);
+                for id in &f.new {
+                    self.memory.replaced(self.nodes[id].sim.name.clone(), now);
+                }
+                continue;
             }
+            self.in_flight.push(f);
         }
-        out
+    }
+
+    /// Seconds of simulated time as an instant of the replay's clock.
+    fn at(&self, seconds: u64) -> Timestamp {
+        self.start
+            .checked_add(jiff::SignedDuration::from_secs(seconds as i64))
+            .unwrap_or(self.start)
     }
 
     /// Cluster-autoscaler scale-down: a node is unneeded while it is below 50% of its
     /// allocatable CPU and memory and its pods fit on the other Ready nodes; after 10 minutes
     /// unneeded, every empty one goes, and at most one non-empty one per pass.
-    fn scale_down(&mut self) -> Vec<u64> {
+    fn scale_down(&mut self) -> Vec<(u64, &'static str)> {
         let requested = self.requested();
         let now = self.now;
         let free: BTreeMap<u64, Resources> = self
@@ -803,35 +938,42 @@ impl Sim<'_, '_> {
             }
         }
         let unneeded = |n: &Node| n.low_since.is_some_and(|s| now - s >= CA_UNNEEDED_SECONDS);
-        let mut out: Vec<u64> = self
+        let mut out: Vec<(u64, &'static str)> = self
             .nodes
             .iter()
             .filter(|(id, n)| unneeded(n) && !requested.contains_key(id))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| (*id, "scale-down-empty"))
             .collect();
         let mut free = free;
-        free.retain(|id, _| !out.contains(id));
+        free.retain(|id, _| !out.iter().any(|(o, _)| o == id));
         let busy = self
             .nodes
             .iter()
             .find(|(id, n)| unneeded(n) && requested.contains_key(id) && movable(**id, &free))
-            .map(|(id, _)| *id);
+            .map(|(id, _)| (*id, "scale-down-underutilized"));
         out.extend(busy);
         out
     }
 
-    fn remove_nodes(&mut self, ids: &[u64]) {
+    /// Removes nodes (with the kind of disruption of each, for the counts); their pods go
+    /// back to pending, to be placed by the next batch.
+    fn remove_nodes(&mut self, ids: &[(u64, &str)]) {
         if ids.is_empty() {
             return;
         }
         let now = self.now;
         let mut written = BTreeSet::new();
-        for id in ids {
+        for (id, kind) in ids {
             let Some(node) = self.nodes.remove(id) else {
                 continue;
             };
             self.close(&node);
             self.result.disruptions += 1;
+            *self
+                .result
+                .disrupted_nodes
+                .entry(kind.to_string())
+                .or_default() += 1;
             written.insert(node.ovh_pool.clone());
             if let Some(n) = self.ovh_pools.get_mut(&node.ovh_pool) {
                 *n = n.saturating_sub(1);

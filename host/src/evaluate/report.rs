@@ -51,6 +51,24 @@ pub fn percentiles(values: &mut [u64]) -> Percentiles {
     }
 }
 
+/// One disruption command a strategy carried out.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct DisruptionRecord {
+    /// Simulated second it was carried out (a replacement's old nodes go once its new ones
+    /// are Ready).
+    pub at: u64,
+    /// NodePool.
+    pub nodepool: String,
+    /// `empty`, `underutilized-delete`, `underutilized-replace`, `drifted` or `expired`.
+    pub kind: String,
+    /// Nodes it removes.
+    pub nodes: u32,
+    /// Flavors of the nodes it launches in their place.
+    pub replacements: Vec<String>,
+    /// Expected saving in EUR per hour.
+    pub savings_per_hour: f64,
+}
+
 /// What one strategy did on a trace.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct RunResult {
@@ -71,6 +89,22 @@ pub struct RunResult {
     pub pods_never_started: u64,
     /// Nodes removed by disruption.
     pub disruptions: u64,
+    /// The same by kind: `empty`, `underutilized-delete`, `underutilized-replace` (the
+    /// consolidation of the Karpenter-like strategies), `scale-down-empty`,
+    /// `scale-down-underutilized` (the cluster-autoscaler baseline).
+    pub disrupted_nodes: BTreeMap<String, u64>,
+    /// Nodes launched to replace consolidated ones.
+    pub replacements_launched: u64,
+    /// Consolidation commands the host refused after simulating them.
+    pub commands_refused: u64,
+    /// Commands held back by a NodePool's disruption budget (counted per pass).
+    pub budget_blocked: u64,
+    /// Consolidation policy calls (passes with a consolidatable node).
+    pub consolidation_calls: u64,
+    /// Of those, calls the embedded default answered because the policy failed.
+    pub consolidation_fallbacks: u64,
+    /// The commands carried out, in order.
+    pub disruption_log: Vec<DisruptionRecord>,
     /// Pods evicted by those removals.
     pub evicted_pods: u64,
     /// OVH writes: one per pool per provisioning batch (create or scale up) and per pool per
@@ -260,6 +294,26 @@ pub fn table(report: &Report) -> String {
             r.ovh_writes,
             r.pods_never_started,
             hours.join(" ")
+        );
+    }
+    for r in &report.runs {
+        let kinds: Vec<String> = r
+            .disrupted_nodes
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}: nodes removed: {}; replacements launched {}; commands refused {}, over budget {}",
+            r.name,
+            if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds.join(", ")
+            },
+            r.replacements_launched,
+            r.commands_refused,
+            r.budget_blocked
         );
     }
     out

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
+
 use super::trace::{ConsolidationPolicy, Trace, TraceError};
+use crate::api::nodepool::Budget;
 use crate::catalog::{AllocatableModel, Catalog, CatalogInput, FlavorInfo, UnavailableOfferings};
 use crate::clock::Clock;
 use crate::scheduling::{
@@ -28,6 +31,8 @@ pub struct Pool {
     pub consolidate_after: Option<u64>,
     /// Flavor of the cluster-autoscaler-like baseline (index in the catalog), if any fits.
     pub baseline_flavor: Option<usize>,
+    /// `spec.disruption.budgets`.
+    pub budgets: Vec<Budget>,
 }
 
 /// The shared inputs of every replay of one trace.
@@ -39,6 +44,8 @@ pub struct Setup {
     pub pools: Vec<Pool>,
     /// One pod template per workload.
     pub specs: Vec<Arc<PodSpec>>,
+    /// The instant simulated time 0 stands for.
+    pub start: Timestamp,
 }
 
 impl Setup {
@@ -123,6 +130,7 @@ impl Setup {
             consolidation_policy: ConsolidationPolicy::WhenEmptyOrUnderutilized,
             consolidate_after_seconds: Some(60),
             baseline_flavor: None,
+            budgets: None,
         }];
         let trace_pools = if trace.nodepools.is_empty() {
             &default_pool[..]
@@ -174,12 +182,14 @@ impl Setup {
                 consolidation_policy: p.consolidation_policy,
                 consolidate_after: p.consolidate_after_seconds,
                 baseline_flavor,
+                budgets: p.budgets_or_default(),
             });
         }
         Ok(Setup {
             flavors,
             pools,
             specs,
+            start: trace.start()?,
         })
     }
 }

@@ -47,7 +47,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::nodepool::{Budget, DEFAULT_BUDGET_NODES};
 use crate::api::quantity;
+use crate::disruption::budget;
 use crate::scheduling::{Operator, Resources};
 
 /// Why a trace was refused.
@@ -90,6 +92,10 @@ pub struct Trace {
     pub zones: Vec<String>,
     /// Length of the replay in seconds.
     pub duration_seconds: u64,
+    /// The instant simulated time 0 stands for (RFC 3339, UTC), which budget schedules read;
+    /// default `2026-01-05T00:00:00Z`, a Monday midnight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
     /// Seconds from a launch to a Ready node.
     #[serde(default = "default_startup")]
     pub node_startup_seconds: u64,
@@ -166,6 +172,19 @@ pub struct TracePool {
     /// cheapest allowed flavor that fits every workload able to use the pool.
     #[serde(default)]
     pub baseline_flavor: Option<String>,
+    /// `spec.disruption.budgets`, as in a NodePool (`nodes`, optional `schedule` and
+    /// `duration`, optional `reasons`); default: Karpenter's one budget of `10%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<Vec<Budget>>,
+}
+
+impl TracePool {
+    /// Its budgets, else Karpenter's default (one budget of `10%`).
+    pub fn budgets_or_default(&self) -> Vec<Budget> {
+        self.budgets
+            .clone()
+            .unwrap_or_else(|| vec![Budget::nodes(DEFAULT_BUDGET_NODES)])
+    }
 }
 
 /// `spec.disruption.consolidationPolicy`.
@@ -287,6 +306,9 @@ pub enum Action {
     },
 }
 
+/// Simulated time 0 when a trace names no `start`.
+pub const DEFAULT_START: &str = "2026-01-05T00:00:00Z";
+
 /// Largest accepted trace length (a year), pod count per event and total pods, so a typo
 /// cannot make the replay run for ever or exhaust memory.
 pub const MAX_DURATION_SECONDS: u64 = 366 * 86_400;
@@ -335,6 +357,13 @@ impl Trace {
         }
     }
 
+    /// The instant simulated time 0 stands for.
+    pub fn start(&self) -> Result<jiff::Timestamp, TraceError> {
+        let text = self.start.as_deref().unwrap_or(DEFAULT_START);
+        text.parse()
+            .map_err(|e| invalid("start", format!("{text:?} is not an RFC 3339 instant: {e}")))
+    }
+
     fn check(&self) -> Result<(), TraceError> {
         if self.duration_seconds == 0 || self.duration_seconds > MAX_DURATION_SECONDS {
             return Err(invalid(
@@ -342,6 +371,7 @@ impl Trace {
                 format!("must be between 1 and {MAX_DURATION_SECONDS}"),
             ));
         }
+        self.start()?;
         for (i, f) in self.flavors.iter().enumerate() {
             if f.vcpus == 0 || f.ram_gib == 0 {
                 return Err(invalid(
@@ -363,6 +393,20 @@ impl Trace {
                     format!("nodepools[{i}].name"),
                     format!("duplicate pool `{}`", p.name),
                 ));
+            }
+            for (j, b) in p.budgets.iter().flatten().enumerate() {
+                let field = format!("nodepools[{i}].budgets[{j}]");
+                if b.parsed_nodes().is_none() {
+                    return Err(invalid(
+                        format!("{field}.nodes"),
+                        format!("{:?} is not a count or a percentage", b.nodes),
+                    ));
+                }
+                if b.schedule.is_some() != b.duration.is_some() {
+                    return Err(invalid(field, "schedule and duration go together"));
+                }
+                budget::is_active(b, jiff::Timestamp::UNIX_EPOCH)
+                    .map_err(|e| invalid(field, e.to_string()))?;
             }
             for (j, r) in p.requirements.iter().enumerate() {
                 if Operator::parse(&r.operator).is_none() {

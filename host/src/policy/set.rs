@@ -334,11 +334,20 @@ impl PolicySet {
     /// CPU-bound, bounded by the deadline (twice, with a fallback).
     pub fn decide<R: PolicyRequest>(
         &self,
+        request: R,
+    ) -> Result<Decided<R::Decision>, PolicyError> {
+        self.decide_with(self.active(R::WORLD), request)
+    }
+
+    /// [`PolicySet::decide`] with `active` instead of the set's active policy of the world
+    /// (`policy evaluate` replays several policies side by side).
+    pub fn decide_with<R: PolicyRequest>(
+        &self,
+        active: Arc<ActivePolicy>,
         mut request: R,
     ) -> Result<Decided<R::Decision>, PolicyError> {
         let world = R::WORLD;
         let start = Instant::now();
-        let active = self.active(world);
         let default = self.default_policy(world);
         let result = self.call_policy(&active, &mut request);
         let (outcome, result) = match result {
