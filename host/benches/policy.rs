@@ -154,7 +154,8 @@ fn fmt(d: Duration) -> String {
 fn main() {
     // `cargo test --benches` runs bench binaries with no argument beyond `--bench`-less flags;
     // keep that quick by measuring only when invoked by `cargo bench`.
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick =
+        !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--quick");
     let budget = if quick {
         Duration::from_millis(20)
     } else {

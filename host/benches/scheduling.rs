@@ -175,8 +175,10 @@ fn measure(
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` runs this once as a smoke test.
-    let quick = !std::env::args().any(|a| a == "--bench");
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this once as a smoke test,
+    // and `cargo bench -- --quick` (`cargo xtask bench --quick`) is a smoke run.
+    let quick =
+        !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--quick");
     let runtime = PolicyRuntime::new(RuntimeConfig::default()).expect("policy runtime");
     let set = PolicySet::new(Arc::new(runtime)).expect("embedded default policies");
     let wasm = WasmFlavorPolicy::default_policy(&set);

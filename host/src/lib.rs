@@ -5,6 +5,7 @@
 //! crate does everything that touches the outside world and every safety check.
 
 pub mod api;
+pub mod benchmark;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

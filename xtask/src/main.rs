@@ -6,6 +6,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod bench;
 mod policies;
 
 fn main() -> Result<()> {
@@ -14,6 +15,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root).context("entering the workspace root")?;
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("bench") => bench::run(&root, &args[1..]),
         Some("install-tools") => install_tools(),
         Some("wit-check") => wit_check(),
         Some("build-policies") => policies::build(&root),
@@ -26,7 +28,9 @@ fn main() -> Result<()> {
                  install-tools        install the Wasm toolchain (Debian rustc-web) and Python test deps\n  \
                  wit-check            parse wit/ and list its worlds\n  \
                  build-policies       build every policy crate to a component in policies/dist and policies/testdata/dist\n  \
-                 check-policies       rebuild the components and compare them byte for byte with the committed ones"
+                 check-policies       rebuild the components and compare them byte for byte with the committed ones\n  \
+                 bench [--quick] [--out FILE]\n                       \
+                 run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md)"
             );
             bail!("no command given")
         }

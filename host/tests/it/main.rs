@@ -11,6 +11,7 @@ mod scheduling_common;
 mod api_crds;
 mod api_roundtrip;
 mod bad_input;
+mod bench_scale;
 mod chaos;
 mod chart;
 mod chart_controller;

@@ -41,11 +41,58 @@ pub struct Server {
     /// The audit log's refusals: every request RBAC denied, as its 403 message (which names
     /// the user, the verb and the resource).
     pub forbidden: Mutex<Vec<String>>,
+    /// How long each request took to answer, in arrival order (benchmarks read it).
+    pub timings: Mutex<Vec<RequestTiming>>,
+}
+
+/// How long the server took to answer one HTTP request: from its arrival to the response head
+/// (for a watch, until its stream starts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestTiming {
+    /// HTTP method.
+    pub method: Method,
+    /// A watch (`?watch=1`): its duration is the time to start streaming.
+    pub watch: bool,
+    /// Microseconds to the response head.
+    pub micros: u64,
+}
+
+/// Requests timed at most (about 32 MB); later ones are not recorded.
+const MAX_TIMINGS: usize = 1 << 20;
+
+async fn time_request(
+    State(s): State<Arc<Server>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().clone();
+    let watch = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=1" || kv == "watch=true"));
+    let start = std::time::Instant::now();
+    let response = next.run(req).await;
+    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let mut timings = s.timings.lock().unwrap_or_else(|e| e.into_inner());
+    if timings.len() < MAX_TIMINGS {
+        timings.push(RequestTiming {
+            method,
+            watch,
+            micros,
+        });
+    }
+    response
 }
 
 /// The axum router.
 pub fn router(server: Arc<Server>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(server)
+    axum::Router::new()
+        .fallback(handle)
+        .layer(axum::middleware::from_fn_with_state(
+            server.clone(),
+            time_request,
+        ))
+        .with_state(server)
 }
 
 fn json_response(code: u16, body: impl Into<Body>) -> Response {

@@ -22,7 +22,7 @@ pub mod subresources;
 pub mod table;
 
 pub use error::{ApiError, ApiResult};
-pub use http::LogSource;
+pub use http::{LogSource, RequestTiming};
 pub use store::{
     DeleteOptions, EventType, ListOptions, Store, StoreConfig, Stored, WatchEvent, WriteOptions,
 };
@@ -102,6 +102,7 @@ impl KubeSim {
             bookmark_interval: config.bookmark_interval,
             watch_epoch: tokio::sync::watch::channel(0).0,
             forbidden: Mutex::new(Vec::new()),
+            timings: Mutex::new(Vec::new()),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(server.clone());
@@ -173,6 +174,24 @@ impl KubeSim {
             .unwrap_or_else(|e| e.into_inner())
             .insert(token.clone(), Identity::service_account(namespace, name));
         token
+    }
+
+    /// How long each HTTP request took to answer so far, in arrival order.
+    pub fn request_timings(&self) -> Vec<http::RequestTiming> {
+        self.server
+            .timings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Forgets the recorded request timings.
+    pub fn clear_request_timings(&self) {
+        self.server
+            .timings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The store, for in-process controllers.

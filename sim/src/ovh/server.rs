@@ -51,6 +51,9 @@ pub struct RequestRecord {
     pub fault: Option<String>,
     /// The `X-Ovh-QueryID` answered.
     pub query_id: String,
+    /// Microseconds from its arrival to the answer (injected latency included).
+    #[serde(default)]
+    pub micros: u64,
 }
 
 /// State shared by the handlers.
@@ -166,6 +169,7 @@ async fn front(
     req: Request,
     next: Next,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let seq = sh.seq.fetch_add(1, Ordering::SeqCst) + 1;
     let query_id = sh.query_id(seq);
     let (parts, body) = req.into_parts();
@@ -252,6 +256,7 @@ async fn front(
         status: response.status().as_u16(),
         fault: fault.map(|f| f.label()),
         query_id,
+        micros: u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX),
     });
     response
 }

@@ -9,7 +9,7 @@
 //! ([`summary`]). It fails (exit code 1) when a scenario fails. `--keep` leaves it all running
 //! with a kubeconfig and an env file, for the guide's own kubectl commands.
 
-mod manifests;
+pub(crate) mod manifests;
 mod observe;
 mod progress;
 mod scenarios;
