@@ -35,9 +35,9 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::proc_stats::{self, Sample};
-use super::quantile;
 use crate::catalog::{allocatable, prices};
 use crate::cli::demo::manifests::{self, Applier};
+use crate::evaluate::report::percentiles;
 
 /// Region of the run (three zones).
 const REGION: &str = "EU-WEST-PAR";
@@ -162,11 +162,12 @@ pub struct Latency {
 
 impl Latency {
     fn of(mut micros: Vec<u64>) -> Latency {
+        let p = percentiles(&mut micros);
         Latency {
             count: micros.len(),
-            p50_us: quantile(&mut micros, 0.5).unwrap_or(0),
-            p99_us: quantile(&mut micros, 0.99).unwrap_or(0),
-            max_us: quantile(&mut micros, 1.0).unwrap_or(0),
+            p50_us: p.p50,
+            p99_us: p.p99,
+            max_us: p.max,
         }
     }
 }
