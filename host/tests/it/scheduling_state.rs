@@ -84,21 +84,28 @@ fn relist_drops_what_it_did_not_list() {
     assert!(s.node("n1").is_none());
 }
 
-#[test]
-fn in_flight_claims_until_their_node_registers() {
-    let mut s = ClusterState::new();
-    let claim = SimNode {
-        name: "n2".into(),
+/// A demo-pool NodeClaim's in-flight node, named `name` (a b3-8's estimated 1930m).
+fn claim_node(name: &str, state: NodeState) -> SimNode {
+    SimNode {
+        name: name.into(),
         labels: Default::default(),
         taints: vec![],
-        allocatable: Default::default(),
+        allocatable: karpenter_ovhcloud::scheduling::Resources {
+            cpu_millis: 1930,
+            ..Default::default()
+        },
         requested: Default::default(),
         nodepool: Some("demo-pool".into()),
         nodeclaim: None,
-        state: NodeState::Launching,
+        state,
         unschedulable: false,
-    };
-    s.apply_claim("demo-pool-abcde", claim);
+    }
+}
+
+#[test]
+fn in_flight_claims_until_their_node_registers() {
+    let mut s = ClusterState::new();
+    s.apply_claim("demo-pool-abcde", claim_node("n2", NodeState::Launching));
     let snap = s.snapshot();
     assert_eq!(snap.in_flight.len(), 1);
     assert_eq!(

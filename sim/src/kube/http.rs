@@ -43,6 +43,8 @@ pub struct Server {
     pub forbidden: Mutex<Vec<String>>,
     /// How long each request took to answer, in arrival order (benchmarks read it).
     pub timings: Mutex<Vec<RequestTiming>>,
+    /// Watches answered 410 Gone (their resourceVersion was compacted away).
+    pub gone_watches: std::sync::atomic::AtomicU64,
 }
 
 /// How long the server took to answer one HTTP request: from its arrival to the response head
@@ -717,6 +719,8 @@ fn watch(
     let start = match s.store.watch(&def, rv, send_initial) {
         Ok(st) => Some(st),
         Err(e) if e.code == 410 => {
+            s.gone_watches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let line = event_line(
                 "ERROR",
                 &serde_json::to_vec(&e.to_status()).unwrap_or_default(),

@@ -75,7 +75,9 @@ pub struct KubeSim {
     server: Arc<http::Server>,
     addr: SocketAddr,
     admin_token: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops the HTTP front (the store lives on, as etcd does across an apiserver restart).
+    shutdown: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    serving: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 fn random_token() -> String {
@@ -103,23 +105,89 @@ impl KubeSim {
             watch_epoch: tokio::sync::watch::channel(0).0,
             forbidden: Mutex::new(Vec::new()),
             timings: Mutex::new(Vec::new()),
+            gone_watches: Default::default(),
         });
+        let sim = KubeSim {
+            server,
+            addr,
+            admin_token,
+            shutdown: Mutex::new(None),
+            serving: Mutex::new(None),
+        };
+        sim.serve(listener);
+        tracing::info!(%addr, "simulated Kubernetes API server listening");
+        Ok(sim)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = http::router(server.clone());
-        tokio::spawn(async move {
+        let app = http::router(self.server.clone());
+        let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
                 })
                 .await;
         });
-        tracing::info!(%addr, "simulated Kubernetes API server listening");
-        Ok(KubeSim {
-            server,
-            addr,
-            admin_token,
-            shutdown: Some(tx),
-        })
+        *self.shutdown.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        *self.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    }
+
+    /// Restarts the HTTP front as a kube-apiserver restart with its etcd kept: the port stops
+    /// accepting, every watch and connection ends, nothing answers for `down`, then the same
+    /// address serves the same store again (resourceVersions go on, so clients resume their
+    /// watches, or get 410 Gone if [`Store::compact`] dropped the history).
+    pub async fn restart(&self, down: Duration) -> anyhow::Result<()> {
+        let tx = self
+            .shutdown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(tx) = tx {
+            let _ = tx.send(());
+        }
+        // Open watches never end on their own: end them so the graceful shutdown completes.
+        self.drop_watches();
+        let task = self
+            .serving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = task {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        tokio::time::sleep(down).await;
+        // The port was free a moment ago; retry briefly in case the OS holds it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "rebinding the API server's port");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("rebinding {} after a restart", self.addr))
+                }
+            }
+        };
+        self.serve(listener);
+        tracing::info!(addr = %self.addr, "simulated Kubernetes API server restarted");
+        Ok(())
+    }
+
+    /// How many watches were answered 410 Gone since the start.
+    pub fn gone_watches(&self) -> u64 {
+        self.server
+            .gone_watches
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every request RBAC refused so far (403), as its message, in order: the audit log's
@@ -237,7 +305,12 @@ impl KubeSim {
 
 impl Drop for KubeSim {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
+        if let Some(tx) = self
+            .shutdown
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = tx.send(());
         }
     }

@@ -67,6 +67,15 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// Waits (bounded) until the reflector's store holds `n` objects.
+async fn has_len(reader: &reflector::Store<ConfigMap>, what: &str, n: usize) {
+    eventually(what, || {
+        let r = reader.clone();
+        async move { r.len() == n }
+    })
+    .await;
+}
+
 fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
     serde_json::from_value(
         json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
@@ -309,23 +318,13 @@ async fn watcher_and_reflector_recover_from_a_forced_410() {
     })
     .applied_objects();
     let task = tokio::spawn(stream.for_each(|_| async {}));
-    let r = reader.clone();
-    eventually("initial sync", || {
-        let r = r.clone();
-        async move { r.len() == 1 }
-    })
-    .await;
+    has_len(&reader, "initial sync", 1).await;
     assert_eq!(inits.load(Ordering::SeqCst), 1);
 
     api.create(&PostParams::default(), &cm("w2", json!({"watched": "yes"})))
         .await
         .unwrap();
-    let r = reader.clone();
-    eventually("w2 seen", || {
-        let r = r.clone();
-        async move { r.len() == 2 }
-    })
-    .await;
+    has_len(&reader, "w2 seen", 2).await;
     // Something elsewhere moves the version, history is compacted, watches are cut: resuming from
     // the watcher's last version gets 410 Gone and kube-rs relists.
     api.delete("w1", &DeleteParams::default()).await.unwrap();
@@ -372,6 +371,53 @@ async fn watcher_and_reflector_recover_from_a_forced_410() {
     assert_eq!(ev["type"], "ERROR");
     assert_eq!(ev["object"]["code"], 410);
     assert_eq!(ev["object"]["reason"], "Expired");
+    assert!(
+        sim.gone_watches() >= 2,
+        "the watcher's resume and the plain watch were both answered 410"
+    );
+}
+
+/// A restart of the API server keeps every object and resourceVersions going on: while it is
+/// down the port refuses connections, after it a reflector resumes its watch and sees new
+/// objects, and the versions it read before are still valid (no 410 without a compaction).
+#[tokio::test]
+async fn a_restart_keeps_the_store_and_watchers_resume() {
+    let (sim, client) = start().await;
+    let sim = Arc::new(sim);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &cm("r1", json!({"watched": "yes"})))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let stream = reflector(
+        writer,
+        watcher(
+            api.clone(),
+            watcher::Config::default().labels("watched=yes"),
+        ),
+    )
+    .applied_objects();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    has_len(&reader, "initial sync", 1).await;
+    let rv_before = sim.store().resource_version();
+    let restarting = tokio::spawn({
+        let sim = sim.clone();
+        async move { sim.restart(Duration::from_millis(800)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        tokio::net::TcpStream::connect(sim.addr()).await.is_err(),
+        "the port refuses connections while the server is down"
+    );
+    restarting.await.unwrap().unwrap();
+    api.create(&PostParams::default(), &cm("r2", json!({"watched": "yes"})))
+        .await
+        .unwrap();
+    has_len(&reader, "the watch resumed after the restart", 2).await;
+    assert!(sim.store().resource_version() > rv_before);
+    assert_eq!(api.get("r1").await.unwrap().name_any(), "r1");
+    assert_eq!(sim.gone_watches(), 0, "no compaction, no 410");
+    task.abort();
 }
 
 struct Ctx {

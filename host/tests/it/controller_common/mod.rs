@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -151,6 +152,69 @@ pub async fn guide_sim_cluster() -> (SimCluster, tempfile::NamedTempFile, Client
         .await
         .unwrap();
     (cluster, kubeconfig, client)
+}
+
+/// The controller's command line against a [`guide_sim_cluster`]: the cluster's OVH endpoint
+/// and ids, the time scale, loopback metrics and health ports, text logs (stderr) to `log`, no
+/// OVH keys from the environment (they come from the OVHNodeClass's Secret); `extra` flags last.
+pub fn sim_cluster_controller(
+    cluster: &SimCluster,
+    kubeconfig: &std::path::Path,
+    log: &std::path::Path,
+    extra: &[&str],
+) -> Command {
+    let env = cluster.ovh_env();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"));
+    cmd.arg("controller")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--namespace", "karpenter", "--ovh-endpoint", &env.endpoint])
+        .args(["--service-name", &env.service_name])
+        .args(["--kube-id", &env.kube_id, "--region", &env.region])
+        .args(["--time-scale", &SCALE.to_string()])
+        .args(["--metrics-address", "127.0.0.1:0"])
+        .args(["--health-address", "127.0.0.1:0", "--log-format", "text"])
+        .args(extra)
+        .env_remove("OVH_APPLICATION_KEY")
+        .env_remove("OVH_APPLICATION_SECRET")
+        .env_remove("OVH_CONSUMER_KEY")
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(log).expect("the controller's log file"),
+        ))
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A Deployment of pause pods in `default` (grace period 0); `spec` is merged into the pod
+/// spec, `meta` into the pod template's metadata.
+pub async fn deploy(
+    client: &Client,
+    name: &str,
+    replicas: i32,
+    cpu: &str,
+    memory: &str,
+    spec: Value,
+    meta: Value,
+) {
+    let mut pod_meta = json!({"labels": {"app": name}});
+    merge(&mut pod_meta, meta);
+    let mut pod_spec = json!({"terminationGracePeriodSeconds": 0, "containers": [{"name": name,
+        "image": "registry.k8s.io/pause:3.9",
+        "resources": {"requests": {"cpu": cpu, "memory": memory}}}]});
+    merge(&mut pod_spec, spec);
+    Api::<Deployment>::namespaced(client.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"apiVersion": "apps/v1",
+            "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": pod_meta, "spec": pod_spec}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
 }
 
 /// Polls `f` until it returns Some (bounded: `secs` seconds of real time).
