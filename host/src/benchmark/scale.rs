@@ -434,14 +434,15 @@ impl Census {
         })
     }
 
-    /// Nodes launched by the controller (labelled with a NodePool of this run).
+    /// Nodes launched by the controller: those of its `karpenter-*` OVH pools (MKS labels
+    /// each node with its pool), not the static pool's.
     fn karpenter_nodes(&self) -> usize {
         self.store.with_objects(&self.nodes, None, |it| {
             it.filter(|n| {
                 n.value
-                    .pointer("/metadata/labels/node.kubernetes.io~1instance-type")
+                    .pointer(&format!("/metadata/labels/{}", mks::NODEPOOL_LABEL))
                     .and_then(Value::as_str)
-                    .is_some_and(|f| [STEADY[0].2, STEADY[1].2, BURST.2].contains(&f))
+                    .is_some_and(|pool| pool.starts_with("karpenter-"))
             })
             .count()
         })
