@@ -131,8 +131,7 @@ impl World {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// A Deployment of pause pods in `default`; `spec` is merged into the pod spec, `meta`
-    /// into the pod template's metadata.
+    /// A Deployment of pause pods in `default` ([`super::deploy`]).
     pub async fn deploy(
         &self,
         name: &str,
@@ -142,23 +141,7 @@ impl World {
         spec: Value,
         meta: Value,
     ) {
-        let mut pod_meta = json!({"labels": {"app": name}});
-        merge(&mut pod_meta, meta);
-        let mut pod_spec = json!({"terminationGracePeriodSeconds": 0, "containers": [{"name": name,
-            "image": "registry.k8s.io/pause:3.9",
-            "resources": {"requests": {"cpu": cpu, "memory": memory}}}]});
-        merge(&mut pod_spec, spec);
-        Api::<Deployment>::namespaced(self.client.clone(), "default")
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"apiVersion": "apps/v1",
-                "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
-                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                    "template": {"metadata": pod_meta, "spec": pod_spec}}}))
-                .unwrap(),
-            )
-            .await
-            .unwrap();
+        super::deploy(&self.client, name, replicas, cpu, memory, spec, meta).await;
     }
 
     /// Scales Deployment `name` of `default`.
