@@ -119,21 +119,9 @@ pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNod
         .get(&flavor)
         .map(|f| f.allocatable)
         .unwrap_or_default();
-    let mut node = convert::nodeclaim_node(claim, allocatable, Resources::default());
-    // Until its Node reports allocatable resources the NodeClaim stays in flight with the
-    // flavor's estimate: a joining Node reports nothing yet and would look full. Once the Node
-    // reports them, the Node alone holds the room (never both).
-    let reported = node.name != claim.metadata.name.clone().unwrap_or_default()
-        && ctx.caches.nodes.state().iter().any(|n| {
-            n.metadata.name.as_deref() == Some(node.name.as_str())
-                && n.status
-                    .as_ref()
-                    .and_then(|s| s.allocatable.as_ref())
-                    .is_some_and(|a| convert::resources(a).cpu_millis > 0)
-        });
-    if !reported {
-        node.name = claim.metadata.name.clone().unwrap_or_default();
-    }
+    // Named after its Node once known: the cluster model keeps it in flight until that Node
+    // reports allocatable resources ([`crate::state::ClusterState::snapshot`]).
+    let node = convert::nodeclaim_node(claim, allocatable, Resources::default());
     let daemonsets = ctx.state().snapshot().daemonsets;
     let overhead = daemonset_overhead(daemonsets.iter().map(|d| &**d), &node.labels, &node.taints);
     crate::scheduling::SimNode {

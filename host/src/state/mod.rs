@@ -227,7 +227,8 @@ impl ClusterState {
 
     /// Records a NodeClaim in flight as the node it will become: `node.name` is the name its
     /// Node will have when known (else the NodeClaim's name), `node.requested` its DaemonSet
-    /// overhead. Once a Node of that name is registered, the claim stops being in flight.
+    /// overhead. Once a Node of that name reports allocatable resources, the claim stops being
+    /// in flight.
     pub fn apply_claim(&mut self, claim: &str, node: SimNode) {
         let node = SimNode {
             nodeclaim: Some(claim.to_string()),
@@ -350,16 +351,29 @@ impl ClusterState {
             .map(|(i, n)| (n.as_str(), i))
             .collect();
         let nodes = names.iter().map(|n| self.nodes[*n].clone()).collect();
+        // Until its Node reports allocatable resources a NodeClaim stays in flight with the
+        // flavor's estimate, under its own name (a joining Node reports nothing yet and would
+        // look full); once the Node reports them, the Node alone holds the room (never both).
+        // Decided here, from the model as it is now, so the order in which claims and Nodes
+        // arrive (a restarted controller lists them concurrently) does not matter.
         let mut in_flight: Vec<Arc<SimNode>> = self
             .claims
-            .values()
-            .filter(|c| !self.nodes.contains_key(&c.name))
-            .map(|c| {
+            .iter()
+            .filter_map(|(claim, c)| {
+                let joining = match self.nodes.get(&c.name) {
+                    Some(n) if n.allocatable.cpu_millis > 0 => return None,
+                    Some(_) => true,
+                    None => false,
+                };
                 let mut c = c.clone();
-                if c.state != NodeState::Launching {
-                    Arc::make_mut(&mut c).state = NodeState::Launching;
+                if joining || c.state != NodeState::Launching {
+                    let node = Arc::make_mut(&mut c);
+                    node.state = NodeState::Launching;
+                    if joining {
+                        node.name = claim.clone();
+                    }
                 }
-                c
+                Some(c)
             })
             .collect();
         in_flight.sort_by(|a, b| a.name.cmp(&b.name));

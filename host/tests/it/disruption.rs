@@ -38,9 +38,13 @@ async fn scale_down_consolidates_onto_the_cheapest_capacity() {
     let nodes_at_10 = w.live().await.len();
     assert!(nodes_at_10 >= 2, "10 pods need more than one node");
     w.scale("inflate", 2).await;
-    let live = w.settled("inflate", 1, 2, 50).await;
-    let (flavor, _, _) = live.values().next().unwrap();
-    assert_eq!(flavor, "b3-8", "{live:?}");
+    // Which node empties first is a race: the two pods may settle on a b3-16 first, which an
+    // underutilized replacement then turns into a b3-8.
+    eventually("the 2 pods on one b3-8", 60, || async {
+        let live = w.settled("inflate", 1, 2, 50).await;
+        (live.values().next().unwrap().0 == "b3-8").then_some(())
+    })
+    .await;
     eventually("OVH keeps one b3-8 node", 30, || async {
         let nodes = w.ovh_nodes();
         (nodes.values().sum::<usize>() == 1).then_some(())

@@ -118,6 +118,45 @@ fn in_flight_claims_until_their_node_registers() {
     assert_eq!(snap.nodes[0].nodeclaim.as_deref(), Some("demo-pool-abcde"));
 }
 
+/// A NodeClaim recorded under its Node's name before that Node reports allocatable resources
+/// (a restarted controller may list NodeClaims before Nodes): in flight under its own name
+/// while the Node joins, gone from the in-flight list once the Node reports, so the Node's
+/// room is never counted twice (chaos found pods nominated to such a ghost and never
+/// provisioned).
+#[test]
+fn a_claim_listed_before_its_node_reports_is_not_counted_twice() {
+    let mut s = ClusterState::new();
+    let claim = SimNode {
+        name: "n3".into(),
+        labels: Default::default(),
+        taints: vec![],
+        allocatable: karpenter_ovhcloud::scheduling::Resources {
+            cpu_millis: 1930,
+            ..Default::default()
+        },
+        requested: Default::default(),
+        nodepool: Some("demo-pool".into()),
+        nodeclaim: None,
+        state: NodeState::Ready,
+        unschedulable: false,
+    };
+    s.apply_claim("demo-pool-xyz", claim);
+    let joining: Node = serde_json::from_value(json!({"metadata": {"name": "n3"}})).unwrap();
+    s.apply_event(&Event::Apply(joining));
+    let snap = s.snapshot();
+    assert_eq!(
+        snap.in_flight.len(),
+        1,
+        "the joining Node reports nothing yet"
+    );
+    assert_eq!(snap.in_flight[0].name, "demo-pool-xyz");
+    assert_eq!(snap.in_flight[0].state, NodeState::Launching);
+    s.apply_event(&Event::Apply(node("n3", "eu-west-par-a")));
+    let snap = s.snapshot();
+    assert!(snap.in_flight.is_empty(), "{:?}", snap.in_flight);
+    assert_eq!(snap.nodes[0].nodeclaim.as_deref(), Some("demo-pool-xyz"));
+}
+
 #[test]
 fn daemonsets_and_pdbs_are_tracked() {
     let mut s = ClusterState::new();
