@@ -126,20 +126,7 @@ fn in_flight_claims_until_their_node_registers() {
 #[test]
 fn a_claim_listed_before_its_node_reports_is_not_counted_twice() {
     let mut s = ClusterState::new();
-    let claim = SimNode {
-        name: "n3".into(),
-        labels: Default::default(),
-        taints: vec![],
-        allocatable: karpenter_ovhcloud::scheduling::Resources {
-            cpu_millis: 1930,
-            ..Default::default()
-        },
-        requested: Default::default(),
-        nodepool: Some("demo-pool".into()),
-        nodeclaim: None,
-        state: NodeState::Ready,
-        unschedulable: false,
-    };
+    let claim = claim_node("n3", NodeState::Ready);
     s.apply_claim("demo-pool-xyz", claim);
     let joining: Node = serde_json::from_value(json!({"metadata": {"name": "n3"}})).unwrap();
     s.apply_event(&Event::Apply(joining));
