@@ -96,6 +96,17 @@ pub fn largest_first(a: &PodGroup, b: &PodGroup) -> std::cmp::Ordering {
         .then(a.id.cmp(&b.id))
 }
 
+/// Every zone the catalog offers a flavor in, by name.
+pub fn catalog_zones(flavors: &[Flavor]) -> Vec<&str> {
+    let mut zones: Vec<&str> = flavors
+        .iter()
+        .flat_map(|f| f.zones.iter().map(|z| z.zone.as_str()))
+        .collect();
+    sort_by(&mut zones, &|a, b| a.cmp(b));
+    zones.dedup();
+    zones
+}
+
 /// The ids of the zones in a bit set, in order.
 fn zone_ids(bits: u64) -> impl Iterator<Item = usize> {
     (0..64).filter(move |z| bits & (1 << z) != 0)
@@ -181,13 +192,7 @@ impl<'a> Packer<'a> {
             let (pa, pb) = (&request.nodepools[a], &request.nodepools[b]);
             pb.weight.cmp(&pa.weight).then(pa.name.cmp(&pb.name))
         });
-        let mut zones: Vec<&str> = request
-            .flavors
-            .iter()
-            .flat_map(|f| f.zones.iter().map(|z| z.zone.as_str()))
-            .collect();
-        sort_by(&mut zones, &|a, b| a.cmp(b));
-        zones.dedup();
+        let zones = catalog_zones(&request.flavors);
         let mut zone_nodes = vec![0; request.nodepools.len() * zones.len()];
         for node in &request.nodes {
             if node.state == NodeState::Deleting {
