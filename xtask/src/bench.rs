@@ -446,7 +446,9 @@ fn nextest_rows(report: &str) -> Vec<(String, f64, String)> {
 fn evaluator_command() -> Vec<String> {
     let mut v = args(&[
         "run",
-        "--release",
+        // The `bench` profile, as the benchmarks: `--release` would build the host once more.
+        "--profile",
+        "bench",
         "-q",
         "-p",
         "karpenter-ovhcloud",

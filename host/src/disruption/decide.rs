@@ -11,6 +11,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use jiff::Timestamp;
+
+use super::pass::PoolBudget;
+
 use crate::policy::types::consolidation::{self as wit_cons, ConsolidationRequest};
 use crate::policy::types::{self as wit};
 use crate::provisioning::request::{FlavorPolicy, Group, Pool};
@@ -453,15 +457,20 @@ pub fn validate(
     })
 }
 
-/// Validates the policy's commands in order; each accepted command's nodes are no longer
-/// candidates for the next ones, and each NodePool gets at most one command per pass.
-pub fn validate_all(
+/// Validates the policy's commands in order until each NodePool has one that its budget
+/// (`budgets`, read at `now`) lets run this pass: a NodePool runs at most one command per pass,
+/// and a command over budget must not keep the next one of its NodePool from being tried
+/// ([`super::pass::choose`] then skips it).
+pub fn validate_all<'a>(
     input: &Input<'_>,
     commands: &[wit_cons::Command],
     primary: &dyn FlavorPolicy,
     fallback: &dyn FlavorPolicy,
+    budgets: &dyn Fn(&str) -> Option<PoolBudget<'a>>,
+    now: Timestamp,
 ) -> (Vec<Command>, Vec<Refused>) {
     let mut accepted: Vec<Command> = Vec::new();
+    let mut settled: HashSet<String> = HashSet::new();
     let mut refused = Vec::new();
     for command in commands {
         let busy = command.nodes.iter().any(|n| {
@@ -469,13 +478,20 @@ pub fn validate_all(
                 .candidates
                 .iter()
                 .find(|c| &c.node == n)
-                .is_some_and(|c| accepted.iter().any(|a| a.nodepool == c.nodepool))
+                .is_some_and(|c| settled.contains(&c.nodepool))
         });
         if busy {
             continue;
         }
         match validate(input, command, primary, fallback) {
-            Ok(c) => accepted.push(c),
+            Ok(c) => {
+                let fits = budgets(&c.nodepool)
+                    .is_none_or(|b| b.check(c.reason, c.claims.len(), now).is_ok());
+                if fits {
+                    settled.insert(c.nodepool.clone());
+                }
+                accepted.push(c)
+            }
             Err(why) => refused.push(Refused {
                 nodes: command.nodes.clone(),
                 why,

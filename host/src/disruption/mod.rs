@@ -24,7 +24,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -40,7 +39,7 @@ use crate::controller::context::Context;
 use crate::controller::watch::{claim_node, list};
 use crate::provisioning::launch::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
 use crate::provisioning::WasmFlavorPolicy;
-use crate::scheduling::{convert, NodeState};
+use crate::scheduling::NodeState;
 
 /// A replacement in progress: new NodeClaims launched, old ones deleted once they are
 /// initialized.
@@ -74,10 +73,6 @@ fn is_true(v: Option<&String>) -> bool {
     v.is_some_and(|v| v == "true")
 }
 
-fn pod_node(p: &Pod) -> Option<&str> {
-    p.spec.as_ref().and_then(|s| s.node_name.as_deref())
-}
-
 /// One disruption pass.
 async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     if ctx.ovh.load().is_none() {
@@ -92,24 +87,8 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     let pools = pool_specs(ctx, &claims);
     let flavors = flavor_specs(ctx);
     let snapshot = ctx.state().snapshot();
-    let pods: Vec<Pod> = Api::<Pod>::all(ctx.kube.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
     let k8s_nodes = list(&ctx.caches.nodes);
     let now = ctx.clock.now();
-
-    // Pod fingerprints per node (consolidateAfter counts from the last change).
-    let mut per_node: HashMap<&str, Vec<&str>> = HashMap::new();
-    for p in &pods {
-        let daemon = p.owner_references().iter().any(|o| o.kind == "DaemonSet");
-        if let (Some(n), false) = (pod_node(p), daemon) {
-            per_node
-                .entry(n)
-                .or_default()
-                .push(p.metadata.uid.as_deref().unwrap_or(""));
-        }
-    }
     // Old and new NodeClaims of replacements in flight are left alone.
     let busy_claims: HashSet<String> = state
         .in_flight
@@ -174,10 +153,14 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         let Some(ps) = settings.iter().find(|s| s.name == np) else {
             continue;
         };
-        let uids = per_node
-            .get(node_name.as_str())
-            .cloned()
-            .unwrap_or_default();
+        // From the cluster model, not a list of every pod: the pass runs every 10 s.
+        let node_pods = ctx.state().pods_on(&node_name);
+        // Pod fingerprint (consolidateAfter counts from the last change).
+        let uids: Vec<&str> = node_pods
+            .iter()
+            .filter(|p| !p.daemon)
+            .map(|p| p.uid.as_str())
+            .collect();
         let initialized_at = condition::find(claim.conditions(), CONDITION_INITIALIZED)
             .map(|c| c.last_transition_time.0)
             .unwrap_or(now);
@@ -195,22 +178,15 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             since,
             &ctx.clock,
         );
-        let node_pods: Vec<&Pod> = pods
-            .iter()
-            .filter(|p| pod_node(p) == Some(node_name.as_str()))
-            .collect();
         let k8s_node = k8s_nodes.iter().find(|n| n.name_any() == node_name);
         let protected = is_true(claim.annotations().get(labels::DO_NOT_DISRUPT))
             || k8s_node.is_some_and(|n| is_true(n.annotations().get(labels::DO_NOT_DISRUPT)))
-            || node_pods
-                .iter()
-                .any(|p| is_true(p.annotations().get(labels::DO_NOT_DISRUPT)));
+            || node_pods.iter().any(|p| p.do_not_disrupt);
         let pdb_blocked = node_pods.iter().any(|p| {
-            let spec = convert::pod(p);
             snapshot
                 .pdbs
                 .iter()
-                .any(|b| b.covers(&spec) && b.disruptions_allowed <= 0)
+                .any(|b| b.covers(&p.spec) && b.disruptions_allowed <= 0)
         });
         let flavor = claim
             .labels()
@@ -250,6 +226,23 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         ovh_pool_sizes: &sizes,
     };
 
+    // What each NodePool's budgets allow (read by validation and by the choice below).
+    let budgets = |nodepool: &str| {
+        let np = nodepools.iter().find(|p| p.name_any() == nodepool)?;
+        let of_pool: Vec<&NodeClaim> = claims
+            .iter()
+            .filter(|c| c.nodepool_name() == Some(nodepool))
+            .collect();
+        Some(pass::PoolBudget {
+            budgets: &np.spec.disruption.budgets,
+            total: of_pool.len() as u32,
+            disrupting: of_pool
+                .iter()
+                .filter(|c| c.metadata.deletion_timestamp.is_some())
+                .count() as u32,
+        })
+    };
+
     // Consolidation through the policy (its empty commands come first).
     let request = decide::consolidation_request(&input);
     let decided = {
@@ -257,7 +250,14 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || set.consolidate(request)).await?
     };
     let (accepted, refused) = match decided {
-        Ok(d) => decide::validate_all(&input, &d.decision.commands, &primary, &fallback),
+        Ok(d) => decide::validate_all(
+            &input,
+            &d.decision.commands,
+            &primary,
+            &fallback,
+            &budgets,
+            now,
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "no consolidation decision this pass");
             (Vec::new(), Vec::new())
@@ -342,21 +342,6 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         .iter()
         .map(|f| f.command.nodepool.clone())
         .collect();
-    let budgets = |nodepool: &str| {
-        let np = nodepools.iter().find(|p| p.name_any() == nodepool)?;
-        let of_pool: Vec<&NodeClaim> = claims
-            .iter()
-            .filter(|c| c.nodepool_name() == Some(nodepool))
-            .collect();
-        Some(pass::PoolBudget {
-            budgets: &np.spec.disruption.budgets,
-            total: of_pool.len() as u32,
-            disrupting: of_pool
-                .iter()
-                .filter(|c| c.metadata.deletion_timestamp.is_some())
-                .count() as u32,
-        })
-    };
     let choices = pass::choose(
         accepted,
         lifecycle,

@@ -121,6 +121,22 @@ pub struct PoolBudget<'a> {
     pub disrupting: u32,
 }
 
+impl PoolBudget<'_> {
+    /// `Err(allowed)` when a command disrupting `nodes` nodes for `reason` does not fit the
+    /// budgets at `now` (expiry is not budgeted).
+    pub fn check(&self, reason: Reason, nodes: usize, now: Timestamp) -> Result<(), u32> {
+        let Some(reason) = reason.budget() else {
+            return Ok(());
+        };
+        let allowed = budget::allowed(self.budgets, reason, self.total, self.disrupting, now);
+        if (allowed as usize) < nodes {
+            Err(allowed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// What a pass does with one command.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
@@ -168,12 +184,9 @@ pub fn choose<'a>(
         let Some(pool) = budgets(&command.nodepool) else {
             continue;
         };
-        if let Some(reason) = command.reason.budget() {
-            let allowed = budget::allowed(pool.budgets, reason, pool.total, pool.disrupting, now);
-            if (allowed as usize) < command.claims.len() {
-                out.push((command, Verdict::OverBudget { allowed }));
-                continue;
-            }
+        if let Err(allowed) = pool.check(command.reason, command.claims.len(), now) {
+            out.push((command, Verdict::OverBudget { allowed }));
+            continue;
         }
         busy.insert(command.nodepool.clone());
         if delayed {

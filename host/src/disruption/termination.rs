@@ -41,7 +41,7 @@ pub struct DrainPod {
 impl DrainPod {
     /// From a pod object.
     pub fn from_pod(pod: &Pod) -> Self {
-        let daemon = pod.owner_references().iter().any(|o| o.kind == "DaemonSet");
+        let daemon = crate::state::is_daemon(pod);
         let mirror = pod
             .annotations()
             .contains_key("kubernetes.io/config.mirror");

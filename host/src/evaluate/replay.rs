@@ -758,6 +758,19 @@ impl Sim<'_, '_> {
             candidates: &candidates,
             ovh_pool_sizes: &sizes,
         };
+        let budgets = |nodepool: &str| {
+            let i = self
+                .setup
+                .pools
+                .iter()
+                .position(|p| p.spec.name == nodepool)?;
+            Some(PoolBudget {
+                budgets: &self.setup.pools[i].budgets,
+                total: self.nodes.values().filter(|n| n.pool == i).count() as u32,
+                // Nodes go at once in the replay: none is ever half-deleted.
+                disrupting: 0,
+            })
+        };
         // Validation refuses every command naming a node that is not consolidatable: with none,
         // the policy call cannot change the outcome.
         let accepted = if candidates.iter().any(|c| c.consolidatable && c.disruptable) {
@@ -767,8 +780,14 @@ impl Sim<'_, '_> {
                     if d.failure.is_some() {
                         self.result.consolidation_fallbacks += 1;
                     }
-                    let (accepted, refused) =
-                        decide::validate_all(&input, &d.decision.commands, &*primary, &fallback);
+                    let (accepted, refused) = decide::validate_all(
+                        &input,
+                        &d.decision.commands,
+                        &*primary,
+                        &fallback,
+                        &budgets,
+                        now,
+                    );
                     self.result.commands_refused += refused.len() as u64;
                     accepted
                 }
@@ -784,19 +803,6 @@ impl Sim<'_, '_> {
             .iter()
             .map(|f| f.command.nodepool.clone())
             .collect();
-        let budgets = |nodepool: &str| {
-            let i = self
-                .setup
-                .pools
-                .iter()
-                .position(|p| p.spec.name == nodepool)?;
-            Some(PoolBudget {
-                budgets: &self.setup.pools[i].budgets,
-                total: self.nodes.values().filter(|n| n.pool == i).count() as u32,
-                // Nodes go at once in the replay: none is ever half-deleted.
-                disrupting: 0,
-            })
-        };
         let choices = pass::choose(
             accepted,
             Vec::new(),

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::StreamExt;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
@@ -193,11 +195,17 @@ async fn tell_pods(
         }
         news
     };
-    for (reference, note) in news {
-        ctx.event_on(&reference, warning, reason, "Provision", note)
-            .await;
-    }
+    // Concurrently: a 1,000-pod burst is 1,000 Events, one request each.
+    futures::stream::iter(news)
+        .for_each_concurrent(EVENT_CONCURRENCY, |(reference, note)| async move {
+            ctx.event_on(&reference, warning, reason, "Provision", note)
+                .await;
+        })
+        .await;
 }
+
+/// Pod Events published at once.
+const EVENT_CONCURRENCY: usize = 16;
 
 /// Tells each pod which node it should schedule on (Karpenter's `Nominated` Event).
 async fn nominate<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a ObjectKey, &'a str)>) {
@@ -300,6 +308,8 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
 
     let classes = list(&ctx.caches.nodeclasses);
     let mut created = 0;
+    // Events wait until the OVH pools are written: they are news, the nodes are the point.
+    let mut launched: Vec<(NodeClaim, &NodeClaimSpec)> = Vec::new();
     for plan in &plans {
         for spec in &plan.claims {
             let Some((np, _)) = pools.iter().find(|(p, _)| p.name_any() == spec.nodepool) else {
@@ -322,28 +332,38 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
                     ctx.state().apply_claim(&name, node);
                     tracing::info!(nodeclaim = %name, nodepool = %spec.nodepool, flavor = %spec.flavor,
                         zone = %spec.zone, ovh_pool = %spec.ovh_pool, pods = spec.pods.len(), "NodeClaim created");
-                    let target = format!("nodeclaim/{name}");
-                    nominate(ctx, spec.pods.iter().map(|p| (p, target.as_str()))).await;
-                    ctx.event(
-                        &claim,
-                        false,
-                        "Launching",
-                        "Provision",
-                        format!(
-                            "launching a {} in {} (OVH pool {}) for {} pod(s)",
-                            spec.flavor,
-                            spec.zone,
-                            spec.ovh_pool,
-                            spec.pods.len()
-                        ),
-                    )
-                    .await;
+                    launched.push((claim, spec));
                 }
                 Err(e) => {
                     tracing::error!(nodepool = %spec.nodepool, error = %e, "cannot create a NodeClaim")
                 }
             }
         }
+    }
+    // The pool pass launches the new NodeClaims (the OVH write), then the news goes out.
+    let launch = if created > 0 {
+        crate::lifecycle::reconcile_with(ctx, &mut keeper).await
+    } else {
+        Ok(())
+    };
+    drop(keeper);
+    for (claim, spec) in &launched {
+        let target = format!("nodeclaim/{}", claim.name_any());
+        nominate(ctx, spec.pods.iter().map(|p| (p, target.as_str()))).await;
+        ctx.event(
+            claim,
+            false,
+            "Launching",
+            "Provision",
+            format!(
+                "launching a {} in {} (OVH pool {}) for {} pod(s)",
+                spec.flavor,
+                spec.zone,
+                spec.ovh_pool,
+                spec.pods.len()
+            ),
+        )
+        .await;
     }
     // Pods waiting for a node already on its way.
     let claim_names: std::collections::HashSet<String> =
@@ -384,8 +404,6 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     ctx.metrics
         .batch_duration
         .observe(started.elapsed().as_secs_f64());
-    if created > 0 {
-        crate::lifecycle::reconcile_with(ctx, &mut keeper).await?;
-    }
+    launch?;
     Ok(created)
 }

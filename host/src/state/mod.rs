@@ -14,6 +14,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::runtime::watcher::Event;
 
+use crate::api::labels::DO_NOT_DISRUPT;
 use crate::scheduling::convert;
 use crate::scheduling::{LabelSelector, NodeState, PodSpec, Resources, SimNode};
 
@@ -56,6 +57,23 @@ struct PodEntry {
     spec: Arc<PodSpec>,
     node: Option<String>,
     pending: bool,
+    uid: String,
+    daemon: bool,
+    do_not_disrupt: bool,
+}
+
+/// A pod bound to a node, as the disruption pass sees it (kept here so the pass never lists
+/// every pod from the API server: at 10,000 pods one list is tens of MB).
+#[derive(Clone, Debug)]
+pub struct BoundPod {
+    /// `metadata.uid`: a replaced pod of the same name counts as a change.
+    pub uid: String,
+    /// Owned by a DaemonSet (it runs on every node, so it neither moves nor counts as a change).
+    pub daemon: bool,
+    /// Annotated `karpenter.sh/do-not-disrupt: "true"`.
+    pub do_not_disrupt: bool,
+    /// Its scheduling view (labels for PDB selectors, requests).
+    pub spec: Arc<PodSpec>,
 }
 
 /// What the scheduler works on: a consistent copy of the model at one instant.
@@ -110,12 +128,7 @@ pub fn is_pending(pod: &Pod) -> bool {
         status.and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     );
-    let daemon = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.kind == "DaemonSet");
+    let daemon = is_daemon(pod);
     let scheduled = status
         .and_then(|s| s.conditions.as_ref())
         .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"));
@@ -128,6 +141,15 @@ pub fn is_pending(pod: &Pod) -> bool {
         && !daemon
         && pod.metadata.deletion_timestamp.is_none()
         && unschedulable
+}
+
+/// Whether a DaemonSet owns the pod.
+pub fn is_daemon(pod: &Pod) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "DaemonSet")
 }
 
 fn int_or_string(v: &IntOrString) -> String {
@@ -187,11 +209,35 @@ impl ClusterState {
             spec: Arc::new(convert::pod(pod)),
             pending: is_pending(pod),
             node: node.clone(),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            daemon: is_daemon(pod),
+            do_not_disrupt: pod
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(DO_NOT_DISRUPT))
+                .is_some_and(|v| v == "true"),
         };
         if let Some(node) = &node {
             self.bind(&key, node, entry.spec.requests, true);
         }
         self.pods.insert(key, entry);
+    }
+
+    /// The pods bound to `node` that have not finished.
+    pub fn pods_on(&self, node: &str) -> Vec<BoundPod> {
+        self.pods_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.pods.get(k))
+            .map(|p| BoundPod {
+                uid: p.uid.clone(),
+                daemon: p.daemon,
+                do_not_disrupt: p.do_not_disrupt,
+                spec: p.spec.clone(),
+            })
+            .collect()
     }
 
     /// Removes a pod.

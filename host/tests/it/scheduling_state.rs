@@ -177,3 +177,41 @@ fn daemonsets_and_pdbs_are_tracked() {
     assert_eq!(snap.pdbs[0].min_available.as_deref(), Some("2"));
     assert_eq!(snap.pdbs[0].disruptions_allowed, 1);
 }
+
+#[test]
+fn pods_on_a_node_carry_what_the_disruption_pass_checks() {
+    let mut s = ClusterState::new();
+    s.apply_event(&Event::Apply(node("n1", "eu-west-par-a")));
+    let mut web = bound(
+        pod("web", 0, "100m", "1Mi", json!({"app": "web"}), json!({})),
+        "n1",
+    );
+    web.metadata.uid = Some("uid-web-0".into());
+    web.metadata.annotations = Some([("karpenter.sh/do-not-disrupt".into(), "true".into())].into());
+    let mut proxy = bound(
+        pod("kube-proxy", 0, "50m", "1Mi", json!({}), json!({})),
+        "n1",
+    );
+    proxy.metadata.owner_references = Some(vec![serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "name": "kube-proxy", "uid": "ds"
+    }))
+    .unwrap()]);
+    let other = bound(pod("web", 1, "100m", "1Mi", json!({}), json!({})), "n2");
+    for p in [&web, &proxy, &other] {
+        s.apply_event(&Event::Apply(p.clone()));
+    }
+    let on = s.pods_on("n1");
+    let facts: Vec<(bool, bool, &str)> = on
+        .iter()
+        .map(|p| (p.daemon, p.do_not_disrupt, p.uid.as_str()))
+        .collect();
+    assert_eq!(facts.len(), 2, "{on:?}");
+    assert!(facts.contains(&(false, true, "uid-web-0")), "{facts:?}");
+    assert!(facts.iter().any(|f| f.0 && !f.1), "{facts:?}");
+    // A finished pod is no longer on its node; an unknown node has none.
+    let mut done = web;
+    done.status = Some(serde_json::from_value(json!({"phase": "Succeeded"})).unwrap());
+    s.apply_event(&Event::Apply(done));
+    assert_eq!(s.pods_on("n1").len(), 1);
+    assert!(s.pods_on("n9").is_empty());
+}
