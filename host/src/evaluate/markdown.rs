@@ -66,6 +66,57 @@ fn pct(x: f64, of: f64) -> String {
     }
 }
 
+/// One line per target of issue 11: on which traces the defaults meet it, and by how many
+/// points they miss it on the others.
+fn verdicts(entries: &[Entry]) -> String {
+    let targets: [(&str, &str, f64); 2] = [
+        ("within 5% of the lower bound", "lower bound", 5.0),
+        ("at least 20% cheaper than naive", "naive", -20.0),
+    ];
+    let mut out = String::from("Against the targets:\n");
+    for (what, against, limit) in targets {
+        let (mut met, mut missed) = (Vec::new(), Vec::new());
+        for e in entries {
+            let r = &e.report;
+            let base = if against == "naive" {
+                run(r, "naive").map(|n| n.total_eur)
+            } else {
+                Some(r.lower_bound_eur)
+            };
+            let (Some(d), Some(base)) = (run(r, "defaults"), base) else {
+                continue;
+            };
+            if base <= 0.0 {
+                continue;
+            }
+            let delta = (d.total_eur / base - 1.0) * 100.0;
+            if delta <= limit {
+                met.push(format!("{} ({delta:+.1}%)", r.trace));
+            } else {
+                missed.push(format!(
+                    "{} ({delta:+.1}%, by {:.1} points)",
+                    r.trace,
+                    delta - limit
+                ));
+            }
+        }
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "- defaults {what}: met on {}; missed on {}.",
+            list(&met),
+            list(&missed)
+        );
+    }
+    out
+}
+
 /// The section, from its heading on. `command` is the command that regenerates it.
 pub fn section(entries: &[Entry], command: &str) -> String {
     let mut out = String::new();
@@ -109,9 +160,10 @@ pub fn section(entries: &[Entry], command: &str) -> String {
         };
         let _ = writeln!(out, " {vs_lb} | {vs_naive} |");
     }
+    let _ = writeln!(out, "\n{}", verdicts(entries));
     let _ = writeln!(
         out,
-        "\nOther figures of the same runs: peak nodes / pending p50-p99 s / nodes removed \
+        "Other figures of the same runs: peak nodes / pending p50-p99 s / nodes removed \
          (empty + underutilized delete + underutilized replace, or cluster-autoscaler \
          scale-down) / OVH writes:\n"
     );
@@ -200,4 +252,43 @@ pub fn section(entries: &[Entry], command: &str) -> String {
         let _ = writeln!(out, " {lb:.2} |");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(trace: &str, lower_bound: f64, defaults: f64, naive: f64) -> Entry {
+        let run = |name: &str, eur: f64| RunResult {
+            name: name.into(),
+            total_eur: eur,
+            ..RunResult::default()
+        };
+        Entry {
+            report: Report {
+                trace: trace.into(),
+                duration_seconds: 3600,
+                disruption_model: String::new(),
+                lower_bound_eur: lower_bound,
+                runs: vec![
+                    run("defaults", defaults),
+                    run("naive (alphabetical)", naive),
+                ],
+            },
+            variants: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn verdicts_say_where_each_target_is_met_and_by_how_much_it_is_missed() {
+        let v = verdicts(&[entry("a", 10.0, 10.4, 20.0), entry("b", 10.0, 12.0, 12.5)]);
+        assert!(
+            v.contains("lower bound: met on a (+4.0%); missed on b (+20.0%, by 15.0 points)."),
+            "{v}"
+        );
+        assert!(
+            v.contains("naive: met on a (-48.0%); missed on b (-4.0%, by 16.0 points)."),
+            "{v}"
+        );
+    }
 }

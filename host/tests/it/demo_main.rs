@@ -188,6 +188,16 @@ fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
         "-l",
         "app.kubernetes.io/name=karpenter-ovhcloud",
     ]);
+    // With a selector kubectl shows each pod's last 10 lines: the controller's, whatever they say.
+    assert!(logs.contains("karpenter_ovhcloud::"), "{logs}");
+    let logs = kubectl(&[
+        "logs",
+        "-n",
+        "karpenter",
+        "-l",
+        "app.kubernetes.io/name=karpenter-ovhcloud",
+        "--tail=-1",
+    ]);
     assert!(logs.contains("NodeClaim created"), "{logs}");
     // Still running: the controller acts on what the user applies by hand.
     assert!(proc.0.try_wait().unwrap().is_none(), "the demo exited");
