@@ -224,20 +224,22 @@ fn memory_gib() -> f64 {
 
 /// Runs `cargo <args>`, stdout captured (returned), stderr passed through.
 fn cargo_stdout(cargo_args: &[String]) -> Result<String> {
-    eprintln!("xtask bench: cargo {}", cargo_args.join(" "));
-    let out = Command::new("cargo")
-        .args(cargo_args)
+    program_stdout(Path::new("cargo"), cargo_args)
+}
+
+/// Runs `program <args>`, stdout captured (returned), stderr passed through.
+fn program_stdout(program: &Path, program_args: &[String]) -> Result<String> {
+    let line = format!("{} {}", program.display(), program_args.join(" "));
+    eprintln!("xtask bench: {line}");
+    let out = Command::new(program)
+        .args(program_args)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .with_context(|| format!("starting cargo {}", cargo_args.join(" ")))?;
+        .with_context(|| format!("starting {line}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        bail!(
-            "cargo {} failed with {}; its output:\n{stdout}",
-            cargo_args.join(" "),
-            out.status
-        );
+        bail!("{line} failed with {}; its output:\n{stdout}", out.status);
     }
     Ok(stdout)
 }
@@ -282,17 +284,29 @@ pub fn run(root: &Path, extra: &[String]) -> Result<()> {
     let load_start = load_average().unwrap_or_default();
     let load = LoadSampler::start();
     let mut sections = Vec::new();
+    let mut failed: Vec<&str> = Vec::new();
     for (i, b) in benches(quick).iter().enumerate() {
         eprintln!("xtask bench: [{}/7] {}", i + 1, b.title);
         let t = Instant::now();
-        let stdout = cargo_stdout(&b.cargo)?;
         let mut s = format!(
             "## {}\n\n{}\n\nCommand (release profile):\n\n```\ncargo {}\n```\n\n",
             b.title,
             b.intro,
             b.cargo.join(" ")
         );
-        s.push_str(&(b.render)(&stdout));
+        // One failing benchmark must not lose the others' figures: its section says so.
+        match cargo_stdout(&b.cargo) {
+            Ok(stdout) => s.push_str(&(b.render)(&stdout)),
+            Err(e) => {
+                eprintln!("xtask bench: {} FAILED: {e:#}", b.title);
+                failed.push(b.title);
+                let _ = write!(
+                    s,
+                    "**This run FAILED**; its error (the end of it):\n\n```\n{}\n```",
+                    tail(&format!("{e:#}"), 40)
+                );
+            }
+        }
         let _ = write!(
             s,
             "\n\n(This section's run: {:.0} s.)\n",
@@ -304,7 +318,10 @@ pub fn run(root: &Path, extra: &[String]) -> Result<()> {
     sections.push(end_to_end_section()?);
     eprintln!("xtask bench: [7/7] policy what-if evaluator");
     let previous = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
-    sections.push(match cargo_stdout(&evaluator_command()) {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let binary = target.join("release").join("karpenter-ovhcloud");
+    sections.push(match program_stdout(&binary, &evaluator_args()) {
         // The evaluator prints its own section (title, command, tables, gap analysis).
         Ok(section) if section.contains(EVALUATOR_TITLE) => section.trim().to_string(),
         Ok(_) | Err(_) => {
@@ -360,7 +377,16 @@ pub fn run(root: &Path, extra: &[String]) -> Result<()> {
         out_path.display(),
         started.elapsed().as_secs_f64() / 60.0
     );
+    if !failed.is_empty() {
+        bail!("failed: {} (their sections say why)", failed.join(", "));
+    }
     Ok(())
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Filter of the end-to-end tests: the controller binary against the simulators.
@@ -442,22 +468,11 @@ fn nextest_rows(report: &str) -> Vec<(String, f64, String)> {
 }
 
 /// The evaluator's own command for its section (`policy evaluate --markdown`, owned by
-/// host/src/evaluate), on every reference trace with the example custom policy.
-fn evaluator_command() -> Vec<String> {
-    let mut v = args(&[
-        "run",
-        // The `bench` profile, as the benchmarks: `--release` would build the host once more.
-        "--profile",
-        "bench",
-        "-q",
-        "-p",
-        "karpenter-ovhcloud",
-        "--",
-        "policy",
-        "evaluate",
-        "--markdown",
-        "--quiet",
-    ]);
+/// host/src/evaluate), on every reference trace with the example custom policy: the
+/// arguments of the `karpenter-ovhcloud` binary the benchmarks above built (the `bench`
+/// profile; `cargo run --release` would build the host once more for nothing).
+fn evaluator_args() -> Vec<String> {
+    let mut v = args(&["policy", "evaluate", "--markdown", "--quiet"]);
     for t in ["diurnal", "batch", "mixed", "multizone", "gpu"] {
         v.extend(["--trace".to_string(), format!("traces/{t}.yaml")]);
     }

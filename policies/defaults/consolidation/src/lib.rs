@@ -40,12 +40,12 @@
 //! - `minSavingsPercent` (0-100, default 10): the least saving of a replacement, in percent of
 //!   the replaced nodes' price, so a marginally cheaper flavor does not cause churn.
 //! - `maxDisruptionPercent` (1-100, default 10): the most nodes of a NodePool one multi-node
-//!   command removes, in percent of the NodePool's nodes, rounded up. The host validates one
-//!   command per NodePool per pass and drops it when the NodePool's disruption budget does
-//!   not allow that many nodes, which blocks the NodePool; the policy does not see the
-//!   budgets, so this mirrors Karpenter's default budget (`nodes: 10%`), which bounds
-//!   Karpenter's own multi-node candidates. Set it to the NodePools' budget when they have
-//!   another.
+//!   command removes, in percent of the NodePool's nodes, rounded up. The host skips a
+//!   command the NodePool's disruption budget does not allow (the NodePool's next command
+//!   is tried instead), but the policy does not see the budgets: a larger merge would only
+//!   be skipped, pass after pass. This mirrors Karpenter's default budget (`nodes: 10%`),
+//!   which bounds Karpenter's own multi-node candidates. Set it to the NodePools' budget
+//!   when they have another.
 
 use std::collections::BTreeMap;
 
