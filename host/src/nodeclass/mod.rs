@@ -215,6 +215,13 @@ struct Seen {
 pub async fn run(ctx: Arc<Context>) {
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut pools_reported = crate::nodepool::Reported::new();
+    // Verdicts from half-listed caches would be wrong: a NodePool listed before its class
+    // would be told `NodeClassNotFound`. (Err: the writer is gone, the controller is stopping.)
+    if ctx.caches.nodeclasses.wait_until_ready().await.is_err()
+        || ctx.caches.nodepools.wait_until_ready().await.is_err()
+    {
+        return;
+    }
     loop {
         for class in list(&ctx.caches.nodeclasses) {
             let name = class.name_any();

@@ -181,24 +181,15 @@ fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
             .any(|l| l.starts_with("multi-flavor-") && l.contains("b3-8")),
         "{claims}"
     );
-    let logs = kubectl(&[
-        "logs",
-        "-n",
-        "karpenter",
-        "-l",
-        "app.kubernetes.io/name=karpenter-ovhcloud",
-    ]);
+    let logs = |extra: &[&str]| {
+        let selector = "app.kubernetes.io/name=karpenter-ovhcloud";
+        kubectl(&[&["logs", "-n", "karpenter", "-l", selector], extra].concat())
+    };
     // With a selector kubectl shows each pod's last 10 lines: the controller's, whatever they say.
-    assert!(logs.contains("karpenter_ovhcloud::"), "{logs}");
-    let logs = kubectl(&[
-        "logs",
-        "-n",
-        "karpenter",
-        "-l",
-        "app.kubernetes.io/name=karpenter-ovhcloud",
-        "--tail=-1",
-    ]);
-    assert!(logs.contains("NodeClaim created"), "{logs}");
+    let tail = logs(&[]);
+    assert!(tail.contains("karpenter_ovhcloud::"), "{tail}");
+    let all = logs(&["--tail=-1"]);
+    assert!(all.contains("NodeClaim created"), "{all}");
     // Still running: the controller acts on what the user applies by hand.
     assert!(proc.0.try_wait().unwrap().is_none(), "the demo exited");
     walk_the_guide(&env, dir.path());
