@@ -13,7 +13,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
-use super::{eventually, guide_sim_cluster, merge, SCALE};
+use super::{eventually, guide_sim_cluster, merge};
 
 /// The simulated cluster with the guide's CRDs, Secret and OVHNodeClass, and the controller.
 pub struct World {
@@ -84,44 +84,13 @@ impl World {
 
     /// A controller process with the fixture's flags, its stderr appended to the log file.
     pub fn spawn_controller(&self) -> tokio::process::Child {
-        let env = self.cluster.ovh_env();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_karpenter-ovhcloud"))
-            .arg("controller")
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig.path())
-            .args(["--namespace", "karpenter", "--ovh-endpoint", &env.endpoint])
-            .args([
-                "--service-name",
-                &env.service_name,
-                "--kube-id",
-                &env.kube_id,
-            ])
-            .args(["--region", &env.region])
-            .args(["--time-scale", &SCALE.to_string()])
-            .args([
-                "--metrics-address",
-                "127.0.0.1:0",
-                "--health-address",
-                "127.0.0.1:0",
-            ])
-            .args(["--leader-elect", "false", "--log-format", "text"])
-            .args(["--disruption-interval", "30s"])
-            .args(&self.args)
-            .env_remove("OVH_APPLICATION_KEY")
-            .env_remove("OVH_APPLICATION_SECRET")
-            .env_remove("OVH_CONSUMER_KEY")
+        let mut extra = vec!["--leader-elect", "false", "--disruption-interval", "30s"];
+        extra.extend(self.args.iter().map(String::as_str));
+        super::sim_cluster_controller(&self.cluster, self.kubeconfig.path(), &self.log, &extra)
             .env(
                 "RUST_LOG",
                 "info,karpenter_ovhcloud::disruption=debug,kube=warn,tower=warn,hyper=warn",
             )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::from(file))
-            .kill_on_drop(true)
             .spawn()
             .expect("start the controller")
     }

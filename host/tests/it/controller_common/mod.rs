@@ -155,8 +155,9 @@ pub async fn guide_sim_cluster() -> (SimCluster, tempfile::NamedTempFile, Client
 }
 
 /// The controller's command line against a [`guide_sim_cluster`]: the cluster's OVH endpoint
-/// and ids, the time scale, loopback metrics and health ports, text logs (stderr) to `log`, no
-/// OVH keys from the environment (they come from the OVHNodeClass's Secret); `extra` flags last.
+/// and ids, the time scale, loopback metrics and health ports, text logs (stderr) appended to
+/// `log` (a restarted controller keeps its predecessor's lines), no OVH keys from the
+/// environment (they come from the OVHNodeClass's Secret); `extra` flags last.
 pub fn sim_cluster_controller(
     cluster: &SimCluster,
     kubeconfig: &std::path::Path,
@@ -181,7 +182,11 @@ pub fn sim_cluster_controller(
         .env_remove("KUBECONFIG")
         .stdout(Stdio::null())
         .stderr(Stdio::from(
-            std::fs::File::create(log).expect("the controller's log file"),
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("the controller's log file"),
         ))
         .kill_on_drop(true);
     cmd
