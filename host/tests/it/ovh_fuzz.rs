@@ -135,7 +135,9 @@ fn check_error(a: &Answer, call: &str, e: &OvhError) -> Result<(), String> {
     if *status != a.status || query_id.as_deref() != Some(QUERY_ID) {
         return Err(format!("{call}: status or query id lost: {e:?}"));
     }
-    let parsed: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+    // A 304 carries no body (RFC 9110 15.4.5): HTTP clients drop what the server sent.
+    let body: &[u8] = if a.status == 304 { &[] } else { &a.body };
+    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let field = |k: &str| parsed.get(k).and_then(|v| v.as_str());
     if class.as_deref() != field("class") || error_code.as_deref() != field("errorCode") {
         return Err(format!("{call}: class or errorCode lost: {e:?}"));
