@@ -25,7 +25,10 @@
 //! disruption, Karpenter's rule). Pods only move to nodes whose labels satisfy their
 //! requirements and whose taints they tolerate; pods with zone rules (spread, affinity,
 //! anti-affinity) stay in their zone; hostname anti-affinity and spread are respected on the
-//! destination, new node included; pods with hostname affinity never move. Each command
+//! destination, new node included; pods with hostname affinity never move. A node that runs
+//! no movable pod and may be removed is no destination: it goes as empty once its
+//! `consolidateAfter` has passed, so moving pods onto it would only trade one node for another
+//! at the price of their eviction (an evicted job starts over). Each command
 //! accounts for the previous ones (a node removed is no longer a destination, capacity taken
 //! is gone), so they can be executed in order.
 //!
@@ -292,14 +295,25 @@ impl<'a> Sim<'a> {
     }
 
     fn is_candidate(&self, i: usize) -> bool {
+        self.removable(i) && self.node(i).consolidatable
+    }
+
+    /// Node `i` may be removed once its `consolidateAfter` has passed.
+    fn removable(&self, i: usize) -> bool {
         let n = self.node(i);
         !n.nodeclaim.is_empty()
             && n.state == NodeState::Ready
             && n.disruptable
-            && n.consolidatable
             && self
                 .pool_of(i)
                 .is_some_and(|p| p.consolidate_after_seconds.is_some())
+    }
+
+    /// Node `i` runs no movable pod and will be deleted as empty (now or once its
+    /// `consolidateAfter` has passed): moving pods onto it would only trade the node they
+    /// leave for this one, at the price of their eviction (an evicted job starts over).
+    fn awaits_emptiness(&self, i: usize) -> bool {
+        self.pods[i].is_empty() && self.removable(i)
     }
 
     /// Movable pods on node `i`.
@@ -359,7 +373,10 @@ impl<'a> Sim<'a> {
     fn plan_moves(&self, nodes: &[usize]) -> Option<(Vec<Move>, Vec<Left<'a>>)> {
         let mut dests: Vec<usize> = (0..self.request.nodes.len())
             .filter(|&j| {
-                !self.removed[j] && !nodes.contains(&j) && self.node(j).state != NodeState::Deleting
+                !self.removed[j]
+                    && !nodes.contains(&j)
+                    && self.node(j).state != NodeState::Deleting
+                    && !self.awaits_emptiness(j)
             })
             .collect();
         // Fullest first: consolidation should not spread pods over emptier nodes.
@@ -749,6 +766,59 @@ mod tests {
             vec![(vec!["empty".to_string()], "delete".into(), Reason::Empty)]
         );
         assert!((d.commands[0].savings_per_hour - 0.0512).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pods_do_not_move_onto_a_node_that_goes_as_empty() {
+        // A job runs on `busy`; `idle` just finished its own job and waits out its
+        // consolidateAfter before going as empty. Moving the job there would evict it (it
+        // starts over) and save nothing: `idle` goes anyway.
+        let job = pod_group(1, "default/train", 1, 1000, 2 * GIB);
+        let groups = vec![job];
+        let busy = node(
+            "busy",
+            "demo-pool",
+            "b3-8",
+            "eu-west-par-a",
+            &[(1, 1)],
+            &groups,
+        );
+        let mut idle = node("idle", "demo-pool", "b3-8", "eu-west-par-a", &[], &groups);
+        idle.consolidatable = false;
+        let d = consolidate(&request(
+            vec![busy.clone(), idle.clone()],
+            groups.clone(),
+            vec![demo_pool()],
+        ))
+        .unwrap();
+        assert_eq!(summary(&d), vec![]);
+        // An empty node that will stay (do-not-disrupt, or not managed by us) is a
+        // destination like any other.
+        for stays in [
+            Node {
+                disruptable: false,
+                ..idle.clone()
+            },
+            Node {
+                nodeclaim: String::new(),
+                ..idle.clone()
+            },
+        ] {
+            let d = consolidate(&request(
+                vec![busy.clone(), stays],
+                groups.clone(),
+                vec![demo_pool()],
+            ))
+            .unwrap();
+            assert_eq!(
+                summary(&d),
+                vec![(
+                    vec!["busy".to_string()],
+                    "delete".into(),
+                    Reason::Underutilized
+                )]
+            );
+        }
     }
 
     #[test]
