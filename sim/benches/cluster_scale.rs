@@ -40,7 +40,8 @@ fn pod(i: usize, spread: bool) -> PodInfo {
 
 /// Places `pods` one by one as the scheduler loop does; returns (time, placed).
 fn place(nodes: usize, pods: usize, spread: bool) -> (Duration, usize) {
-    let mut snap = Snapshot::new((0..nodes).map(node).collect(), vec![], HashMap::new());
+    let no_pods: Vec<PodInfo> = vec![];
+    let mut snap = Snapshot::new((0..nodes).map(node).collect(), no_pods, HashMap::new());
     let t = Instant::now();
     let mut placed = 0;
     for i in 0..pods {

@@ -10,9 +10,10 @@
 
 pub mod rules;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -237,15 +238,24 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
             release(ctx, &api, claim).await;
         }
     }
-    for claim in claims
-        .iter()
-        .filter(|c| c.metadata.deletion_timestamp.is_none())
-    {
-        if report.binds.iter().any(|(n, _)| *n == claim.name_any()) {
-            continue;
+    // Each claim advances on its own (a few API calls each): concurrently, so registering a
+    // few hundred new nodes is not one long queue of round trips.
+    let node_of = nodes_by_provider_id(ctx);
+    let mut advancing = Vec::new();
+    for claim in &claims {
+        let name = claim.name_any();
+        if claim.metadata.deletion_timestamp.is_none()
+            && !report.binds.iter().any(|(n, _)| *n == name)
+        {
+            advancing.push(advance(ctx, &api, claim, &report.view, &node_of));
         }
-        wake |= advance(ctx, &api, claim, &report.view).await;
     }
+    // Futures built first (not in a stream's closure): keeps the pass's future `Send`.
+    let woken: Vec<bool> = futures::stream::iter(advancing)
+        .buffer_unordered(ADVANCE_CONCURRENCY)
+        .collect()
+        .await;
+    wake |= woken.into_iter().any(|w| w);
     // Gauges and NodePool status (nodes and resources of their live NodeClaims).
     let per_pool = {
         let catalog = ctx.catalog();
@@ -389,7 +399,26 @@ async fn release(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim) {
 }
 
 /// Moves one live NodeClaim along; returns whether provisioning should run again.
-async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &OvhView) -> bool {
+/// NodeClaims a lifecycle pass advances at once.
+const ADVANCE_CONCURRENCY: usize = 16;
+
+/// The cached Nodes by `spec.providerID` (how a NodeClaim finds its Node).
+fn nodes_by_provider_id(ctx: &Context) -> HashMap<String, Arc<Node>> {
+    ctx.caches
+        .nodes
+        .state()
+        .into_iter()
+        .filter_map(|n| Some((n.spec.as_ref()?.provider_id.clone()?, n)))
+        .collect()
+}
+
+async fn advance(
+    ctx: &Context,
+    api: &Api<NodeClaim>,
+    claim: &NodeClaim,
+    view: &OvhView,
+    node_of: &HashMap<String, Arc<Node>>,
+) -> bool {
     let name = claim.name_any();
     let node_id = claim.labels().get(labels::OVH_NODE_ID).cloned();
     let ovh_node = node_id
@@ -408,12 +437,7 @@ async fn advance(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, view: &
         }
     }
     let k8s_node = (!status.provider_id.is_empty())
-        .then(|| {
-            ctx.caches.nodes.state().into_iter().find(|n| {
-                n.spec.as_ref().and_then(|s| s.provider_id.as_deref())
-                    == Some(status.provider_id.as_str())
-            })
-        })
+        .then(|| node_of.get(&status.provider_id).cloned())
         .flatten();
     let flavor = flavor_of(claim);
     let gpu = crate::catalog::family::family_of(&flavor)

@@ -4,7 +4,7 @@
 //! before the kubelet removes it; NoExecute taints evict pods that do not tolerate them (after
 //! `tolerationSeconds`); pods of a deleted Node are removed (pod GC).
 
-use super::api::{name_of, ns_of, uid_of, Api};
+use super::api::{name_of, ns_of, uid_of, Api, PodCache};
 use super::model::{condition_true, NodeInfo, PodInfo};
 use super::{Reconciler, Timing};
 use crate::kube::WatchEvent;
@@ -30,6 +30,7 @@ pub(crate) struct Kubelet {
     /// name, new UID) does not get the old one's pods back.
     pod_node: HashMap<String, String>,
     next_ip: u32,
+    pod_cache: PodCache,
 }
 
 /// A MicroTime (RFC 3339 with microseconds), as Leases carry.
@@ -68,6 +69,7 @@ impl Kubelet {
             noexecute_since: HashMap::new(),
             pod_node: HashMap::new(),
             next_ip: 0,
+            pod_cache: PodCache::default(),
         }
     }
 
@@ -467,11 +469,10 @@ impl Reconciler for Kubelet {
         };
         let by_name: HashMap<&str, &(Value, NodeInfo)> =
             nodes.iter().map(|n| (n.1.name.as_str(), n)).collect();
-        let pods = self.api.all(&self.api.pods);
+        let pods = self.api.pod_infos(&mut self.pod_cache);
         let mut live = HashSet::new();
-        for p in &pods {
+        for (p, pod) in &pods {
             let raw = &p.value;
-            let pod = PodInfo::from_value(raw);
             let Some(node_name) = pod.node_name.as_deref() else {
                 continue;
             };
@@ -505,7 +506,7 @@ impl Reconciler for Kubelet {
             if pod.is_terminal() {
                 continue;
             }
-            wake(self.noexecute(now, raw, &pod, node));
+            wake(self.noexecute(now, raw, pod, node));
             if pod.phase == "Pending" && node.ready {
                 let started = match self.pod_started.get(&pod.uid) {
                     Some(t) => *t,

@@ -167,7 +167,18 @@ fn spawn_loop<R: Reconciler>(
             // Let a burst of writes land, then look once.
             tokio::time::sleep(Duration::from_millis(10)).await;
             while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {}
-            let after = r.reconcile().unwrap_or(RESYNC).min(RESYNC);
+            // A pass over 10,000 pods takes a while: on the blocking pool, so the API
+            // server's HTTP tasks keep their worker threads and clients are not starved.
+            let Ok((back, after)) = tokio::task::spawn_blocking(move || {
+                let after = r.reconcile();
+                (r, after)
+            })
+            .await
+            else {
+                return;
+            };
+            r = back;
+            let after = after.unwrap_or(RESYNC).min(RESYNC);
             next = Instant::now() + after.max(Duration::from_millis(1));
         }
     })

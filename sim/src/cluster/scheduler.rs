@@ -9,12 +9,13 @@
 //! `PodScheduled=False, reason=Unschedulable` with kube-scheduler's message and a
 //! `FailedScheduling` Event. Preemption is not simulated.
 
-use super::api::{name_of, ns_of, uid_of, Api};
+use super::api::{name_of, ns_of, uid_of, Api, PodCache};
 use super::model::{label_selector_matches, Labels, NodeInfo, PodInfo, Resources, Taint};
 use super::{Reconciler, Timing};
 use crate::kube::{subresources, WatchEvent};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The scheduler's name (pods' `spec.schedulerName`, field manager, Event source).
@@ -42,7 +43,7 @@ pub const REASON_EXISTING_ANTI_AFFINITY: &str =
 pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     by_name: HashMap<String, usize>,
-    pods: Vec<PodInfo>,
+    pods: Vec<Arc<PodInfo>>,
     /// Indices in `pods` of the pods with anti-affinity terms.
     with_anti: Vec<usize>,
     ns_labels: HashMap<String, Labels>,
@@ -53,7 +54,7 @@ impl Snapshot {
     /// A snapshot over nodes and pods (pods not bound, or finished, are ignored).
     pub fn new(
         nodes: Vec<NodeInfo>,
-        pods: Vec<PodInfo>,
+        pods: impl IntoIterator<Item = impl Into<Arc<PodInfo>>>,
         ns_labels: HashMap<String, Labels>,
     ) -> Self {
         let by_name = nodes
@@ -70,6 +71,7 @@ impl Snapshot {
             used: HashMap::new(),
         };
         for p in pods {
+            let p = p.into();
             if let Some(n) = p.node_name.clone() {
                 if !p.is_terminal() {
                     s.assume(p, &n);
@@ -80,8 +82,11 @@ impl Snapshot {
     }
 
     /// Records a pod as running on `node` (after binding it).
-    pub fn assume(&mut self, mut pod: PodInfo, node: &str) {
-        pod.node_name = Some(node.to_string());
+    pub fn assume(&mut self, pod: impl Into<Arc<PodInfo>>, node: &str) {
+        let mut pod = pod.into();
+        if pod.node_name.as_deref() != Some(node) {
+            Arc::make_mut(&mut pod).node_name = Some(node.to_string());
+        }
         let used = self.used.entry(node.to_string()).or_default();
         *used = used.add(&pod.requests);
         if !pod.anti_affinity.is_empty() {
@@ -350,6 +355,7 @@ pub(crate) struct Scheduler {
     /// appears; without it every store change re-tried (and re-wrote the condition of) every
     /// pending pod, thousands of writes per node added at 10,000 pending pods.
     backoff: HashMap<String, (Instant, Duration)>,
+    pod_cache: PodCache,
 }
 
 impl Scheduler {
@@ -359,6 +365,7 @@ impl Scheduler {
             timing,
             failed: HashMap::new(),
             backoff: HashMap::new(),
+            pod_cache: PodCache::default(),
         }
     }
 
@@ -449,7 +456,7 @@ impl Reconciler for Scheduler {
     }
 
     fn reconcile(&mut self) -> Option<Duration> {
-        let raw_pods = self.api.all(&self.api.pods);
+        let raw_pods = self.api.pod_infos(&mut self.pod_cache);
         let nodes = self.api.node_infos();
         let ns_labels: HashMap<String, Labels> = self
             .api
@@ -464,15 +471,14 @@ impl Reconciler for Scheduler {
             .collect();
         let mut pending = Vec::new();
         let mut assigned = Vec::new();
-        for p in &raw_pods {
-            let info = PodInfo::from_value(&p.value);
+        for (p, info) in raw_pods {
             if info.node_name.is_some() {
                 assigned.push(info);
             } else if !info.terminating
                 && info.phase == "Pending"
                 && info.scheduler_name == SCHEDULER_NAME
             {
-                pending.push((info, p.clone()));
+                pending.push((info, p));
             }
         }
         pending.sort_by(|(a, _), (b, _)| {
@@ -838,7 +844,7 @@ mod tests {
             [1, 1],
             "the rest wait for a third domain"
         );
-        let bound = s.pods.clone();
+        let bound: Vec<PodInfo> = s.pods.iter().map(|p| PodInfo::clone(p)).collect();
         let mut s = snap(vec![a, b, c], bound);
         assert_eq!(place(&mut s, Some(3), 4), [2, 2, 2]);
     }

@@ -3,7 +3,9 @@
 //! every node it should run on (including new ones), with their status subresources. Owned
 //! objects carry controller ownerReferences, so deleting an owner garbage-collects them.
 
-use super::api::{controller_ref, controller_uid, name_of, ns_of, short_hash, uid_of, Api};
+use super::api::{
+    controller_ref, controller_uid, name_of, ns_of, short_hash, uid_of, Api, ParsedPod, PodCache,
+};
 use super::model::{condition_true, tolerated, NodeInfo, PodInfo, Taint, Toleration};
 use super::Reconciler;
 use crate::kube::selector::LabelSelector;
@@ -20,6 +22,7 @@ const DAEMONSET_CONTROLLER: &str = "daemonset-controller";
 
 pub(crate) struct Workloads {
     api: Api,
+    pod_cache: PodCache,
 }
 
 fn replicas(v: &Value) -> i64 {
@@ -94,7 +97,10 @@ pub fn daemon_should_run(template_spec: &Value, node: &NodeInfo) -> bool {
 
 impl Workloads {
     pub fn new(api: Api) -> Self {
-        Workloads { api }
+        Workloads {
+            api,
+            pod_cache: PodCache::default(),
+        }
     }
 
     fn owned<'a>(objs: &'a [Arc<Stored>], owner: &Value) -> Vec<&'a Arc<Stored>> {
@@ -425,14 +431,16 @@ impl Workloads {
     }
 
     /// Creates or deletes pods so each ReplicaSet has its replicas.
-    fn scale_replicasets(&self, pods: &[(Arc<Stored>, PodInfo)]) {
+    fn scale_replicasets(&self, pods: &[ParsedPod]) {
+        let owned = PodsByOwner::new(pods);
         for rs in self.api.all(&self.api.replicasets) {
             let rs = &rs.value;
             if !rs["metadata"]["deletionTimestamp"].is_null() {
                 continue;
             }
             let ns = ns_of(rs);
-            let mut active: Vec<&(Arc<Stored>, PodInfo)> = owned_pods(pods, rs)
+            let mut active: Vec<&ParsedPod> = owned
+                .of(rs)
                 .into_iter()
                 .filter(|(_, i)| is_active(i))
                 .collect();
@@ -468,10 +476,12 @@ impl Workloads {
         }
     }
 
-    fn replicaset_status(&self, pods: &[(Arc<Stored>, PodInfo)]) {
+    fn replicaset_status(&self, pods: &[ParsedPod]) {
+        let owned = PodsByOwner::new(pods);
         for rs in self.api.all(&self.api.replicasets) {
             let rs = &rs.value;
-            let active: Vec<&(Arc<Stored>, PodInfo)> = owned_pods(pods, rs)
+            let active: Vec<&ParsedPod> = owned
+                .of(rs)
                 .into_iter()
                 .filter(|(_, i)| is_active(i))
                 .collect();
@@ -552,7 +562,8 @@ impl Workloads {
         }
     }
 
-    fn daemonsets(&self, pods: &[(Arc<Stored>, PodInfo)], nodes: &[NodeInfo]) {
+    fn daemonsets(&self, pods: &[ParsedPod], nodes: &[NodeInfo]) {
+        let owned = PodsByOwner::new(pods);
         for ds in self.api.all(&self.api.daemonsets) {
             let ds = &ds.value;
             if !ds["metadata"]["deletionTimestamp"].is_null() {
@@ -560,8 +571,8 @@ impl Workloads {
             }
             let template = &ds["spec"]["template"];
             let revision = short_hash(template);
-            let mine: Vec<&(Arc<Stored>, PodInfo)> = owned_pods(pods, ds);
-            let mut by_node: HashMap<&str, Vec<&(Arc<Stored>, PodInfo)>> = HashMap::new();
+            let mine: Vec<&ParsedPod> = owned.of(ds);
+            let mut by_node: HashMap<&str, Vec<&ParsedPod>> = HashMap::new();
             for p in &mine {
                 if let Some(n) = daemon_node(&p.0.value) {
                     by_node.entry(n).or_default().push(p);
@@ -580,7 +591,7 @@ impl Workloads {
             let mut outdated = Vec::new();
             for node in nodes {
                 let should = daemon_should_run(&template["spec"], node);
-                let here: Vec<&&(Arc<Stored>, PodInfo)> = by_node
+                let here: Vec<&&ParsedPod> = by_node
                     .get(node.name.as_str())
                     .map(|v| v.iter().filter(|(_, i)| is_active(i)).collect())
                     .unwrap_or_default();
@@ -681,15 +692,34 @@ fn daemon_node(pod: &Value) -> Option<&str> {
         })
 }
 
-fn owned_pods<'a>(
-    pods: &'a [(Arc<Stored>, PodInfo)],
-    owner: &Value,
-) -> Vec<&'a (Arc<Stored>, PodInfo)> {
-    let uid = uid_of(owner);
-    let ns = ns_of(owner);
-    pods.iter()
-        .filter(|(p, _)| ns_of(&p.value) == ns && controller_uid(&p.value) == Some(uid))
-        .collect()
+/// Pods by the uid of their controller, built once per step: looking each owner's pods up in
+/// every pod was quadratic (10,000 pods x hundreds of ReplicaSets).
+struct PodsByOwner<'a>(HashMap<&'a str, Vec<&'a ParsedPod>>);
+
+impl<'a> PodsByOwner<'a> {
+    fn new(pods: &'a [ParsedPod]) -> Self {
+        let mut index: HashMap<&str, Vec<&ParsedPod>> = HashMap::new();
+        for p in pods {
+            if let Some(uid) = controller_uid(&p.0.value) {
+                index.entry(uid).or_default().push(p);
+            }
+        }
+        PodsByOwner(index)
+    }
+
+    /// The pods `owner` controls (same namespace, controller reference to its uid).
+    fn of(&self, owner: &Value) -> Vec<&'a ParsedPod> {
+        let ns = ns_of(owner);
+        self.0
+            .get(uid_of(owner))
+            .map(|ps| {
+                ps.iter()
+                    .copied()
+                    .filter(|(p, _)| ns_of(&p.value) == ns)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Reconciler for Workloads {
@@ -705,21 +735,15 @@ impl Reconciler for Workloads {
     }
 
     fn reconcile(&mut self) -> Option<Duration> {
-        let read_pods = || -> Vec<(Arc<Stored>, PodInfo)> {
-            self.api
-                .all(&self.api.pods)
-                .into_iter()
-                .map(|p| {
-                    let i = PodInfo::from_value(&p.value);
-                    (p, i)
-                })
-                .collect()
-        };
+        // Each step writes pods the next one must see, so each reads them again (cheaply:
+        // unchanged pods come parsed from the cache).
+        let mut cache = std::mem::take(&mut self.pod_cache);
         self.deployments();
-        self.scale_replicasets(&read_pods());
+        self.scale_replicasets(&self.api.pod_infos(&mut cache));
         let nodes = self.api.node_infos();
-        self.daemonsets(&read_pods(), &nodes);
-        self.replicaset_status(&read_pods());
+        self.daemonsets(&self.api.pod_infos(&mut cache), &nodes);
+        self.replicaset_status(&self.api.pod_infos(&mut cache));
+        self.pod_cache = cache;
         None
     }
 }
