@@ -118,11 +118,8 @@ fn benches(quick: bool) -> Vec<Bench> {
                 time: periodic work (the 10 s reconcile and disruption passes) runs \
                 `time scale` times more often per real second than in production, so the \
                 steady-state CPU share and requests per real minute are upper bounds; per guide \
-                minute is what production sees. Run at 5,000 pods on 250 nodes, not issue \
-                11's 10,000 on 500: with 10,000 pods pending the simulated scheduler (in this \
-                process, JSON objects, every pending pod against every node) saturates both \
-                cores, and the ramp ran at ~250 pods Running per minute, past the 20-minute \
-                phase bound (the Notes section has the figures).",
+                minute is what production sees. Issue 11's scale: 10,000 pods on 500 nodes, \
+                then a 1,000-pod burst.",
             cargo: if quick {
                 q(args(&[
                     "bench",
@@ -138,9 +135,6 @@ fn benches(quick: bool) -> Vec<Bench> {
                     "karpenter-ovhcloud",
                     "--bench",
                     "controller_scale",
-                    "--",
-                    "--pods",
-                    "5000",
                 ])
             },
             render: |out| out.trim().to_string(),
