@@ -13,10 +13,9 @@
 //!   any `max-skew`); unconstrained pods may go to any zone;
 //! - each quota first fills nodes opened earlier in this call (compatible pool, flavor and
 //!   zone), then opens new nodes: NodePools by weight (highest first, then name), and within the
-//!   first pool that can launch, the flavor with the lowest [`Score`], then the lowest price
-//!   per placed pod, then the lowest price, then the name; a zone left free is then the one
-//!   of that flavor's eligible zones with the fewest existing and new nodes of that pool, then
-//!   the first by name;
+//!   first pool that can launch, the flavor with the lowest [`Score`], then the lowest price,
+//!   then the name; a zone left free is then the one of that flavor's eligible zones with the
+//!   fewest existing and new nodes of that pool, then the first by name;
 //! - hostname `anti-affinity` allows one pod of the group per node, a hostname `spread` at most
 //!   `max-skew`, hostname `affinity` all pods on one node;
 //! - NodePool limits (`remaining`, counted with each new node's full capacity in CPU, memory
@@ -42,67 +41,27 @@ pub struct NewNode<'a> {
     pub price_per_hour: f64,
     /// Pods of the group this node would take (at least 1).
     pub pods: u32,
-    /// Pods of the group still to place where this node would go, its own `pods` included.
-    pub pending: u32,
-    /// The least the other `pending - pods` pods would cost per hour on new nodes of the same
-    /// NodePool where this node would go (the cheapest mix of its admitted flavors, NodePool
-    /// limits aside); 0 when this node takes them all, and always 0 for a score that does not
-    /// [read the batch](Score::reads_batch).
-    pub rest_price: f64,
     /// The group being placed.
     pub group: &'a PodGroup,
 }
 
-/// Ranks candidate new nodes: the lowest score wins (ties: lower price per placed pod, then
-/// lower price, then flavor name).
+/// Ranks candidate new nodes: the lowest score wins (ties: lower price, then flavor name).
 ///
-/// A score must depend only on the [`NewNode`] it is given. Unless it reads the batch
-/// ([`Score::reads_batch`]), the engine reuses it while the node would take the same number
-/// of pods, and while more pods are pending than any node takes it repeats the last winner,
-/// which keeps a batch of thousands of pods fast.
+/// A score must depend only on the [`NewNode`] it is given: the engine reuses it while the
+/// node would take the same number of pods, which keeps a batch of thousands of pods fast.
 /// The zone is chosen after the flavor (see the module documentation).
 pub trait Score {
     /// The score of opening `node`.
     fn score(&self, node: &NewNode<'_>) -> f64;
-
-    /// Whether the score reads [`NewNode::pending`] or [`NewNode::rest_price`]. False (the
-    /// default): `rest_price` is left at 0 and scores are reused as said above; true: every
-    /// flavor is scored again before each new node.
-    fn reads_batch(&self) -> bool {
-        false
-    }
 }
 
-/// The lowest price per placed pod, node by node.
+/// The default: the lowest price per placed pod.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CheapestPerPod;
 
 impl Score for CheapestPerPod {
     fn score(&self, node: &NewNode<'_>) -> f64 {
         node.price_per_hour / f64::from(node.pods.max(1))
-    }
-}
-
-/// The default: the lowest price for all the pending pods, this node plus the cheapest mix of
-/// new nodes for the rest ([`NewNode::rest_price`]).
-///
-/// Node by node, the cheapest per pod can be dearer in total: 6 pods of 500m / 1Gi go 5 on a
-/// c3-8 (the cheapest per pod) and 1 on a c3-4 for 0.1245 EUR/h, where one b3-16 takes all 6
-/// for 0.1023. A large batch still goes mostly on the cheapest flavor per pod; the difference
-/// is in its last nodes. Equal totals are left to the engine's tie-break (cheapest per pod).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CheapestInTotal;
-
-impl Score for CheapestInTotal {
-    fn score(&self, node: &NewNode<'_>) -> f64 {
-        // Totals compared to a millionth of a euro per hour: equal mixes (2 x b3-8 against
-        // b3-16 + ...) must tie, so the engine keeps the cheapest per pod first.
-        let total = ((node.price_per_hour + node.rest_price) * 1e6).round();
-        total / f64::from(node.pending.max(1))
-    }
-
-    fn reads_batch(&self) -> bool {
-        true
     }
 }
 
@@ -458,46 +417,6 @@ impl<'a> Packer<'a> {
         Ok(out)
     }
 
-    /// Per pool (by index), the least price per hour of new nodes of the pool for `n` pods of
-    /// the group, for `n` in `0..=pods`: an unbounded knapsack over the pool's candidates
-    /// eligible in `zone`, each taking `per_node` pods (within `cap`). Beyond twice the largest
-    /// node, one more node of the cheapest flavor per pod and the best mix for the rest (linear
-    /// time for batches of thousands of pods). Infinite when no candidate of the pool is
-    /// eligible; limits are not counted.
-    fn cheapest_mixes(
-        &self,
-        cands: &[Candidate],
-        zone: Option<usize>,
-        cap: u32,
-        pods: u32,
-    ) -> Vec<Vec<f64>> {
-        let mut out = vec![Vec::new(); self.request.nodepools.len()];
-        for (p, mix) in out.iter_mut().enumerate() {
-            let mine: Vec<(f64, usize)> = cands
-                .iter()
-                .filter(|c| c.pool == p && zone.is_none_or(|z| c.zones & (1 << z) != 0))
-                .map(|c| (c.price, c.per_node.min(cap) as usize))
-                .collect();
-            *mix = vec![f64::INFINITY; pods as usize + 1];
-            mix[0] = 0.0;
-            let exact_up_to = 2 * mine.iter().map(|&(_, k)| k).max().unwrap_or(0);
-            let bulk = mine
-                .iter()
-                .copied()
-                .min_by(|a, b| (a.0 / a.1 as f64).total_cmp(&(b.0 / b.1 as f64)));
-            for n in 1..mix.len() {
-                mix[n] = match bulk {
-                    Some((price, k)) if n > exact_up_to => price + mix[n - k],
-                    _ => mine
-                        .iter()
-                        .map(|&(price, k)| price + mix[n - k.min(n)])
-                        .fold(f64::INFINITY, f64::min),
-                };
-            }
-        }
-        out
-    }
-
     /// The zone with the fewest nodes of `pool`, then the first by name.
     fn balanced_zone(&self, pool: usize, zones: u64) -> Option<usize> {
         zone_ids(zones).min_by_key(|&z| (self.nodes_in(pool, z), z))
@@ -651,22 +570,14 @@ impl<'a> Packer<'a> {
             }
         }
 
-        // The cheapest mix of new nodes for each count of pods up to `left`, per pool.
-        let batch = score.reads_batch();
-        let rest = if batch {
-            self.cheapest_mixes(cands, zone, cap, left)
-        } else {
-            Vec::new()
-        };
-        // Score per candidate, with the pod counts (taken, pending or 0) it was computed for.
-        let mut scored: Vec<((u32, u32), f64)> = vec![((0, 0), 0.0); cands.len()];
-        // Unless the score reads the batch: while `left` is at least what any candidate's node
-        // takes, no score changes and limits only shrink, so the previous winner wins again as
-        // long as it can still launch.
+        // Score per candidate, with the pod count it was computed for.
+        let mut scored: Vec<(u32, f64)> = vec![(0, 0.0); cands.len()];
+        // While `left` is at least what any candidate's node takes, no score changes and limits
+        // only shrink, so the previous winner wins again as long as it can still launch.
         let saturated_at = cands.iter().map(|c| c.per_node.min(cap)).max().unwrap_or(0);
         let mut last: Option<usize> = None;
         while left > 0 {
-            if let Some(b) = last.filter(|_| !batch && left >= saturated_at) {
+            if let Some(b) = last.filter(|_| left >= saturated_at) {
                 let c = &cands[b];
                 let p = c.pool;
                 let capacity = &self.flavor(c.flavor).capacity;
@@ -713,28 +624,21 @@ impl<'a> Packer<'a> {
                     if host_affinity && k < left {
                         continue;
                     }
-                    let key = (k, if batch { left } else { 0 });
-                    if scored[ci].0 != key {
+                    if scored[ci].0 != k {
                         let s = score.score(&NewNode {
                             nodepool: pool,
                             flavor,
                             price_per_hour: c.price,
                             pods: k,
-                            pending: left,
-                            rest_price: rest.get(p).map_or(0.0, |r| r[(left - k) as usize]),
                             group,
                         });
-                        scored[ci] = (key, s);
+                        scored[ci] = (k, s);
                     }
                     let better = best.is_none_or(|b| {
                         let o = &cands[b];
                         scored[ci]
                             .1
                             .total_cmp(&scored[b].1)
-                            .then_with(|| {
-                                let per_pod = |c: &Candidate, k: u32| c.price / f64::from(k.max(1));
-                                per_pod(c, scored[ci].0 .0).total_cmp(&per_pod(o, scored[b].0 .0))
-                            })
                             .then(c.price.total_cmp(&o.price))
                             .then_with(|| flavor.name.cmp(&self.flavor(o.flavor).name))
                             .is_lt()
@@ -744,7 +648,7 @@ impl<'a> Packer<'a> {
                     }
                 }
                 if let Some(b) = best {
-                    let k = scored[b].0 .0;
+                    let k = scored[b].0;
                     self.launch(group, &cands[b], zone, k);
                     left -= k;
                     last = Some(b);
