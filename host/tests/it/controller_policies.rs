@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::controller_common::{eventually, Env, ONE_BATCH};
+use crate::controller_common::{eventually, Env};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::ByteString;
 use karpenter_ovhcloud::api::labels;
@@ -28,6 +28,26 @@ async fn configmap(env: &Env, name: &str, wasm: Vec<u8>) {
         .create(&PostParams::default(), &cm)
         .await
         .unwrap();
+}
+
+/// Batch windows for these tests: each burst of 12 pods must be one batch, since the assertions
+/// count the NodeClaims one policy decision makes. `ONE_BATCH`'s 1 s idle / 2 s max split a
+/// burst in two under the full suite's load (2 of 3 tries failed once, a b3-16 + b3-32 pair
+/// where one node was expected).
+const ONE_BURST: &[&str] = &[
+    "--leader-elect",
+    "false",
+    "--batch-idle-duration",
+    "3m",
+    "--batch-max-duration",
+    "6m",
+];
+
+/// NodePool fields that keep consolidation out of these tests: at 60x a node is
+/// consolidatable 1 s after it initializes, and a replacement NodeClaim landing while
+/// [`new_claims`] counts would be read as the flavor-selection policy's decision.
+fn no_consolidation() -> serde_json::Value {
+    json!({"spec": {"disruption": {"consolidateAfter": "Never"}}})
 }
 
 /// New NodeClaims (name -> flavor) once the count is stable (bounded: 60 polls).
@@ -63,10 +83,10 @@ async fn swapping_the_flavor_selection_configmap_changes_the_next_decision() {
         "default",
         json!([{"key": "node.kubernetes.io/instance-type", "operator": "In",
                 "values": ["b3-8", "b3-16", "b3-32", "b3-64"]}]),
-        json!({}),
+        no_consolidation(),
     )
     .await;
-    env.start_controller(ONE_BATCH).await;
+    env.start_controller(ONE_BURST).await;
 
     env.pods("burst-a", 12, "500m", "512Mi", json!({})).await;
     let a = new_claims(&env, &BTreeSet::new()).await;
@@ -120,13 +140,14 @@ async fn a_nodepool_annotation_selects_its_own_policy() {
     env.nodeclass("default", "ovh-credentials", json!({})).await;
     let flavors = json!([{"key": "node.kubernetes.io/instance-type", "operator": "In",
                           "values": ["b3-8", "b3-16", "b3-32", "b3-64"]}]);
-    env.nodepool("plain", "default", flavors.clone(), json!({}))
+    env.nodepool("plain", "default", flavors.clone(), no_consolidation())
         .await;
     env.nodepool(
         "fewest",
         "default",
         flavors,
-        json!({"metadata": {"annotations": {"karpenter.ovhcloud.sh/policy": "fewest-nodes"}}}),
+        json!({"metadata": {"annotations": {"karpenter.ovhcloud.sh/policy": "fewest-nodes"}},
+               "spec": no_consolidation()["spec"]}),
     )
     .await;
     let mut cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "fewest-nodes",
@@ -138,7 +159,7 @@ async fn a_nodepool_annotation_selects_its_own_policy() {
         .create(&PostParams::default(), &cm)
         .await
         .unwrap();
-    env.start_controller(ONE_BATCH).await;
+    env.start_controller(ONE_BURST).await;
     eventually("the policy loaded", 60, || {
         env.event(Some("fewest-nodes"), "PolicyLoaded")
     })
