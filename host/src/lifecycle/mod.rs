@@ -398,7 +398,6 @@ async fn release(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim) {
     }
 }
 
-/// Moves one live NodeClaim along; returns whether provisioning should run again.
 /// NodeClaims a lifecycle pass advances at once.
 const ADVANCE_CONCURRENCY: usize = 16;
 
@@ -412,6 +411,7 @@ fn nodes_by_provider_id(ctx: &Context) -> HashMap<String, Arc<Node>> {
         .collect()
 }
 
+/// Moves one live NodeClaim along; returns whether provisioning should run again.
 async fn advance(
     ctx: &Context,
     api: &Api<NodeClaim>,
