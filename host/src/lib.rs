@@ -4,20 +4,16 @@
 //! ([`ovh`], Kubernetes) -> observe. Decisions are WebAssembly components (see `wit/`); this
 //! crate does everything that touches the outside world and every safety check.
 
-pub mod api;
+// The pure core, re-exported under the paths the host has always used.
+pub use karpenter_ovhcloud_core::{api, catalog, clock, scheduling, state};
+
 pub mod benchmark;
-pub mod catalog;
 pub mod cli;
-pub mod clock;
 pub mod controller;
 pub mod disruption;
 pub mod evaluate;
 pub mod lifecycle;
-pub mod nodeclass;
-pub mod nodepool;
 pub mod ovh;
 pub mod policy;
 pub mod pools;
 pub mod provisioning;
-pub mod scheduling;
-pub mod state;

@@ -54,7 +54,7 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Debian packages that provide a wasm32-capable rustc (see DESIGN.md, "Building Wasm here").
+/// Debian packages that provide a wasm32-capable rustc (see docs/ARCHITECTURE.md, "OVH rules the code relies on").
 const WASM_DEBS: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-19"];
 
 /// Debian packages the tests call: `shellcheck` lints the demo scripts.

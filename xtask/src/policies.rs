@@ -5,8 +5,8 @@
 //! crate under `policies/testdata/<name>` becomes `policies/testdata/dist/<name>.wasm`.
 //!
 //! The crates are compiled for `wasm32-unknown-unknown` with the `policy` profile, by rustup's
-//! toolchain when it has the wasm32 target, else by Debian's wasm-capable rustc (DESIGN.md,
-//! "Building Wasm here"). Paths that differ between checkouts (the workspace root, the cargo
+//! toolchain when it has the wasm32 target, else by Debian's wasm-capable rustc (docs/ARCHITECTURE.md,
+//! "OVH rules the code relies on"). Paths that differ between checkouts (the workspace root, the cargo
 //! home) are remapped, so the bytes depend only on the sources, `Cargo.lock` and the compiler.
 //! `policies/dist/TOOLCHAIN` records the compiler of the committed components.
 

@@ -134,7 +134,7 @@ pub struct Context {
     /// them with the policy annotation).
     pub named_policies: RwLock<std::collections::HashMap<String, Arc<crate::policy::ActivePolicy>>>,
     /// Disruption metrics (registered by the caller).
-    pub disruption: Arc<crate::disruption::DisruptionMetrics>,
+    pub disruption: Arc<crate::controller::disruption_metrics::DisruptionMetrics>,
 }
 
 impl Context {
@@ -159,7 +159,12 @@ impl Context {
         };
         let allocatable = AllocatableModel::new();
         let catalog = Catalog::build(&input, &allocatable, &unavailable);
-        let events = super::events::Publisher::new(kube.clone(), "karpenter-ovhcloud", identity);
+        let events = super::events::Publisher::new(
+            kube.clone(),
+            clock.clone(),
+            "karpenter-ovhcloud",
+            identity,
+        );
         Self {
             kube,
             settings,

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -22,6 +21,7 @@ const MAX_REMEMBERED: usize = 4096;
 /// Publishes Events as one controller instance.
 pub struct Publisher {
     client: Client,
+    clock: crate::clock::Clock,
     controller: String,
     instance: String,
     published: tokio::sync::Mutex<HashMap<String, (Instant, Event)>>,
@@ -29,9 +29,15 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher reporting as `controller` / `instance`.
-    pub fn new(client: Client, controller: &str, instance: &str) -> Self {
+    pub fn new(
+        client: Client,
+        clock: crate::clock::Clock,
+        controller: &str,
+        instance: &str,
+    ) -> Self {
         Self {
             client,
+            clock,
             controller: controller.into(),
             instance: instance.into(),
             published: Default::default(),
@@ -57,7 +63,7 @@ impl Publisher {
         );
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let seen = {
             let mut published = self.published.lock().await;
             published.retain(|_, (at, _)| at.elapsed() < REMEMBER);

@@ -1,16 +1,25 @@
 //! `karpenter-ovhcloud controller`: the controller process. Watches feed the cluster model
-//! ([`watch`]), pending pods are batched and provisioned ([`crate::provisioning::launch`]), one
-//! periodic pass keeps OVH pools and NodeClaims in line ([`crate::lifecycle`],
-//! [`crate::pools`]), OVHNodeClasses are checked ([`crate::nodeclass`]), policies load from
-//! ConfigMaps ([`crate::policy::loader`]). Only the holder of the leader Lease acts
+//! ([`watch`]), pending pods are batched and provisioned ([`crate::controller::provisioning`]), one
+//! periodic pass keeps OVH pools and NodeClaims in line ([`crate::controller::lifecycle`],
+//! [`crate::pools`]), OVHNodeClasses are checked ([`crate::controller::nodeclass`]), policies load from
+//! ConfigMaps ([`crate::controller::policies`]). Only the holder of the leader Lease acts
 //! ([`leader`]); health probes and Prometheus metrics are served over HTTP ([`http`]).
 
 pub mod args;
+pub mod claim_status;
 pub mod context;
+pub mod disruption;
+pub mod disruption_metrics;
 pub mod events;
 pub mod http;
 pub mod leader;
+pub mod lifecycle;
 pub mod metrics;
+pub mod nodeclass;
+pub mod nodepool;
+pub mod policies;
+pub mod provisioning;
+pub mod termination;
 pub mod watch;
 
 use std::sync::Arc;
@@ -107,7 +116,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         endpoint = %args.ovh_endpoint, time_scale = args.time_scale, "starting the controller");
 
     let metrics = Arc::new(Metrics::default());
-    let disruption_metrics = Arc::new(crate::disruption::DisruptionMetrics::default());
+    let disruption_metrics =
+        Arc::new(crate::controller::disruption_metrics::DisruptionMetrics::default());
     let runtime = Arc::new(PolicyRuntime::new(RuntimeConfig::default())?);
     let policies = PolicySet::new(runtime)?;
     let mut registry = Registry::default();
@@ -182,9 +192,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ),
     ));
     tasks.spawn(reconcile_loop(ctx.clone()));
-    tasks.spawn(crate::disruption::run(ctx.clone()));
-    tasks.spawn(crate::nodeclass::run(ctx.clone()));
-    tasks.spawn(crate::policy::loader::run(ctx.clone()));
+    tasks.spawn(crate::controller::disruption::run(ctx.clone()));
+    tasks.spawn(crate::controller::nodeclass::run(ctx.clone()));
+    tasks.spawn(crate::controller::policies::run(ctx.clone()));
 
     let result = tokio::select! {
         _ = shutdown_signal() => { tracing::info!("shutting down"); Ok(()) }
@@ -227,7 +237,7 @@ async fn shutdown_signal() {
 async fn provisioning_loop(ctx: Arc<Context>, mut batcher: Batcher<()>) {
     while let Some(batch) = batcher.next_batch().await {
         tracing::debug!(events = batch.len(), "provisioning batch");
-        if let Err(e) = crate::provisioning::launch::provision(&ctx).await {
+        if let Err(e) = crate::controller::provisioning::provision(&ctx).await {
             tracing::warn!(error = %e, "provisioning pass failed; retrying on the next batch");
             let _ = ctx.provision.send(());
             tokio::time::sleep(ctx.real(Duration::from_secs(1))).await;
@@ -237,7 +247,7 @@ async fn provisioning_loop(ctx: Arc<Context>, mut batcher: Batcher<()>) {
 
 async fn reconcile_loop(ctx: Arc<Context>) {
     loop {
-        if let Err(e) = crate::lifecycle::reconcile(&ctx).await {
+        if let Err(e) = crate::controller::lifecycle::reconcile(&ctx).await {
             tracing::warn!(error = %e, "reconcile pass failed");
         }
         // Offerings may have become available again; pods still pending get another pass.

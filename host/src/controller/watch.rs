@@ -172,7 +172,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
                 Event::InitDone => true,
                 _ => false,
             };
-            c.state().apply_event(ev);
+            c.state().apply_event(model_event(ev));
             if wake {
                 let _ = c.provision.send(());
             }
@@ -185,7 +185,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         synced.clone(),
         reflect(writers.nodes, stream::<Node>(&client)),
         move |ev| {
-            c.state().apply_event(ev);
+            c.state().apply_event(model_event(ev));
             if matches!(ev, Event::Apply(_) | Event::Delete(_)) {
                 c.reconcile.notify_one();
             }
@@ -197,7 +197,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         "daemonsets",
         synced.clone(),
         stream::<DaemonSet>(&client),
-        move |ev| c.state().apply_event(ev),
+        move |ev| c.state().apply_event(model_event(ev)),
     ));
 
     let c = ctx.clone();
@@ -205,7 +205,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         "pdbs",
         synced.clone(),
         stream::<PodDisruptionBudget>(&client),
-        move |ev| c.state().apply_event(ev),
+        move |ev| c.state().apply_event(model_event(ev)),
     ));
 
     let c = ctx.clone();
@@ -274,4 +274,17 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
 /// A store's objects, cloned out of their `Arc`s.
 pub fn list<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<K> {
     store.state().iter().map(|o| (**o).clone()).collect()
+}
+
+/// The cluster model's view of a watch event (the core crate has its own event type so that it
+/// does not depend on kube-runtime).
+fn model_event<K>(event: &Event<K>) -> crate::state::Event<'_, K> {
+    use crate::state::Event as Model;
+    match event {
+        Event::Apply(obj) => Model::Apply(obj),
+        Event::Delete(obj) => Model::Delete(obj),
+        Event::Init => Model::Init,
+        Event::InitApply(obj) => Model::InitApply(obj),
+        Event::InitDone => Model::InitDone,
+    }
 }

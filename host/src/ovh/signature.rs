@@ -20,7 +20,7 @@ pub fn sign(
 mod tests {
     use super::*;
 
-    // DESIGN.md section 4.
+    // docs/ARCHITECTURE.md, "OVH rules the code relies on".
     const AS: &str = "9ufkBmLaTQ9nz5yMUlg79taH0GNnzDjk";
     const CK: &str = "5mBuy6SUQcRw2ZUxg0cG68BoDKpED4KY";
     const URL: &str = "https://eu.api.ovh.com/1.0/auth";

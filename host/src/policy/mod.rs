@@ -29,7 +29,6 @@ mod embedded;
 mod error;
 pub mod inspect;
 mod limits;
-pub mod loader;
 pub mod metrics;
 pub mod output;
 mod runtime;

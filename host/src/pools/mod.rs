@@ -103,6 +103,7 @@ impl PoolKeeper {
         cluster: &ClusterRef,
         claims: &[ClaimView],
         settings: Settings,
+        now: jiff::Timestamp,
     ) -> Result<PassReport, OvhError> {
         let pools = ovh.list_node_pools(cluster).await?;
         let nodes = ovh.list_nodes(cluster).await?;
@@ -122,7 +123,6 @@ impl PoolKeeper {
             recently_created: self.recently_created.keys().cloned().collect(),
             settling: self.settling.clone(),
         };
-        let now = jiff::Timestamp::now();
         let planned = plan::plan(claims, &view, settings, now);
         let mut report = PassReport {
             lost: planned.lost,

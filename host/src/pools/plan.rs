@@ -2,7 +2,7 @@
 //! and what OVH reports (pools and nodes), the writes that bring OVH in line, at most one per
 //! pool, and the bindings of new OVH nodes to waiting NodeClaims.
 //!
-//! Rules (DESIGN.md section 4):
+//! Rules (docs/ARCHITECTURE.md, "OVH rules the code relies on"):
 //! - desired nodes of a `karpenter-*` pool = NodeClaims of that pool that are not being deleted;
 //! - a missing pool with a desired node is created (`autoscale: false`, every template field);
 //! - scale up raises `desiredNodes` once for every claim of the pass (one PUT per pool);

@@ -1,22 +1,14 @@
-//! Provisioning: the batcher, the scheduling simulation, the flavor-selection call and its
-//! validation, NodeClaim specs.
+//! Provisioning at the edge: the batcher that collects pending pods, and the flavor-selection
+//! call through a Wasm policy ([`wit`]).
 //!
-//! [`simulate::plan`] is the pure pass over a [`crate::state::Snapshot`]; the controller loop
-//! around it (watch, batch, create NodeClaims, Events) is glue.
+//! The pure plan (scheduling simulation, request, validation, NodeClaim specs) lives in the
+//! core crate and is re-exported here; the controller's loop around it (watch, batch, create
+//! NodeClaims, Events) is [`crate::controller::provisioning`].
 
 pub mod batcher;
-pub mod claims;
-pub mod launch;
-pub mod pods;
-pub mod request;
-pub mod simulate;
-pub mod validate;
 pub mod wit;
 
+pub use karpenter_ovhcloud_core::provisioning::*;
+
 pub use batcher::{BatchWindow, Batcher};
-pub use claims::{NodeClaimSpec, ANTI_AFFINITY_POOL_MAX};
-pub use pods::PendingPods;
-pub use request::{Decision, FlavorPolicy, Group, Launch, Pool, Request, Unplaced};
-pub use simulate::{plan, Input, Outcome, Plan, Refusal};
-pub use validate::{validate, Context, NewNode};
 pub use wit::{plan_with, WasmFlavorPolicy};

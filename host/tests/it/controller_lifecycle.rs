@@ -324,7 +324,8 @@ async fn deleted_nodeclaims_name_their_node_and_the_last_one_deletes_the_pool() 
 async fn registration_over_a_stale_copy_keeps_a_taint_lifted_since() {
     use k8s_openapi::api::core::v1::Node;
     use karpenter_ovhcloud::api::NodeClaim;
-    use karpenter_ovhcloud::lifecycle::{patch_node, rules::node_patch};
+    use karpenter_ovhcloud::controller::lifecycle::patch_node;
+    use karpenter_ovhcloud::lifecycle::rules::node_patch;
     use karpenter_ovhcloud_sim::kube::{Config as KubeConfig, KubeSim};
     use kube::api::{Patch, PatchParams, PostParams};
     use kube::config::{KubeConfigOptions, Kubeconfig};

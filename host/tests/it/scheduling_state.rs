@@ -4,7 +4,7 @@ use crate::scheduling_common::k8s::pod;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use karpenter_ovhcloud::scheduling::{NodeState, SimNode};
 use karpenter_ovhcloud::state::ClusterState;
-use kube::runtime::watcher::Event;
+use karpenter_ovhcloud::state::Event;
 use serde_json::json;
 
 fn node(name: &str, zone: &str) -> Node {
@@ -27,16 +27,16 @@ fn pods_move_capacity_incrementally() {
     let mut s = ClusterState::new();
     let p0 = pod("web", 0, "500m", "1Gi", json!({"app": "web"}), json!({}));
     // The pod is seen before its node: its requests count once the node arrives.
-    s.apply_event(&Event::Apply(bound(p0.clone(), "n1")));
-    s.apply_event(&Event::Apply(node("n1", "eu-west-par-a")));
+    s.apply_event(Event::Apply(&bound(p0.clone(), "n1")));
+    s.apply_event(Event::Apply(&node("n1", "eu-west-par-a")));
     assert_eq!(s.node("n1").unwrap().requested.cpu_millis, 500);
     // Re-applying the same pod does not count it twice.
-    s.apply_event(&Event::Apply(bound(p0.clone(), "n1")));
+    s.apply_event(Event::Apply(&bound(p0.clone(), "n1")));
     assert_eq!(s.node("n1").unwrap().requested.cpu_millis, 500);
     let p1 = pod("web", 1, "250m", "1Gi", json!({"app": "web"}), json!({}));
-    s.apply_event(&Event::Apply(p1.clone()));
+    s.apply_event(Event::Apply(&p1.clone()));
     assert_eq!(s.snapshot().pending.len(), 1);
-    s.apply_event(&Event::Apply(bound(p1.clone(), "n1")));
+    s.apply_event(Event::Apply(&bound(p1.clone(), "n1")));
     let snap = s.snapshot();
     assert!(snap.pending.is_empty());
     assert_eq!(snap.bound.len(), 2);
@@ -45,9 +45,9 @@ fn pods_move_capacity_incrementally() {
     // A finished pod frees its share; a deleted one too.
     let mut done = bound(p1, "n1");
     done.status = Some(serde_json::from_value(json!({"phase": "Succeeded"})).unwrap());
-    s.apply_event(&Event::Apply(done));
+    s.apply_event(Event::Apply(&done));
     assert_eq!(s.node("n1").unwrap().requested.cpu_millis, 500);
-    s.apply_event(&Event::Delete(bound(p0, "n1")));
+    s.apply_event(Event::Delete(&bound(p0, "n1")));
     assert_eq!(s.node("n1").unwrap().requested.cpu_millis, 0);
     assert_eq!(s.pod_count(), 0);
 }
@@ -56,7 +56,7 @@ fn pods_move_capacity_incrementally() {
 fn relist_drops_what_it_did_not_list() {
     let mut s = ClusterState::new();
     for i in 0..3 {
-        s.apply_event(&Event::Apply(pod(
+        s.apply_event(Event::Apply(&pod(
             "web",
             i,
             "100m",
@@ -65,8 +65,8 @@ fn relist_drops_what_it_did_not_list() {
             json!({}),
         )));
     }
-    s.apply_event(&Event::<Pod>::Init);
-    s.apply_event(&Event::InitApply(pod(
+    s.apply_event(Event::<Pod>::Init);
+    s.apply_event(Event::InitApply(&pod(
         "web",
         1,
         "100m",
@@ -74,13 +74,13 @@ fn relist_drops_what_it_did_not_list() {
         json!({}),
         json!({}),
     )));
-    s.apply_event(&Event::<Pod>::InitDone);
+    s.apply_event(Event::<Pod>::InitDone);
     let snap = s.snapshot();
     assert_eq!(snap.pending.len(), 1);
     assert_eq!(snap.pending[0].0, "default/web-1");
-    s.apply_event(&Event::Apply(node("n1", "a")));
-    s.apply_event(&Event::<Node>::Init);
-    s.apply_event(&Event::<Node>::InitDone);
+    s.apply_event(Event::Apply(&node("n1", "a")));
+    s.apply_event(Event::<Node>::Init);
+    s.apply_event(Event::<Node>::InitDone);
     assert!(s.node("n1").is_none());
 }
 
@@ -112,7 +112,7 @@ fn in_flight_claims_until_their_node_registers() {
         snap.in_flight[0].nodeclaim.as_deref(),
         Some("demo-pool-abcde")
     );
-    s.apply_event(&Event::Apply(node("n2", "eu-west-par-a")));
+    s.apply_event(Event::Apply(&node("n2", "eu-west-par-a")));
     let snap = s.snapshot();
     assert!(snap.in_flight.is_empty());
     assert_eq!(snap.nodes[0].nodeclaim.as_deref(), Some("demo-pool-abcde"));
@@ -129,7 +129,7 @@ fn a_claim_listed_before_its_node_reports_is_not_counted_twice() {
     let claim = claim_node("n3", NodeState::Ready);
     s.apply_claim("demo-pool-xyz", claim);
     let joining: Node = serde_json::from_value(json!({"metadata": {"name": "n3"}})).unwrap();
-    s.apply_event(&Event::Apply(joining));
+    s.apply_event(Event::Apply(&joining));
     let snap = s.snapshot();
     assert_eq!(
         snap.in_flight.len(),
@@ -138,7 +138,7 @@ fn a_claim_listed_before_its_node_reports_is_not_counted_twice() {
     );
     assert_eq!(snap.in_flight[0].name, "demo-pool-xyz");
     assert_eq!(snap.in_flight[0].state, NodeState::Launching);
-    s.apply_event(&Event::Apply(node("n3", "eu-west-par-a")));
+    s.apply_event(Event::Apply(&node("n3", "eu-west-par-a")));
     let snap = s.snapshot();
     assert!(snap.in_flight.is_empty(), "{:?}", snap.in_flight);
     assert_eq!(snap.nodes[0].nodeclaim.as_deref(), Some("demo-pool-xyz"));
@@ -153,9 +153,9 @@ fn daemonsets_and_pdbs_are_tracked() {
             "resources": {"requests": {"cpu": "100m"}}}]}}}
     }))
     .unwrap();
-    s.apply_event(&Event::Apply(ds.clone()));
+    s.apply_event(Event::Apply(&ds.clone()));
     assert_eq!(s.snapshot().daemonsets[0].requests.cpu_millis, 100);
-    s.apply_event(&Event::Delete(ds));
+    s.apply_event(Event::Delete(&ds));
     assert!(s.snapshot().daemonsets.is_empty());
     let pdb: k8s_openapi::api::policy::v1::PodDisruptionBudget = serde_json::from_value(json!({
         "metadata": {"name": "web", "namespace": "default"},
@@ -163,7 +163,7 @@ fn daemonsets_and_pdbs_are_tracked() {
         "status": {"disruptionsAllowed": 1, "currentHealthy": 3, "desiredHealthy": 2, "expectedPods": 3}
     }))
     .unwrap();
-    s.apply_event(&Event::Apply(pdb));
+    s.apply_event(Event::Apply(&pdb));
     let snap = s.snapshot();
     let web = karpenter_ovhcloud::scheduling::convert::pod(&pod(
         "web",
@@ -181,7 +181,7 @@ fn daemonsets_and_pdbs_are_tracked() {
 #[test]
 fn pods_on_a_node_carry_what_the_disruption_pass_checks() {
     let mut s = ClusterState::new();
-    s.apply_event(&Event::Apply(node("n1", "eu-west-par-a")));
+    s.apply_event(Event::Apply(&node("n1", "eu-west-par-a")));
     let mut web = bound(
         pod("web", 0, "100m", "1Mi", json!({"app": "web"}), json!({})),
         "n1",
@@ -198,7 +198,7 @@ fn pods_on_a_node_carry_what_the_disruption_pass_checks() {
     .unwrap()]);
     let other = bound(pod("web", 1, "100m", "1Mi", json!({}), json!({})), "n2");
     for p in [&web, &proxy, &other] {
-        s.apply_event(&Event::Apply(p.clone()));
+        s.apply_event(Event::Apply(&p.clone()));
     }
     let on = s.pods_on("n1");
     let facts: Vec<(bool, bool, &str)> = on
@@ -211,7 +211,7 @@ fn pods_on_a_node_carry_what_the_disruption_pass_checks() {
     // A finished pod is no longer on its node; an unknown node has none.
     let mut done = web;
     done.status = Some(serde_json::from_value(json!({"phase": "Succeeded"})).unwrap());
-    s.apply_event(&Event::Apply(done));
+    s.apply_event(Event::Apply(&done));
     assert_eq!(s.pods_on("n1").len(), 1);
     assert!(s.pods_on("n9").is_empty());
 }

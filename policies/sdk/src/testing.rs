@@ -15,7 +15,7 @@ pub const REGION: &str = "EU-WEST-PAR";
 /// Its three zones.
 pub const ZONES: [&str; 3] = ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"];
 
-/// `(name, vCPU, RAM GB, EUR/hour)` of DESIGN.md's price table.
+/// `(name, vCPU, RAM GB, EUR/hour)` of the embedded price table (`core/src/catalog/prices.rs`).
 pub const PRICE_TABLE: &[(&str, u64, u64, f64)] = &[
     ("b3-8", 2, 8, 0.0512),
     ("b3-16", 4, 16, 0.1023),

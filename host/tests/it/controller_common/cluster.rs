@@ -89,7 +89,7 @@ impl World {
         super::sim_cluster_controller(&self.cluster, self.kubeconfig.path(), &self.log, &extra)
             .env(
                 "RUST_LOG",
-                "info,karpenter_ovhcloud::disruption=debug,kube=warn,tower=warn,hyper=warn",
+                "info,karpenter_ovhcloud::disruption=debug,karpenter_ovhcloud::controller::disruption=debug,kube=warn,tower=warn,hyper=warn",
             )
             .spawn()
             .expect("start the controller")

@@ -53,7 +53,7 @@ pub fn flavor(name: &str, vcpus: u64, ram_gb: u64, hourly: f64, zones: &[&str]) 
     }
 }
 
-/// The OVH catalog of DESIGN.md section 4 in EU-WEST-PAR's three zones.
+/// The OVH catalog of docs/ARCHITECTURE.md, "OVH rules the code relies on" in EU-WEST-PAR's three zones.
 pub fn ovh_catalog() -> Vec<FlavorSpec> {
     KNOWN_FLAVORS
         .iter()

@@ -31,7 +31,7 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, DurationError> {
             reason: "empty".into(),
         });
     }
-    let parsed: kube::core::Duration = text.parse().map_err(|e| DurationError {
+    let parsed: kube_core::Duration = text.parse().map_err(|e| DurationError {
         text: text.to_owned(),
         reason: format!("{e}"),
     })?;

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, EvictParams, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -126,7 +126,7 @@ pub async fn taint_node(ctx: &Context, node: &str) -> kube::Result<()> {
     let Some(current) = nodes.get_opt(node).await? else {
         return Ok(());
     };
-    crate::lifecycle::patch_node(&nodes, current, |n| {
+    crate::controller::lifecycle::patch_node(&nodes, current, |n| {
         with_disrupted_taint(n)
             .map(|taints| crate::lifecycle::rules::locked(json!({"spec": {"taints": taints}}), n))
     })
@@ -256,24 +256,19 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
 
 async fn mark_drained(ctx: &Context, claim: &NodeClaim) {
     let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
-    let mut status = claim.status.clone().unwrap_or_default();
-    condition::set(
-        &mut status.conditions,
-        CONDITION_DRAINED,
-        ConditionStatus::True,
-        "Drained",
-        "no pod left to evict",
-        None,
-        jiff::Timestamp::now(),
-    );
-    match api
-        .patch_status(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
+    let r = super::claim_status::update(&api, &ctx.clock, claim, |status, now| {
+        condition::set(
+            &mut status.conditions,
+            CONDITION_DRAINED,
+            ConditionStatus::True,
+            "Drained",
+            "no pod left to evict",
+            None,
+            now,
         )
-        .await
-    {
+    })
+    .await;
+    match r {
         Ok(_) => tracing::info!(nodeclaim = %claim.name_any(), "NodeClaim drained"),
         Err(e) => {
             tracing::warn!(nodeclaim = %claim.name_any(), error = %e, "cannot mark the NodeClaim drained")

@@ -12,10 +12,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 
-use super::claims::NodeClaimSpec;
-use super::pods::PendingPods;
-use super::simulate::{Input, Plan};
-use super::wit::plan_with;
 use crate::api::labels;
 use crate::api::{
     hash, NodeClaim, NodePool, NodeSelectorRequirementWithMinValues, OVHNodeClass,
@@ -24,6 +20,10 @@ use crate::api::{
 use crate::controller::context::Context;
 use crate::controller::watch::{claim_node, list};
 use crate::policy::{ActivePolicy, World};
+use crate::provisioning::claims::NodeClaimSpec;
+use crate::provisioning::pods::PendingPods;
+use crate::provisioning::simulate::{Input, Plan};
+use crate::provisioning::wit::plan_with;
 use crate::scheduling::offer::NodeClassSpec;
 use crate::scheduling::{convert, FlavorSpec, Operator, PoolSpec, Requirement, Resources};
 use crate::state::ObjectKey;
@@ -85,8 +85,8 @@ pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpe
         .filter_map(|p| {
             let class = nodeclass_of(&p, &classes)?;
             if !class.is_ready()
-                || crate::nodeclass::impossible(class, &p, &catalog.1)
-                || crate::nodepool::check(&p, Some(class), &catalog.1).is_err()
+                || crate::controller::nodeclass::impossible(class, &p, &catalog.1)
+                || crate::controller::nodepool::check(&p, Some(class), &catalog.1).is_err()
             {
                 return None;
             }
@@ -342,7 +342,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     }
     // The pool pass launches the new NodeClaims (the OVH write), then the news goes out.
     let launch = if created > 0 {
-        crate::lifecycle::reconcile_with(ctx, &mut keeper).await
+        crate::controller::lifecycle::reconcile_with(ctx, &mut keeper).await
     } else {
         Ok(())
     };

@@ -23,9 +23,9 @@ use crate::api::nodeclass::{
 use crate::api::{NodePool, OVHNodeClass};
 use crate::catalog::{Catalog, CatalogInput, FlavorInfo, PriceInfo};
 use crate::controller::context::Context;
+use crate::controller::provisioning::nodeclass_of;
 use crate::controller::watch::list;
 use crate::ovh::{ClusterRef, Credentials, ErrorKind, OvhClient};
-use crate::provisioning::launch::nodeclass_of;
 
 /// The verdict on a class.
 #[derive(Clone, Debug, PartialEq)]
@@ -197,12 +197,12 @@ pub fn impossible(class: &OVHNodeClass, pool: &NodePool, catalog: &Catalog) -> b
     if !class.spec.monthly_billed {
         return false;
     }
-    let reqs = crate::nodepool::requirements(pool);
+    let reqs = crate::controller::nodepool::requirements(pool);
     !catalog
         .flavors
         .iter()
         .filter(|f| f.monthly_billing)
-        .any(|f| crate::nodepool::flavor_allowed(&reqs, &f.labels()))
+        .any(|f| crate::controller::nodepool::flavor_allowed(&reqs, &f.labels()))
 }
 
 struct Seen {
@@ -214,7 +214,7 @@ struct Seen {
 /// Reconciles every class on changes and periodically.
 pub async fn run(ctx: Arc<Context>) {
     let mut seen: HashMap<String, Seen> = HashMap::new();
-    let mut pools_reported = crate::nodepool::Reported::new();
+    let mut pools_reported = crate::controller::nodepool::Reported::new();
     // Verdicts from half-listed caches would be wrong: a NodePool listed before its class
     // would be told `NodeClassNotFound`. (Err: the writer is gone, the controller is stopping.)
     if ctx.caches.nodeclasses.wait_until_ready().await.is_err()
@@ -257,7 +257,7 @@ pub async fn run(ctx: Arc<Context>) {
             .collect();
         seen.retain(|k, _| live.contains(k));
         // After the classes: the NodePools' verdicts use the catalog they just rebuilt.
-        crate::nodepool::reconcile(&ctx, &mut pools_reported).await;
+        crate::controller::nodepool::reconcile(&ctx, &mut pools_reported).await;
         tokio::select! {
             _ = ctx.nodeclass_changed.notified() => {}
             _ = tokio::time::sleep(ctx.real(Duration::from_secs(10))) => {}
@@ -326,7 +326,7 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
         &verdict.reason,
         &verdict.message,
         class.metadata.generation,
-        jiff::Timestamp::now(),
+        ctx.clock.now(),
     );
     if verdict.ready {
         status.flavors = flavors;
@@ -404,7 +404,7 @@ async fn check_nodepools(ctx: &Context, class: &OVHNodeClass, verdict: &Verdict)
             reason,
             &note,
             pool.metadata.generation,
-            jiff::Timestamp::now(),
+            ctx.clock.now(),
         );
         if !changed {
             continue;

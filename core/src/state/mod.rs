@@ -12,7 +12,6 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::runtime::watcher::Event;
 
 use crate::api::labels::DO_NOT_DISRUPT;
 use crate::scheduling::convert;
@@ -20,6 +19,23 @@ use crate::scheduling::{LabelSelector, NodeState, PodSpec, Resources, SimNode};
 
 /// `namespace/name` of a namespaced object.
 pub type ObjectKey = String;
+
+/// One change of a watched kind, borrowed from the watcher that saw it. The variants are those
+/// of kube-runtime's `watcher::Event`; the model defines its own so that it stays free of the
+/// Kubernetes client (the controller's watch loop translates).
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a, K> {
+    /// An object was added or modified.
+    Apply(&'a K),
+    /// An object was deleted.
+    Delete(&'a K),
+    /// A relist starts: objects not listed before [`Event::InitDone`] are gone.
+    Init,
+    /// An object listed by the relist.
+    InitApply(&'a K),
+    /// The relist is complete.
+    InitDone,
+}
 
 /// The key of an object: `namespace/name`.
 pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
@@ -340,7 +356,7 @@ impl ClusterState {
 
     /// Applies one watch event of a watched kind. A relist (`Init` .. `InitDone`) removes the
     /// objects it did not list.
-    pub fn apply_event<K: Watched>(&mut self, event: &Event<K>) {
+    pub fn apply_event<K: Watched>(&mut self, event: Event<'_, K>) {
         match event {
             Event::Apply(obj) => obj.apply_to(self),
             Event::Delete(obj) => obj.delete_from(self),

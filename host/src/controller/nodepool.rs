@@ -17,8 +17,8 @@ use crate::api::nodepool::{CONDITION_NODECLASS_READY, CONDITION_VALIDATION_SUCCE
 use crate::api::{labels, NodePool, OVHNodeClass};
 use crate::catalog::Catalog;
 use crate::controller::context::Context;
+use crate::controller::provisioning::nodeclass_of;
 use crate::controller::watch::list;
-use crate::provisioning::launch::nodeclass_of;
 use crate::scheduling::convert;
 use crate::scheduling::{Labels, Operator, Requirement};
 
@@ -300,7 +300,7 @@ async fn write_conditions(ctx: &Context, name: &str, verdict: &Result<(), Invali
         }
     };
     let mut conditions = fresh.conditions().to_vec();
-    let now = jiff::Timestamp::now();
+    let now = ctx.clock.now();
     let generation = fresh.metadata.generation;
     let (status, reason, message) = validation_condition(verdict);
     let mut changed = condition::set(

@@ -5,6 +5,11 @@
 //! wall-clock, and a *guide duration* `d` elapses in `d / scale` of real time. So a NodePool
 //! with `consolidateAfter: 1m` run at scale 20 consolidates after 3 real seconds, without
 //! editing the manifest. [`Clock::manual`] gives pure code and replays a clock it controls.
+//!
+//! Every timestamp the controller writes or compares goes through a [`Clock`]. Two uses read
+//! the system clock on purpose and must keep doing so: leader election (Lease renew times are
+//! compared by other replicas and by the API server in real time) and OVH request signatures
+//! (the OVH API checks `X-Ovh-Timestamp` against its own clock).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -98,17 +103,6 @@ impl Clock {
         let real = self.now().duration_since(earlier);
         let real = Duration::try_from(real).unwrap_or(Duration::ZERO);
         self.guide(real)
-    }
-
-    /// Sleeps for a guide duration (scaled). A manual clock advances instead and yields.
-    pub async fn sleep(&self, guide: Duration) {
-        match &self.source {
-            Source::System => tokio::time::sleep(self.real(guide)).await,
-            Source::Manual(_) => {
-                self.advance(guide);
-                tokio::task::yield_now().await;
-            }
-        }
     }
 }
 

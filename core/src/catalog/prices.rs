@@ -1,5 +1,5 @@
-//! The embedded flavor table: size and approximate hourly price (EUR) of the flavors of
-//! DESIGN.md, used when OVH's public price catalog cannot be read. Prices are overridable per
+//! The embedded flavor table: size and approximate hourly price (EUR) of the flavors OVH
+//! sells, used when OVH's public price catalog cannot be read. Prices are overridable per
 //! OVHNodeClass (`spec.priceOverrides`).
 
 /// Hours OVH bills a month for.
@@ -31,7 +31,7 @@ const fn row(name: &'static str, vcpus: u32, ram_gib: u32, hourly_eur: f64) -> K
     }
 }
 
-/// The embedded table (DESIGN.md section 4).
+/// The embedded table (docs/ARCHITECTURE.md, "OVH rules the code relies on").
 pub const KNOWN_FLAVORS: &[KnownFlavor] = &[
     row("b3-8", 2, 8, 0.0512),
     row("b3-16", 4, 16, 0.1023),

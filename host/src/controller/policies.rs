@@ -16,9 +16,9 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, ResourceExt};
 
-use super::{PolicySource, World};
 use crate::api::labels::POLICY_ANNOTATION;
 use crate::controller::context::Context;
+use crate::policy::{PolicySource, World};
 
 /// Key of the component in `binaryData`.
 pub const WASM_KEY: &str = "policy.wasm";

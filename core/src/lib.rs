@@ -1,0 +1,20 @@
+//! The pure decision core of karpenter-ovhcloud: what the controller decides, with no I/O.
+//!
+//! Everything here is plain data and functions over it, so it can be unit-tested, benchmarked
+//! and fuzzed without a cluster, an OVH account or a Wasm engine. The host crate
+//! (`karpenter-ovhcloud`) watches the cluster, calls the policies and carries out the
+//! decisions; see `docs/ARCHITECTURE.md` for the layers.
+//!
+//! - [`api`]: the Kubernetes API types (NodePool, NodeClaim, OVHNodeClass), labels, hashes.
+//! - [`clock`]: the one scaled clock every duration goes through.
+//! - [`scheduling`]: the scheduling model (pods, nodes, offers, requirements, taints, fit).
+//! - [`catalog`]: flavors, prices, allocatable and unavailable offerings.
+//! - [`state`]: the cluster model and its consistent snapshots.
+//! - [`provisioning`]: the provisioning plan and the validation of policy answers.
+
+pub mod api;
+pub mod catalog;
+pub mod clock;
+pub mod provisioning;
+pub mod scheduling;
+pub mod state;

@@ -1,0 +1,573 @@
+//! The disruption loop (docs/ARCHITECTURE.md): every `--disruption-interval` (10 s), in Karpenter's
+//! order: empty nodes, drift and expiry, then multi- and single-node consolidation. Decisions
+//! come from the consolidation and drift policies; the host validates every command by
+//! simulating it with the scheduling core ([`crate::disruption::decide`]), applies the NodePool's budgets
+//! ([`crate::disruption::budget`]) and `karpenter.sh/do-not-disrupt`, waits the validation delay before a
+//! consolidation, launches replacements and waits until they are initialized before the old
+//! NodeClaims are deleted; the termination finalizer then drains them ([`super::termination`]).
+//!
+//! Pure entry points (no cluster needed, e.g. for `policy evaluate`):
+//! [`decide::consolidation_request`] builds the policy's request from a snapshot,
+//! [`decide::validate_all`] turns the policy's commands into validated [`decide::Command`]s,
+//! [`drift::drift_request`] builds the drift request, [`budget::allowed`] applies budgets,
+//! [`pass`] holds the rules of a pass (consolidateAfter bookkeeping, nominated nodes, order,
+//! one command per NodePool, budgets, validation delay).
+
+use super::disruption_metrics as metrics;
+use crate::disruption::{decide, drift, pass};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+
+pub use super::disruption_metrics::DisruptionMetrics;
+pub use decide::{Candidate, Command, PoolSettings, Reason};
+
+use crate::api::condition::{self, ConditionStatus};
+use crate::api::nodeclaim::{CONDITION_DRIFTED, CONDITION_INITIALIZED};
+use crate::api::nodepool::ConsolidationPolicy;
+use crate::api::{hash, labels, NodeClaim, NodePool};
+use crate::controller::context::Context;
+use crate::controller::provisioning::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
+use crate::controller::watch::{claim_node, list};
+use crate::provisioning::WasmFlavorPolicy;
+use crate::scheduling::NodeState;
+
+/// A replacement in progress: new NodeClaims launched, old ones deleted once they are
+/// initialized.
+#[derive(Clone, Debug)]
+struct InFlight {
+    command: Command,
+    new_claims: Vec<String>,
+}
+
+/// What the loop remembers between passes.
+#[derive(Debug, Default)]
+struct LoopState {
+    /// The pure bookkeeping of the pass rules (consolidateAfter, validation delay).
+    memory: pass::Memory,
+    /// Replacements waiting for their new nodes.
+    in_flight: Vec<InFlight>,
+}
+
+/// Runs the disruption loop forever.
+pub async fn run(ctx: Arc<Context>) {
+    let mut state = LoopState::default();
+    loop {
+        tokio::time::sleep(ctx.real(ctx.settings.disruption_interval)).await;
+        if let Err(e) = pass(&ctx, &mut state).await {
+            tracing::warn!(error = %e, "disruption pass failed");
+        }
+    }
+}
+
+fn is_true(v: Option<&String>) -> bool {
+    v.is_some_and(|v| v == "true")
+}
+
+/// One disruption pass.
+async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
+    if ctx.ovh.load().is_none() {
+        return Ok(());
+    }
+    let claims_api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let claims = claims_api.list(&ListParams::default()).await?.items;
+    progress_in_flight(ctx, state, &claims).await;
+
+    let nodepools: Vec<NodePool> = list(&ctx.caches.nodepools);
+    let classes = list(&ctx.caches.nodeclasses);
+    let pools = pool_specs(ctx, &claims);
+    let flavors = flavor_specs(ctx);
+    let snapshot = ctx.state().snapshot();
+    let k8s_nodes = list(&ctx.caches.nodes);
+    let now = ctx.clock.now();
+    // Old and new NodeClaims of replacements in flight are left alone.
+    let busy_claims: HashSet<String> = state
+        .in_flight
+        .iter()
+        .flat_map(|f| f.command.claims.iter().chain(&f.new_claims).cloned())
+        .collect();
+    state
+        .memory
+        .retain_claims(|c| claims.iter().any(|k| k.name_any() == c));
+    let settings: Vec<PoolSettings> = nodepools
+        .iter()
+        .map(|np| PoolSettings {
+            name: np.name_any(),
+            when_empty: np.spec.disruption.consolidation_policy == ConsolidationPolicy::WhenEmpty,
+            consolidate_after_seconds: np
+                .spec
+                .disruption
+                .consolidate_after()
+                .ok()
+                .flatten()
+                .map(|d| d.as_secs()),
+            template_hash: hash::nodepool_hash(np),
+        })
+        .collect();
+
+    let pool_spec_list: Vec<_> = pools.iter().map(|(_, s)| s.clone()).collect();
+    let sizes = ctx.pools.lock().await.pool_sizes();
+    let set = ctx.policies.clone();
+    let primary = WasmFlavorPolicy::active(&set);
+    let fallback = WasmFlavorPolicy::default_policy(&set);
+    let nominated = pass::nominated(
+        &crate::provisioning::simulate::Input {
+            snapshot: &snapshot,
+            pools: &pool_spec_list,
+            flavors: &flavors,
+            ovh_pool_sizes: &sizes,
+            config: "",
+        },
+        &primary,
+        &fallback,
+    );
+
+    let mut candidates = Vec::new();
+    let mut seen_nodes = HashSet::new();
+    for claim in claims.iter().filter(|c| {
+        c.metadata.deletion_timestamp.is_none() && c.is_condition_true(CONDITION_INITIALIZED)
+    }) {
+        let node_name = claim
+            .status
+            .as_ref()
+            .map(|s| s.node_name.clone())
+            .unwrap_or_default();
+        let Some(sim) = decide::node(&snapshot, &node_name) else {
+            continue;
+        };
+        if sim.state != NodeState::Ready {
+            continue;
+        }
+        let Some(np) = claim.nodepool_name() else {
+            continue;
+        };
+        let Some(ps) = settings.iter().find(|s| s.name == np) else {
+            continue;
+        };
+        // From the cluster model, not a list of every pod: the pass runs every 10 s.
+        let node_pods = ctx.state().pods_on(&node_name);
+        // Pod fingerprint (consolidateAfter counts from the last change).
+        let uids: Vec<&str> = node_pods
+            .iter()
+            .filter(|p| !p.daemon)
+            .map(|p| p.uid.as_str())
+            .collect();
+        let initialized_at = condition::find(claim.conditions(), CONDITION_INITIALIZED)
+            .map(|c| c.last_transition_time.0)
+            .unwrap_or(now);
+        let since = state.memory.pods_unchanged_since(
+            &node_name,
+            &claim.name_any(),
+            pass::fingerprint(uids),
+            initialized_at,
+            now,
+        );
+        seen_nodes.insert(node_name.clone());
+        let consolidatable = pass::consolidatable(
+            nominated.contains(&node_name),
+            ps.consolidate_after_seconds,
+            since,
+            &ctx.clock,
+        );
+        let k8s_node = k8s_nodes.iter().find(|n| n.name_any() == node_name);
+        let protected = is_true(claim.annotations().get(labels::DO_NOT_DISRUPT))
+            || k8s_node.is_some_and(|n| is_true(n.annotations().get(labels::DO_NOT_DISRUPT)))
+            || node_pods.iter().any(|p| p.do_not_disrupt);
+        let pdb_blocked = node_pods.iter().any(|p| {
+            snapshot
+                .pdbs
+                .iter()
+                .any(|b| b.covers(&p.spec) && b.disruptions_allowed <= 0)
+        });
+        let flavor = claim
+            .labels()
+            .get(labels::INSTANCE_TYPE)
+            .cloned()
+            .unwrap_or_default();
+        let hourly_price = flavors
+            .iter()
+            .find(|f| f.name == flavor)
+            .map_or(0.0, |f| f.hourly_price);
+        let age = claim
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| ctx.clock.guide_since(t.0))
+            .unwrap_or_default();
+        candidates.push(Candidate {
+            node: node_name,
+            claim: claim.name_any(),
+            nodepool: np.to_string(),
+            hourly_price,
+            age_seconds: age.as_secs(),
+            disruptable: !protected
+                && !pdb_blocked
+                && !busy_claims.contains(claim.name_any().as_str()),
+            consolidatable,
+        });
+    }
+    state.memory.retain_nodes(&seen_nodes);
+
+    let input = decide::Input {
+        snapshot: &snapshot,
+        pools: &pool_spec_list,
+        settings: &settings,
+        flavors: &flavors,
+        candidates: &candidates,
+        ovh_pool_sizes: &sizes,
+    };
+
+    // What each NodePool's budgets allow (read by validation and by the choice below).
+    let budgets = |nodepool: &str| {
+        let np = nodepools.iter().find(|p| p.name_any() == nodepool)?;
+        let of_pool: Vec<&NodeClaim> = claims
+            .iter()
+            .filter(|c| c.nodepool_name() == Some(nodepool))
+            .collect();
+        Some(pass::PoolBudget {
+            budgets: &np.spec.disruption.budgets,
+            total: of_pool.len() as u32,
+            disrupting: of_pool
+                .iter()
+                .filter(|c| c.metadata.deletion_timestamp.is_some())
+                .count() as u32,
+        })
+    };
+
+    // Consolidation through the policy (its empty commands come first).
+    let request = decide::consolidation_request(&input);
+    let decided = {
+        let set = set.clone();
+        tokio::task::spawn_blocking(move || set.consolidate(request)).await?
+    };
+    let (accepted, refused) = match decided {
+        Ok(d) => decide::validate_all(
+            &input,
+            &d.decision.commands,
+            &primary,
+            &fallback,
+            &budgets,
+            now,
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "no consolidation decision this pass");
+            (Vec::new(), Vec::new())
+        }
+    };
+    for r in &refused {
+        tracing::debug!(nodes = ?r.nodes, why = %r.why, "consolidation command refused");
+        ctx.disruption
+            .commands_refused
+            .get_or_create(&metrics::ReasonLabels {
+                nodepool: "-".into(),
+                reason: "validation".into(),
+            })
+            .inc();
+    }
+
+    // Drift and expiry: replacements for the nodes that no longer match or are too old.
+    let mut lifecycle = Vec::new();
+    let with_classes: Vec<_> = pools
+        .iter()
+        .map(|(np, s)| (np.clone(), s.clone(), nodeclass_of(np, &classes).cloned()))
+        .collect();
+    let drift_req = drift::drift_request(&claims, &with_classes, &flavors);
+    let drifted = {
+        let set = set.clone();
+        tokio::task::spawn_blocking(move || set.detect(drift_req)).await?
+    };
+    let drifted: HashMap<String, String> = match drifted {
+        Ok(d) => d
+            .decision
+            .drifted
+            .into_iter()
+            .map(|d| (d.nodeclaim, d.message))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no drift decision this pass");
+            HashMap::new()
+        }
+    };
+    ctx.disruption.drifted.set(drifted.len() as i64);
+    for claim in &claims {
+        if let Some(message) = drifted.get(&claim.name_any()) {
+            mark_drifted(ctx, claim, message).await;
+        }
+    }
+    for c in candidates
+        .iter()
+        .filter(|c| !busy_claims.contains(&c.claim))
+    {
+        let Some(claim) = claims.iter().find(|k| k.name_any() == c.claim) else {
+            continue;
+        };
+        let expire = claim.spec.expire_after.duration().ok().flatten();
+        let (reason, message) = if let Some(m) = drifted.get(&c.claim) {
+            (Reason::Drifted, format!("drifted: {m}"))
+        } else if expire.is_some_and(|e| c.age_seconds >= e.as_secs()) {
+            (
+                Reason::Expired,
+                format!(
+                    "expired: older than expireAfter {}",
+                    claim.spec.expire_after.as_str()
+                ),
+            )
+        } else {
+            continue;
+        };
+        if !c.disruptable && reason == Reason::Drifted {
+            continue;
+        }
+        match decide::replace(&input, c, reason, message, &primary, &fallback) {
+            Ok(cmd) => lifecycle.push(cmd),
+            Err(why) => {
+                tracing::info!(nodeclaim = %c.claim, reason = reason.as_str(), %why, "cannot replace yet")
+            }
+        }
+    }
+
+    // Karpenter's order; one command per NodePool per pass, none while one is in flight;
+    // budgets; the validation delay.
+    let in_flight_pools: HashSet<String> = state
+        .in_flight
+        .iter()
+        .map(|f| f.command.nodepool.clone())
+        .collect();
+    let choices = pass::choose(
+        accepted,
+        lifecycle,
+        in_flight_pools,
+        &budgets,
+        &mut state.memory,
+        &ctx.clock,
+        ctx.settings.validation_delay,
+    );
+    for (command, verdict) in choices {
+        match verdict {
+            pass::Verdict::OverBudget { allowed } => {
+                tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(),
+                    nodes = ?command.nodes, allowed, "disruption blocked by the NodePool's budget");
+                ctx.disruption
+                    .commands_refused
+                    .get_or_create(&metrics::ReasonLabels {
+                        nodepool: command.nodepool.clone(),
+                        reason: "budget".into(),
+                    })
+                    .inc();
+            }
+            pass::Verdict::Validating => {
+                tracing::debug!(nodepool = %command.nodepool, nodes = ?command.nodes, "consolidation chosen; validating again after the delay");
+            }
+            pass::Verdict::Execute => {
+                let Some(np) = nodepools.iter().find(|p| p.name_any() == command.nodepool) else {
+                    continue;
+                };
+                execute(ctx, state, np, command, &classes).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets the Drifted condition on a NodeClaim (once).
+async fn mark_drifted(ctx: &Context, claim: &NodeClaim, message: &str) {
+    if claim.is_condition_true(CONDITION_DRIFTED) {
+        return;
+    }
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let r = super::claim_status::update(&api, &ctx.clock, claim, |status, now| {
+        condition::set(
+            &mut status.conditions,
+            CONDITION_DRIFTED,
+            ConditionStatus::True,
+            "Drifted",
+            message,
+            None,
+            now,
+        )
+    })
+    .await;
+    match r {
+        Ok(true) => {
+            tracing::info!(nodeclaim = %claim.name_any(), %message, "NodeClaim drifted");
+            ctx.event(claim, false, "Drifted", "Disrupt", message.to_string())
+                .await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(nodeclaim = %claim.name_any(), error = %e, "cannot set Drifted"),
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let what = if command.replacements.is_empty() {
+        "delete".to_string()
+    } else {
+        let flavors: Vec<&str> = command
+            .replacements
+            .iter()
+            .map(|r| r.flavor.as_str())
+            .collect();
+        format!("replace with {}", flavors.join(", "))
+    };
+    format!(
+        "{} {} ({}): {}; expected savings {:.4} EUR/hour",
+        what,
+        command.nodes.join(", "),
+        command.reason.as_str(),
+        command.message,
+        command.savings_per_hour
+    )
+}
+
+/// Carries out a validated command: replacements launched first (the old NodeClaims go once
+/// they are initialized), else the NodeClaims deleted now.
+async fn execute(
+    ctx: &Arc<Context>,
+    state: &mut LoopState,
+    np: &NodePool,
+    command: Command,
+    classes: &[crate::api::OVHNodeClass],
+) {
+    let kind = match command.reason {
+        Reason::Empty | Reason::Underutilized => "consolidation",
+        Reason::Drifted => "drift",
+        Reason::Expired => "expiration",
+    };
+    let text = describe(&command);
+    tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(), nodes = ?command.nodes,
+        savings_eur_per_hour = command.savings_per_hour, "disruption {kind}: {text}");
+    ctx.event(
+        np,
+        false,
+        "DisruptionLaunching",
+        "Disrupt",
+        format!("{kind}: {text}"),
+    )
+    .await;
+    ctx.disruption
+        .commands
+        .get_or_create(&metrics::ReasonLabels {
+            nodepool: command.nodepool.clone(),
+            reason: command.reason.as_str().into(),
+        })
+        .inc();
+    if command.replacements.is_empty() {
+        finish(ctx, &command).await;
+        return;
+    }
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let pools = list(&ctx.caches.nodepools);
+    let mut new_claims = Vec::new();
+    for spec in &command.replacements {
+        let Some(pool) = pools.iter().find(|p| p.name_any() == spec.nodepool) else {
+            continue;
+        };
+        let object = nodeclaim_object(spec, pool, nodeclass_of(pool, classes));
+        match api.create(&PostParams::default(), &object).await {
+            Ok(claim) => {
+                let name = claim.name_any();
+                // claim_node reads the model: the lock is taken only afterwards.
+                let node = claim_node(ctx, &claim);
+                ctx.state().apply_claim(&name, node);
+                ctx.metrics
+                    .nodeclaims_created
+                    .get_or_create(&crate::controller::metrics::ClaimLabels {
+                        nodepool: spec.nodepool.clone(),
+                        reason: kind.into(),
+                    })
+                    .inc();
+                tracing::info!(nodeclaim = %name, flavor = %spec.flavor, zone = %spec.zone,
+                    replaces = ?command.claims, "replacement NodeClaim created ({kind})");
+                ctx.event(
+                    &claim,
+                    false,
+                    "Launching",
+                    "Disrupt",
+                    format!(
+                        "replacement ({kind}) of {}: a {} in {}",
+                        command.nodes.join(", "),
+                        spec.flavor,
+                        spec.zone
+                    ),
+                )
+                .await;
+                new_claims.push(name);
+            }
+            Err(e) => {
+                tracing::warn!(nodepool = %spec.nodepool, error = %e, "cannot create a replacement NodeClaim");
+                return;
+            }
+        }
+    }
+    ctx.reconcile.notify_one();
+    state.in_flight.push(InFlight {
+        command,
+        new_claims,
+    });
+}
+
+/// Deletes the command's NodeClaims (their finalizer drains them) and counts the savings.
+async fn finish(ctx: &Context, command: &Command) {
+    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    for name in &command.claims {
+        let Ok(Some(claim)) = api.get_opt(name).await else {
+            continue;
+        };
+        let reason = match command.reason {
+            Reason::Empty => "Empty",
+            Reason::Underutilized => "Underutilized",
+            Reason::Drifted => "Drifted",
+            Reason::Expired => "Expired",
+        };
+        crate::controller::lifecycle::delete_claim(ctx, &claim, reason, describe(command)).await;
+        ctx.disruption
+            .nodes_disrupted
+            .get_or_create(&metrics::ReasonLabels {
+                nodepool: command.nodepool.clone(),
+                reason: command.reason.as_str().into(),
+            })
+            .inc();
+    }
+    if command.savings_per_hour > 0.0 {
+        ctx.disruption
+            .savings_eur_per_hour
+            .inc_by(command.savings_per_hour);
+    }
+    ctx.reconcile.notify_one();
+}
+
+/// Replacements whose new NodeClaims are all initialized let the old ones go; a replacement
+/// that vanished abandons the command (the old nodes stay).
+async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[NodeClaim]) {
+    let mut keep = Vec::new();
+    for f in std::mem::take(&mut state.in_flight) {
+        let news: Vec<Option<&NodeClaim>> = f
+            .new_claims
+            .iter()
+            .map(|n| claims.iter().find(|c| &c.name_any() == n))
+            .collect();
+        if news
+            .iter()
+            .any(|c| c.is_none_or(|c| c.metadata.deletion_timestamp.is_some()))
+        {
+            tracing::warn!(replaces = ?f.command.claims, "a replacement NodeClaim is gone; the old nodes stay");
+            continue;
+        }
+        if news
+            .iter()
+            .all(|c| c.is_some_and(|c| c.is_condition_true(CONDITION_INITIALIZED)))
+        {
+            tracing::info!(replaced = ?f.command.claims, by = ?f.new_claims, "replacements initialized; draining the old nodes");
+            finish(ctx, &f.command).await;
+            for c in &f.new_claims {
+                state.memory.replaced(c.clone(), ctx.clock.now());
+            }
+            continue;
+        }
+        keep.push(f);
+    }
+    state.in_flight = keep;
+}
