@@ -173,6 +173,10 @@ fn main() {
     });
     let component = Component::new(&engine, bytes).expect("compile");
     let artifact = component.serialize().expect("serialize");
+    #[allow(
+        unsafe_code,
+        reason = "measures wasmtime's precompiled-component load, which only exists as an unsafe call"
+    )]
     let deserialize = median(budget, || {
         // SAFETY: the artifact was just serialized by this engine.
         black_box(unsafe { Component::deserialize(&engine, &artifact) }.expect("deserialize"));

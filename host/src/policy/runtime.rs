@@ -410,7 +410,12 @@ impl PolicyRuntime {
         // SAFETY: the artifact was written by `store_artifact` of an engine with the same
         // configuration and wasmtime version (header hash), and is intact (checksum). The
         // cache directory belongs to the controller alone.
-        match unsafe { Component::deserialize(&self.engine, artifact) } {
+        #[allow(
+            unsafe_code,
+            reason = "wasmtime can only load a precompiled component through an unsafe call"
+        )]
+        let loaded = unsafe { Component::deserialize(&self.engine, artifact) };
+        match loaded {
             Ok(component) => Some(component),
             Err(e) => {
                 tracing::info!(path = %path.display(), error = %e, "ignoring cached policy artifact");
