@@ -8,7 +8,7 @@
 use karpenter_ovhcloud_sim::cluster::model::{NodeInfo, PodInfo};
 use karpenter_ovhcloud_sim::cluster::scheduler::{schedule, Snapshot};
 use karpenter_ovhcloud_sim::cluster::{ClusterConfig, SimCluster};
-use karpenter_ovhcloud_sim::kube::{ListOptions, WriteOptions};
+use karpenter_ovhcloud_sim::kube::{ListOptions, WriteOptions, WriteTarget};
 use karpenter_ovhcloud_sim::ovh::auth;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -174,12 +174,9 @@ async fn main() {
     let up = wait("200 running", || count(&pods, &running) == 200).await;
     store
         .patch(
-            &deploys,
-            "default",
-            "load",
+            WriteTarget::object(&deploys, "default", "load"),
             karpenter_ovhcloud_sim::kube::patch::PatchType::Merge,
             &json!({"spec": {"replicas": 0}}),
-            None,
             &WriteOptions::default(),
         )
         .unwrap();

@@ -4,7 +4,7 @@
 
 use crate::kube::patch::PatchType;
 use crate::kube::resources::ResourceDef;
-use crate::kube::{ApiResult, DeleteOptions, Store, Stored, WriteOptions};
+use crate::kube::{ApiResult, DeleteOptions, Store, Stored, WriteOptions, WriteTarget};
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
@@ -117,12 +117,9 @@ impl Api {
         manager: &str,
     ) -> ApiResult<Arc<Stored>> {
         self.store.patch(
-            def,
-            ns,
-            name,
+            WriteTarget::object(def, ns, name).with_sub(sub),
             PatchType::Merge,
             patch,
-            sub,
             &Self::opts(manager),
         )
     }

@@ -8,7 +8,7 @@ use super::resources::{list_header, ResourceDef, View};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
     event_line, to_view, DeleteOptions, EventType, ListOptions, Store, Stored, WatchEvent,
-    WriteOptions,
+    WriteOptions, WriteTarget,
 };
 use super::subresources;
 use super::table::{self, IncludeObject};
@@ -528,7 +528,8 @@ async fn resource_request(
         }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
             let sub = sub.filter(|x| *x == "status");
-            let o = store.update(&def, &ns, name, req.body_value()?, sub, &opts)?;
+            let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
+            let o = store.update(target, req.body_value()?, &opts)?;
             Ok(object_response(req, &def, 200, &o))
         }
         (&Method::PUT, Some(name), Some("scale")) => {
@@ -554,7 +555,8 @@ async fn resource_request(
             let kind = PatchType::from_content_type(&req.content_type())
                 .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type()))?;
             let existed = kind != PatchType::Apply || store.get(&def, &ns, name).is_ok();
-            let o = store.patch(&def, &ns, name, kind, &req.body_value()?, sub, &opts)?;
+            let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
+            let o = store.patch(target, kind, &req.body_value()?, &opts)?;
             let code = if existed { 200 } else { 201 };
             Ok(object_response(req, &def, code, &o))
         }

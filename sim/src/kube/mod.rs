@@ -25,6 +25,7 @@ pub use error::{ApiError, ApiResult};
 pub use http::{LogSource, RequestTiming};
 pub use store::{
     DeleteOptions, EventType, ListOptions, Store, StoreConfig, Stored, WatchEvent, WriteOptions,
+    WriteTarget,
 };
 
 use anyhow::Context;

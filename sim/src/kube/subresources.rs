@@ -4,7 +4,7 @@ use super::error::{ApiError, ApiResult};
 use super::patch::PatchType;
 use super::resources::ResourceDef;
 use super::selector::LabelSelector;
-use super::store::{DeleteOptions, Store, Stored, WriteOptions};
+use super::store::{DeleteOptions, Store, Stored, WriteOptions, WriteTarget};
 use super::table::eval_path;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -94,7 +94,12 @@ pub fn set_scale(
     {
         patch["metadata"] = json!({"resourceVersion": rv});
     }
-    store.patch(def, ns, name, PatchType::Merge, &patch, None, opts)
+    store.patch(
+        WriteTarget::object(def, ns, name),
+        PatchType::Merge,
+        &patch,
+        opts,
+    )
 }
 
 fn is_healthy(pod: &Value) -> bool {
@@ -215,12 +220,9 @@ pub fn evict(store: &Store, ns: &str, name: &str, eviction: &Value) -> ApiResult
         };
         if !allowed {
             let _ = store.patch(
-                &pdb_def,
-                ns,
-                &pdb_name,
+                WriteTarget::object(&pdb_def, ns, &pdb_name).with_sub(Some("status")),
                 PatchType::Merge,
                 &json!({"status": status}),
-                Some("status"),
                 &WriteOptions {
                     field_manager: Some("kube-controller-manager".into()),
                     ..Default::default()
@@ -238,12 +240,9 @@ pub fn evict(store: &Store, ns: &str, name: &str, eviction: &Value) -> ApiResult
             store.with_objects(&pods_def.storage, Some(ns), |it| it.cloned().collect());
         let status = pdb_status(&pdb.value, &pods);
         let _ = store.patch(
-            &pdb_def,
-            ns,
-            &pdb_name,
+            WriteTarget::object(&pdb_def, ns, &pdb_name).with_sub(Some("status")),
             PatchType::Merge,
             &json!({"status": status}),
-            Some("status"),
             &WriteOptions {
                 field_manager: Some("kube-controller-manager".into()),
                 ..Default::default()
@@ -320,16 +319,10 @@ pub fn bind(store: &Store, ns: &str, name: &str, binding: &Value) -> ApiResult<A
     // is now (the kubelet may already be starting it), retried on conflict, and the binding
     // answered as done. Answering an error here made the scheduler forget a pod it had bound
     // and put an anti-affine one beside it.
-    let mut bound = store.update(&pods_def, ns, name, new, None, &opts)?;
+    let pod = WriteTarget::object(&pods_def, ns, name);
+    let mut bound = store.update(pod, new, &opts)?;
     for _ in 0..BIND_STATUS_ATTEMPTS {
-        match store.update(
-            &pods_def,
-            ns,
-            name,
-            scheduled(&bound.value),
-            Some("status"),
-            &opts,
-        ) {
+        match store.update(pod.with_sub(Some("status")), scheduled(&bound.value), &opts) {
             Ok(done) => return Ok(done),
             Err(e) if e.code == 409 => match store.get(&pods_def, ns, name) {
                 Ok(fresh) => bound = fresh,
@@ -382,11 +375,8 @@ mod tests {
                     let mut st = v.clone();
                     st["status"]["phase"] = json!("Running");
                     let _ = kubelet_store.update(
-                        &pods,
-                        "default",
-                        &name,
+                        WriteTarget::object(&pods, "default", &name).with_sub(Some("status")),
                         st,
-                        Some("status"),
                         &WriteOptions::default(),
                     );
                 }
