@@ -5,6 +5,8 @@
 //! crate does everything that touches the outside world and every safety check.
 
 pub mod api;
+// The controller-at-scale harness runs on the simulators: not in the production image.
+#[cfg(feature = "simulators")]
 pub mod benchmark;
 pub mod catalog;
 pub mod cli;
