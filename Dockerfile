@@ -3,7 +3,11 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p karpenter-ovhcloud \
+# --no-default-features drops the `simulators` feature: no simulated OVH/Kubernetes API, no
+# `demo` or `sim` subcommand, no benchmark harness in the image (they are for local runs and
+# tests). host/tests/it/production_image.rs reads this line and checks with `cargo tree` that
+# its flags leave the sim crate out.
+RUN cargo build --release --locked -p karpenter-ovhcloud --no-default-features \
  && cp target/release/karpenter-ovhcloud /karpenter-ovhcloud
 
 FROM gcr.io/distroless/cc-debian12:nonroot

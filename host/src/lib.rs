@@ -7,6 +7,8 @@
 // The pure core, re-exported under the paths the host has always used.
 pub use karpenter_ovhcloud_core::{api, catalog, clock, scheduling, state};
 
+// The controller-at-scale harness runs on the simulators: not in the production image.
+#[cfg(feature = "simulators")]
 pub mod benchmark;
 pub mod cli;
 pub mod controller;

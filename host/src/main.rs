@@ -20,9 +20,13 @@ enum Command {
     Ovh(cli::ovh::Args),
     /// Inspect, run and evaluate decision policies.
     Policy(cli::policy::Args),
+    // `sim` and `demo` exist only with the `simulators` feature: the production image is built
+    // without it and carries no simulator.
     /// Run the simulators (OVH API, Kubernetes API) on loopback.
+    #[cfg(feature = "simulators")]
     Sim(Box<cli::sim::Args>),
     /// Run the guide's scenarios end to end on the embedded simulators.
+    #[cfg(feature = "simulators")]
     Demo(cli::demo::Args),
     /// Write the CRDs (NodePool, NodeClaim, OVHNodeClass) generated from the API types.
     Crdgen(cli::crdgen::Args),
@@ -34,7 +38,9 @@ async fn main() -> Result<()> {
     match cli.command {
         Some(Command::Ovh(args)) => cli::ovh::run(args).await,
         Some(Command::Policy(args)) => cli::policy::run(args).await,
+        #[cfg(feature = "simulators")]
         Some(Command::Sim(args)) => cli::sim::run(*args).await,
+        #[cfg(feature = "simulators")]
         Some(Command::Demo(args)) => cli::demo::run(args).await,
         Some(Command::Crdgen(args)) => cli::crdgen::run(args).await,
         Some(Command::Controller(args)) => karpenter_ovhcloud::controller::run(*args).await,

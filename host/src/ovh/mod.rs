@@ -20,6 +20,7 @@ pub mod client;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod glob;
 pub mod metrics;
 pub mod models;
 pub mod ratelimit;

@@ -410,10 +410,9 @@ pub struct AccessRule {
 }
 
 impl AccessRule {
-    /// Whether this rule grants `method path` (OVH's glob semantics).
+    /// Whether this rule grants `method path` (OVH's glob semantics, see [`super::glob`]).
     pub fn grants(&self, method: &str, path: &str) -> bool {
-        karpenter_ovhcloud_sim::ovh::auth::AccessRule::new(&self.method, &self.path)
-            .grants(method, path)
+        super::glob::grants(&self.method, &self.path, method, path)
     }
 }
 
