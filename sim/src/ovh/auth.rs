@@ -3,7 +3,7 @@
 //!
 //! This is the *server's* implementation of the scheme, written independently of the client's
 //! signing code on purpose: a shared function would hide a bug on both sides at once. Both are
-//! tested against DESIGN.md's vectors.
+//! tested against the signature test vectors (host/src/ovh/signature.rs).
 
 use http::{HeaderMap, Method, StatusCode};
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //!
 //! A real HTTP server on loopback that serves the MKS endpoints the controller uses, checks
 //! signatures and timestamps like OVH, keeps projects, clusters, pools and nodes with their
-//! state machines in scaled time, enforces OVH's rules (DESIGN.md section 4), and can inject
+//! state machines in scaled time, enforces OVH's rules (docs/ARCHITECTURE.md), and can inject
 //! faults. Start it in-process with [`OvhSim::start`] or standalone with
 //! `karpenter-ovhcloud sim ovh --listen 127.0.0.1:PORT`.
 //!

@@ -1,4 +1,4 @@
-//! The simulated OVH API over real HTTP: authentication, every rule of DESIGN.md section 4 with
+//! The simulated OVH API over real HTTP: authentication, every OVH rule of docs/ARCHITECTURE.md with
 //! OVH's status and error shape, state machines, stock, quotas, faults and inspection.
 
 use std::time::{Duration, Instant};
