@@ -11,10 +11,16 @@
 //! - [`catalog`]: flavors, prices, allocatable and unavailable offerings.
 //! - [`state`]: the cluster model and its consistent snapshots.
 //! - [`provisioning`]: the provisioning plan and the validation of policy answers.
+//! - [`lifecycle`]: the NodeClaim lifecycle rules (timeouts, liveness, the Node's metadata).
+//! - [`ovh`]: the OVH API's data model and access-rule matching.
+//! - [`pools`]: the plan of OVH pool writes and node bindings.
 
 pub mod api;
 pub mod catalog;
 pub mod clock;
+pub mod lifecycle;
+pub mod ovh;
+pub mod pools;
 pub mod provisioning;
 pub mod scheduling;
 pub mod state;

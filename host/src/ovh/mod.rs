@@ -20,9 +20,7 @@ pub mod client;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
-pub mod glob;
 pub mod metrics;
-pub mod models;
 pub mod ratelimit;
 pub mod retry;
 pub mod signature;
@@ -32,6 +30,8 @@ pub use credentials::{Credentials, CredentialsError};
 pub use endpoint::Endpoint;
 pub use error::{ErrorKind, OvhError};
 pub use metrics::RequestMetrics;
+// The wire model is the core's (pure data); this module is the client.
+pub use karpenter_ovhcloud_core::ovh::{glob, models};
 pub use models::*;
 pub use ratelimit::{RateLimit, RateLimiter};
 pub use retry::RetryPolicy;

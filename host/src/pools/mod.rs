@@ -4,7 +4,7 @@
 //! pool. Bindings of new OVH nodes to NodeClaims are returned for the caller to record on the
 //! NodeClaims (Kubernetes is where intent lives).
 
-pub mod plan;
+pub use karpenter_ovhcloud_core::pools::plan;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
