@@ -761,10 +761,24 @@ impl Chaos {
         self.tally.api_restarts += 1;
     }
 
-    /// Compacts the history and cuts every watch: resuming clients get 410 Gone and relist.
+    /// Cuts every watch and compacts the history past what any of them saw: resuming clients
+    /// get 410 Gone and relist. The write between the cut and the compaction puts every cut
+    /// watch behind the compacted revision; without it a watch that had seen the latest
+    /// revision resumed normally, and whether any got 410 depended on the cluster's activity
+    /// at that instant (the final `gone >= 1` failed now and then under load).
     fn cut_watches(&mut self) {
-        self.cluster.kube().store().compact();
-        self.cluster.kube().drop_watches();
+        let kube = self.cluster.kube();
+        kube.drop_watches();
+        let store = kube.store();
+        let configmaps = store
+            .def("", "v1", "configmaps")
+            .expect("the simulated API server serves ConfigMaps");
+        let marker = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("chaos-watch-cut-{}", self.tally.watch_cuts)}});
+        store
+            .create(&configmaps, "karpenter", marker, &Default::default())
+            .expect("a write after the cut");
+        store.compact();
         self.tally.watch_cuts += 1;
     }
 

@@ -226,9 +226,18 @@ async fn eviction_is_blocked_by_a_pdb_and_graceful_deletion_waits() {
     )
     .await
     .unwrap();
+    // A pod of the new template (its node selector matches no node, so it stays unbound): a
+    // pod of the old template may be unbound only until the scheduler gets to it, and then its
+    // deletion is graceful.
     let unbound = eventually("a pending pod of the new template", || async {
         labelled(&pods, "app=web").await.into_iter().find(|p| {
-            p.spec.as_ref().unwrap().node_name.is_none() && p.metadata.deletion_timestamp.is_none()
+            let spec = p.spec.as_ref().unwrap();
+            spec.node_name.is_none()
+                && p.metadata.deletion_timestamp.is_none()
+                && spec
+                    .node_selector
+                    .as_ref()
+                    .is_some_and(|s| s.contains_key("nowhere"))
         })
     })
     .await;
