@@ -14,12 +14,14 @@
 //! - [`lifecycle`]: the NodeClaim lifecycle rules (timeouts, liveness, the Node's metadata).
 //! - [`ovh`]: the OVH API's data model and access-rule matching.
 //! - [`pools`]: the plan of OVH pool writes and node bindings.
+//! - [`policy`]: the policy contract's request and decision types.
 
 pub mod api;
 pub mod catalog;
 pub mod clock;
 pub mod lifecycle;
 pub mod ovh;
+pub mod policy;
 pub mod pools;
 pub mod provisioning;
 pub mod scheduling;

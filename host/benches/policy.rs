@@ -211,6 +211,10 @@ fn main() {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for pods in [100u32, 1_000, 10_000] {
         let req = request(pods);
+        // The request as the component call takes it (wasmtime's bindings); `PolicySet::select`
+        // takes the core's types and converts once per call, which its row includes.
+        let wire_req: karpenter_ovhcloud::policy::wire::provisioning::ProvisioningRequest =
+            req.clone().into();
         // Lowering the request and lifting an empty decision (instantiation excluded).
         let marshal = {
             let mut samples = Vec::new();
@@ -219,7 +223,7 @@ fn main() {
                 let inst = noop_pre.instantiate(&mut store).expect("instantiate");
                 let t = Instant::now();
                 black_box(
-                    inst.call_select(&mut store, &req)
+                    inst.call_select(&mut store, &wire_req)
                         .expect("call")
                         .expect("ok"),
                 );
@@ -237,7 +241,7 @@ fn main() {
                 let inst = pre.instantiate(&mut store).expect("instantiate");
                 let t = Instant::now();
                 let d = inst
-                    .call_select(&mut store, &req)
+                    .call_select(&mut store, &wire_req)
                     .expect("call")
                     .expect("ok");
                 samples.push(t.elapsed());
@@ -247,7 +251,7 @@ fn main() {
             samples[samples.len() / 2]
         };
         let whole = median(budget, || {
-            black_box(runtime.select(&policy, &req).expect("select"));
+            black_box(runtime.select(&policy, &wire_req).expect("select"));
         });
         let through_set = median(budget, || {
             black_box(set.select(req.clone()).expect("select"));

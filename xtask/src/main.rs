@@ -7,6 +7,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 mod bench;
+mod contract_types;
 mod policies;
 
 fn main() -> Result<()> {
@@ -20,6 +21,7 @@ fn main() -> Result<()> {
         Some("wit-check") => wit_check(),
         Some("build-policies") => policies::build(&root),
         Some("check-policies") => policies::check(&root),
+        Some("gen-contract-types") => contract_types::generate(&root),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -29,6 +31,7 @@ fn main() -> Result<()> {
                  wit-check            parse wit/ and list its worlds\n  \
                  build-policies       build every policy crate to a component in policies/dist and policies/testdata/dist\n  \
                  check-policies       rebuild the components and compare them byte for byte with the committed ones\n  \
+                 gen-contract-types   regenerate the core's policy types and the host's conversions from wit/policy.wit\n  \
                  bench [--quick] [--out FILE]\n                       \
                  run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md)"
             );
@@ -130,6 +133,7 @@ fn install_helm_python_sdk() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     install_tools()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    contract_types::check(&workspace_root())?;
     policies::check(&workspace_root())?;
     // Clippy runs inside the real build: clippy-driver compiles the workspace's own crates
     // (lints, then code generation) while dependencies go through plain rustc. `cargo clippy`

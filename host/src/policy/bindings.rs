@@ -58,11 +58,14 @@ pub(crate) mod drift {
 /// The `host` interface: what a policy may import (only `log`).
 pub(crate) use flavor_selection::karpenter_ovhcloud::policy::host;
 
-/// The types of the policy contract, as the host builds and reads them.
+/// The contract's types as wasmtime's bindings generate them: what a component call lowers
+/// and lifts. The rest of the controller uses the core's own types
+/// (`karpenter_ovhcloud_core::policy::types`, re-exported as [`crate::policy::types`]); the
+/// runtime converts between the two at the call (`policy/convert.rs`, generated).
 ///
 /// Field documentation lives in `wit/policy.wit`; names follow the WIT (`pod-groups` ->
 /// `pod_groups`, `nodepool` -> [`Nodepool`], with [`NodePool`], [`NodeClass`] as aliases).
-pub mod types {
+pub mod wire {
     pub use super::flavor_selection::karpenter_ovhcloud::policy::types::{
         Assignment, Category, ConsolidationPolicy, DomainCount, Flavor, Label, Node, NodeState,
         Nodeclass, Nodepool, Operator, PodGroup, PolicyMetadata, Requirement, Resources, Spread,

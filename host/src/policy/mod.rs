@@ -6,7 +6,8 @@
 //!   component per policy, a fresh `Store` per call under [`Limits`].
 //! - [`PolicySet`]: the active policy of each world, swapped atomically; every call falls back
 //!   to the embedded default when the active policy fails, with a metric and a log line.
-//! - [`types`]: the contract's types, shared by the three worlds, serde-enabled.
+//! - [`types`]: the contract's types, shared by the three worlds, serde-enabled (the core's
+//!   own); [`wire`]: the same as wasmtime's bindings, for calls to a component.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), karpenter_ovhcloud::policy::PolicyError> {
@@ -25,6 +26,7 @@
 
 pub mod bindings;
 pub mod canned;
+mod convert;
 mod embedded;
 mod error;
 pub mod inspect;
@@ -36,7 +38,7 @@ mod set;
 pub mod validate;
 mod world;
 
-pub use bindings::types;
+pub use bindings::wire;
 pub use bindings::{
     consolidation::{Consolidation, ConsolidationPre},
     drift::{Drift, DriftPre},
@@ -44,10 +46,13 @@ pub use bindings::{
 };
 pub use error::PolicyError;
 pub use inspect::{inspect, ComponentInfo, Digest, Version, CONTRACT_VERSION};
+/// The contract's types as the decision code uses them (the core's own, generated from the WIT).
+pub use karpenter_ovhcloud_core::policy::types;
 pub use limits::{CallState, Limits};
 pub use metrics::PolicyMetrics;
 pub use runtime::{CompiledPolicy, PolicyRuntime, RuntimeConfig, WorldPre};
 pub use set::{
     ActivePolicy, Decided, DefaultComponents, PolicyRequest, PolicySet, PolicySource, PolicyStatus,
+    WireRequest,
 };
 pub use world::{UnknownWorld, World};

@@ -1,9 +1,9 @@
 //! Size of a decision: list elements and string bytes, checked against the output caps.
 
-use super::types::consolidation::{Action, ConsolidationDecision};
-use super::types::drift::DriftDecision;
-use super::types::provisioning::ProvisioningDecision;
-use super::types::PolicyMetadata;
+use super::wire::consolidation::{Action, ConsolidationDecision};
+use super::wire::drift::DriftDecision;
+use super::wire::provisioning::ProvisioningDecision;
+use super::wire::PolicyMetadata;
 
 /// List elements and string bytes of a lifted value.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -21,10 +21,10 @@ use super::error::PolicyError;
 use super::inspect::{inspect, ComponentInfo, Digest};
 use super::limits::{CallState, Limits, PolicyLabel};
 use super::output::OutputSize;
-use super::types::consolidation::{ConsolidationDecision, ConsolidationRequest};
-use super::types::drift::{DriftDecision, DriftRequest};
-use super::types::provisioning::{ProvisioningDecision, ProvisioningRequest};
-use super::types::PolicyMetadata;
+use super::wire::consolidation::{ConsolidationDecision, ConsolidationRequest};
+use super::wire::drift::{DriftDecision, DriftRequest};
+use super::wire::provisioning::{ProvisioningDecision, ProvisioningRequest};
+use super::wire::PolicyMetadata;
 use super::world::World;
 
 /// How the engine is built. Changing it invalidates on-disk cached artifacts (they carry a

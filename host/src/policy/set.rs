@@ -14,6 +14,7 @@ use super::types::consolidation::{ConsolidationDecision, ConsolidationRequest};
 use super::types::drift::{DriftDecision, DriftRequest};
 use super::types::provisioning::{ProvisioningDecision, ProvisioningRequest};
 use super::validate;
+use super::wire;
 use super::world::World;
 
 /// Where an active policy comes from.
@@ -91,8 +92,9 @@ pub struct Decided<D> {
     pub elapsed: Duration,
 }
 
-/// A request of one world: how to call it, and how to check its decision structurally.
-pub trait PolicyRequest: Sized {
+/// A request of one world as the component sees it (wasmtime's bindings): how to call it, and
+/// how to check its decision structurally.
+pub trait WireRequest: Sized {
     /// The decision type of the world.
     type Decision: OutputSize;
     /// The world.
@@ -109,8 +111,8 @@ pub trait PolicyRequest: Sized {
     fn validate(&self, decision: &Self::Decision) -> Result<(), PolicyError>;
 }
 
-impl PolicyRequest for ProvisioningRequest {
-    type Decision = ProvisioningDecision;
+impl WireRequest for wire::provisioning::ProvisioningRequest {
+    type Decision = wire::provisioning::ProvisioningDecision;
     const WORLD: World = World::FlavorSelection;
     fn set_config(&mut self, config: &str) {
         config.clone_into(&mut self.config);
@@ -123,8 +125,8 @@ impl PolicyRequest for ProvisioningRequest {
     }
 }
 
-impl PolicyRequest for ConsolidationRequest {
-    type Decision = ConsolidationDecision;
+impl WireRequest for wire::consolidation::ConsolidationRequest {
+    type Decision = wire::consolidation::ConsolidationDecision;
     const WORLD: World = World::Consolidation;
     fn set_config(&mut self, config: &str) {
         config.clone_into(&mut self.config);
@@ -137,8 +139,8 @@ impl PolicyRequest for ConsolidationRequest {
     }
 }
 
-impl PolicyRequest for DriftRequest {
-    type Decision = DriftDecision;
+impl WireRequest for wire::drift::DriftRequest {
+    type Decision = wire::drift::DriftDecision;
     const WORLD: World = World::Drift;
     fn set_config(&mut self, config: &str) {
         config.clone_into(&mut self.config);
@@ -150,6 +152,56 @@ impl PolicyRequest for DriftRequest {
         validate::drift(self, d)
     }
 }
+
+/// A request of one world as the decision code builds it (the core's types): the runtime moves
+/// it into the bindings' types for the call and the decision back.
+pub trait PolicyRequest: Sized {
+    /// The decision type of the world.
+    type Decision;
+    /// The same request as the component sees it.
+    type Wire: WireRequest;
+    /// The world.
+    const WORLD: World;
+    /// Moves the request into the bindings' types.
+    fn into_wire(self) -> Self::Wire;
+    /// Moves a decision out of the bindings' types.
+    fn decision(wire: <Self::Wire as WireRequest>::Decision) -> Self::Decision;
+}
+
+macro_rules! policy_request {
+    ($request:ty, $decision:ty, $wire:ty, $world:expr) => {
+        impl PolicyRequest for $request {
+            type Decision = $decision;
+            type Wire = $wire;
+            const WORLD: World = $world;
+            fn into_wire(self) -> Self::Wire {
+                self.into()
+            }
+            fn decision(wire: <Self::Wire as WireRequest>::Decision) -> Self::Decision {
+                wire.into()
+            }
+        }
+    };
+}
+
+policy_request!(
+    ProvisioningRequest,
+    ProvisioningDecision,
+    wire::provisioning::ProvisioningRequest,
+    World::FlavorSelection
+);
+policy_request!(
+    ConsolidationRequest,
+    ConsolidationDecision,
+    wire::consolidation::ConsolidationRequest,
+    World::Consolidation
+);
+policy_request!(
+    DriftRequest,
+    DriftDecision,
+    wire::drift::DriftRequest,
+    World::Drift
+);
 
 /// The components of the default policies, one per world.
 #[derive(Debug, Clone, Copy)]
@@ -344,12 +396,14 @@ impl PolicySet {
     pub fn decide_with<R: PolicyRequest>(
         &self,
         active: Arc<ActivePolicy>,
-        mut request: R,
+        request: R,
     ) -> Result<Decided<R::Decision>, PolicyError> {
         let world = R::WORLD;
         let start = Instant::now();
         let default = self.default_policy(world);
-        let result = self.call_policy(&active, &mut request);
+        // Moved, not copied: the request is converted once, whichever policies answer.
+        let mut request = request.into_wire();
+        let result = self.call_wire(&active, &mut request);
         let (outcome, result) = match result {
             Ok(decision) => (
                 "ok",
@@ -365,7 +419,7 @@ impl PolicySet {
                     digest = %active.policy.info.digest, reason = failure.reason(), error = %failure,
                     "policy failed; the embedded default decides this call");
                 self.record_fallback(world, failure.reason());
-                match self.call_policy(&default, &mut request) {
+                match self.call_wire(&default, &mut request) {
                     Ok(decision) => (
                         "fallback",
                         Ok(Decided {
@@ -388,7 +442,12 @@ impl PolicySet {
         };
         let elapsed = start.elapsed();
         self.record_call(world, outcome, elapsed);
-        result.map(|d| Decided { elapsed, ..d })
+        result.map(|d| Decided {
+            decision: R::decision(d.decision),
+            decided_by: d.decided_by,
+            failure: d.failure,
+            elapsed,
+        })
     }
 
     /// Counts one decision of `world` (`outcome`: `ok`, `fallback` or `failed`) and its wall
@@ -427,8 +486,18 @@ impl PolicySet {
     pub fn call_policy<R: PolicyRequest>(
         &self,
         policy: &ActivePolicy,
-        request: &mut R,
+        request: R,
     ) -> Result<R::Decision, PolicyError> {
+        self.call_wire(policy, &mut request.into_wire())
+            .map(R::decision)
+    }
+
+    /// [`PolicySet::call_policy`] on the bindings' types.
+    fn call_wire<W: WireRequest>(
+        &self,
+        policy: &ActivePolicy,
+        request: &mut W,
+    ) -> Result<W::Decision, PolicyError> {
         request.set_config(&policy.config);
         let decision = request.call(&self.inner.runtime, &policy.policy)?;
         request.validate(&decision)?;
@@ -471,14 +540,22 @@ fn prepare(
         })
     };
     match world {
-        World::FlavorSelection => smoke(smoke_test(runtime, &active, canned::provisioning()))?,
-        World::Consolidation => smoke(smoke_test(runtime, &active, canned::consolidation()))?,
-        World::Drift => smoke(smoke_test(runtime, &active, canned::drift()))?,
+        World::FlavorSelection => smoke(smoke_test(
+            runtime,
+            &active,
+            canned::provisioning().into_wire(),
+        ))?,
+        World::Consolidation => smoke(smoke_test(
+            runtime,
+            &active,
+            canned::consolidation().into_wire(),
+        ))?,
+        World::Drift => smoke(smoke_test(runtime, &active, canned::drift().into_wire()))?,
     }
     Ok(Arc::new(active))
 }
 
-fn smoke_test<R: PolicyRequest>(
+fn smoke_test<R: WireRequest>(
     runtime: &PolicyRuntime,
     policy: &ActivePolicy,
     mut request: R,

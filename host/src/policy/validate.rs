@@ -5,10 +5,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::error::PolicyError;
-use super::types::consolidation::{Action, ConsolidationDecision, ConsolidationRequest};
-use super::types::drift::{DriftDecision, DriftRequest};
-use super::types::provisioning::{ProvisioningDecision, ProvisioningRequest};
-use super::types::Flavor;
+use super::wire::consolidation::{Action, ConsolidationDecision, ConsolidationRequest};
+use super::wire::drift::{DriftDecision, DriftRequest};
+use super::wire::provisioning::{ProvisioningDecision, ProvisioningRequest};
+use super::wire::Flavor;
 
 fn invalid(message: String) -> PolicyError {
     PolicyError::InvalidOutput(message)

@@ -43,9 +43,9 @@ impl<'a> WasmFlavorPolicy<'a> {
 
 impl FlavorPolicy for WasmFlavorPolicy<'_> {
     fn select(&self, request: &Request) -> Result<Decision, String> {
-        let mut request = to_wit(request);
+        let request = to_wit(request);
         self.set
-            .call_policy(&self.policy, &mut request)
+            .call_policy(&self.policy, request)
             .map(|d| from_wit(&d))
             .map_err(|e| e.to_string())
     }
