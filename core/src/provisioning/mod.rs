@@ -5,6 +5,7 @@
 //! through the [`FlavorPolicy`] trait (the host implements it with the Wasm runtime).
 
 pub mod claims;
+pub mod contract;
 pub mod pods;
 pub mod request;
 pub mod simulate;

@@ -4,17 +4,15 @@
 //! pool. Bindings of new OVH nodes to NodeClaims are returned for the caller to record on the
 //! NodeClaims (Kubernetes is where intent lives).
 
-pub use karpenter_ovhcloud_core::pools::plan;
+pub use karpenter_ovhcloud_core::pools::{plan, pool_settings, pool_template};
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 pub use plan::{Action, ClaimView, NewPool, OvhView, Plan, Settings, POOL_PREFIX};
 
-use crate::api::labels;
 use crate::ovh::{
-    ClusterRef, ErrorKind, Node, NodePoolCreate, NodePoolTemplate, NodePoolUpdate, OvhClient,
-    OvhError, Taint, TaintEffect, TemplateMetadata, TemplateSpec,
+    ClusterRef, ErrorKind, Node, NodePoolCreate, NodePoolUpdate, OvhClient, OvhError,
 };
 use crate::provisioning::ANTI_AFFINITY_POOL_MAX;
 
@@ -57,33 +55,6 @@ pub struct PoolKeeper {
     settling: HashSet<String>,
     /// The last successful listing.
     pub last: Option<OvhView>,
-}
-
-/// The template every pool the controller creates carries: every field present (OVH rejects a
-/// body without them), and the unregistered taint so nothing schedules before the controller
-/// labelled the node.
-pub fn pool_template(name: &str) -> NodePoolTemplate {
-    NodePoolTemplate {
-        metadata: TemplateMetadata {
-            labels: [(labels::OVH_POOL.to_string(), name.to_string())].into(),
-            annotations: Default::default(),
-            finalizers: Vec::new(),
-        },
-        spec: TemplateSpec {
-            unschedulable: false,
-            taints: vec![Taint {
-                key: labels::UNREGISTERED_TAINT.to_string(),
-                value: None,
-                effect: TaintEffect::NoExecute,
-            }],
-        },
-    }
-}
-
-/// Whether a NodeClaim's OVH pool name says monthly billing / anti-affinity (immutable pool
-/// settings are encoded in the name, see `provisioning::claims::ovh_pool_name`).
-pub fn pool_settings(name: &str) -> (bool, bool) {
-    (name.contains("-monthly"), name.contains("-aa-"))
 }
 
 impl PoolKeeper {
