@@ -6,15 +6,19 @@
 //! consolidation, launches replacements and waits until they are initialized before the old
 //! NodeClaims are deleted; the termination finalizer then drains them ([`super::termination`]).
 //!
-//! Pure entry points (no cluster needed, e.g. for `policy evaluate`):
-//! [`decide::consolidation_request`] builds the policy's request from a snapshot,
-//! [`decide::validate_all`] turns the policy's commands into validated [`decide::Command`]s,
-//! [`drift::drift_request`] builds the drift request, [`budget::allowed`] applies budgets,
-//! [`pass`] holds the rules of a pass (consolidateAfter bookkeeping, nominated nodes, order,
-//! one command per NodePool, budgets, validation delay).
+//! The decision of a pass is [`plan::plan`], shared with `policy evaluate`: this loop fills its
+//! input from the caches ([`crate::disruption::cluster::ClusterView`]), runs it under
+//! `spawn_blocking`, then carries out the commands, marks drift, logs and counts. Pure entry
+//! points (no cluster needed): [`decide::consolidation_request`] builds the policy's request
+//! from a snapshot, [`decide::validate_all`] turns the policy's commands into validated
+//! [`decide::Command`]s, [`drift::drift_request`] builds the drift request,
+//! [`crate::disruption::budget::allowed`] applies budgets, [`pass`] holds the rules of a pass
+//! (consolidateAfter bookkeeping, nominated nodes, order, one command per NodePool, budgets,
+//! validation delay).
 
 use super::disruption_metrics as metrics;
-use crate::disruption::{decide, drift, pass};
+use crate::disruption::cluster::ClusterView;
+use crate::disruption::{decide, drift, pass, plan};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,13 +31,12 @@ pub use decide::{Candidate, Command, PoolSettings, Reason};
 
 use crate::api::condition::{self, ConditionStatus};
 use crate::api::nodeclaim::{CONDITION_DRIFTED, CONDITION_INITIALIZED};
-use crate::api::nodepool::ConsolidationPolicy;
-use crate::api::{hash, labels, NodeClaim, NodePool};
+use crate::api::{NodeClaim, NodePool};
 use crate::controller::context::Context;
 use crate::controller::provisioning::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
 use crate::controller::watch::{claim_node, list};
+use crate::policy::types::consolidation::ConsolidationRequest;
 use crate::provisioning::WasmFlavorPolicy;
-use crate::scheduling::NodeState;
 
 /// A replacement in progress: new NodeClaims launched, old ones deleted once they are
 /// initialized.
@@ -63,11 +66,8 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-fn is_true(v: Option<&String>) -> bool {
-    v.is_some_and(|v| v == "true")
-}
-
-/// One disruption pass.
+/// One disruption pass: the drift policy's verdicts, then the plan
+/// ([`crate::disruption::plan::plan`], off the async workers), then its commands carried out.
 async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     if ctx.ovh.load().is_none() {
         return Ok(());
@@ -83,193 +83,11 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     let snapshot = ctx.state().snapshot();
     let k8s_nodes = list(&ctx.caches.nodes);
     let now = ctx.clock.now();
-    // Old and new NodeClaims of replacements in flight are left alone.
-    let busy_claims: HashSet<String> = state
-        .in_flight
-        .iter()
-        .flat_map(|f| f.command.claims.iter().chain(&f.new_claims).cloned())
-        .collect();
-    state
-        .memory
-        .retain_claims(|c| claims.iter().any(|k| k.name_any() == c));
-    let settings: Vec<PoolSettings> = nodepools
-        .iter()
-        .map(|np| PoolSettings {
-            name: np.name_any(),
-            when_empty: np.spec.disruption.consolidation_policy == ConsolidationPolicy::WhenEmpty,
-            consolidate_after_seconds: np
-                .spec
-                .disruption
-                .consolidate_after()
-                .ok()
-                .flatten()
-                .map(|d| d.as_secs()),
-            template_hash: hash::nodepool_hash(np),
-        })
-        .collect();
-
-    let pool_spec_list: Vec<_> = pools.iter().map(|(_, s)| s.clone()).collect();
     let sizes = ctx.pools.lock().await.pool_sizes();
     let set = ctx.policies.clone();
-    let primary = WasmFlavorPolicy::active(&set);
-    let fallback = WasmFlavorPolicy::default_policy(&set);
-    let nominated = pass::nominated(
-        &crate::provisioning::simulate::Input {
-            snapshot: &snapshot,
-            pools: &pool_spec_list,
-            flavors: &flavors,
-            ovh_pool_sizes: &sizes,
-            config: "",
-        },
-        &primary,
-        &fallback,
-    );
 
-    let mut candidates = Vec::new();
-    let mut seen_nodes = HashSet::new();
-    for claim in claims.iter().filter(|c| {
-        c.metadata.deletion_timestamp.is_none() && c.is_condition_true(CONDITION_INITIALIZED)
-    }) {
-        let node_name = claim
-            .status
-            .as_ref()
-            .map(|s| s.node_name.clone())
-            .unwrap_or_default();
-        let Some(sim) = decide::node(&snapshot, &node_name) else {
-            continue;
-        };
-        if sim.state != NodeState::Ready {
-            continue;
-        }
-        let Some(np) = claim.nodepool_name() else {
-            continue;
-        };
-        let Some(ps) = settings.iter().find(|s| s.name == np) else {
-            continue;
-        };
-        // From the cluster model, not a list of every pod: the pass runs every 10 s.
-        let node_pods = ctx.state().pods_on(&node_name);
-        // Pod fingerprint (consolidateAfter counts from the last change).
-        let uids: Vec<&str> = node_pods
-            .iter()
-            .filter(|p| !p.daemon)
-            .map(|p| p.uid.as_str())
-            .collect();
-        let initialized_at = condition::find(claim.conditions(), CONDITION_INITIALIZED)
-            .map(|c| c.last_transition_time.0)
-            .unwrap_or(now);
-        let since = state.memory.pods_unchanged_since(
-            &node_name,
-            &claim.name_any(),
-            pass::fingerprint(uids),
-            initialized_at,
-            now,
-        );
-        seen_nodes.insert(node_name.clone());
-        let consolidatable = pass::consolidatable(
-            nominated.contains(&node_name),
-            ps.consolidate_after_seconds,
-            since,
-            &ctx.clock,
-        );
-        let k8s_node = k8s_nodes.iter().find(|n| n.name_any() == node_name);
-        let protected = is_true(claim.annotations().get(labels::DO_NOT_DISRUPT))
-            || k8s_node.is_some_and(|n| is_true(n.annotations().get(labels::DO_NOT_DISRUPT)))
-            || node_pods.iter().any(|p| p.do_not_disrupt);
-        let pdb_blocked = node_pods.iter().any(|p| {
-            snapshot
-                .pdbs
-                .iter()
-                .any(|b| b.covers(&p.spec) && b.disruptions_allowed <= 0)
-        });
-        let flavor = claim
-            .labels()
-            .get(labels::INSTANCE_TYPE)
-            .cloned()
-            .unwrap_or_default();
-        let hourly_price = flavors
-            .iter()
-            .find(|f| f.name == flavor)
-            .map_or(0.0, |f| f.hourly_price);
-        let age = claim
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| ctx.clock.guide_since(t.0))
-            .unwrap_or_default();
-        candidates.push(Candidate {
-            node: node_name,
-            claim: claim.name_any(),
-            nodepool: np.to_string(),
-            hourly_price,
-            age_seconds: age.as_secs(),
-            disruptable: !protected
-                && !pdb_blocked
-                && !busy_claims.contains(claim.name_any().as_str()),
-            consolidatable,
-        });
-    }
-    state.memory.retain_nodes(&seen_nodes);
-
-    let input = decide::Input {
-        snapshot: &snapshot,
-        pools: &pool_spec_list,
-        settings: &settings,
-        flavors: &flavors,
-        candidates: &candidates,
-        ovh_pool_sizes: &sizes,
-    };
-
-    // What each NodePool's budgets allow (read by validation and by the choice below).
-    let budgets = |nodepool: &str| {
-        let np = nodepools.iter().find(|p| p.name_any() == nodepool)?;
-        let of_pool: Vec<&NodeClaim> = claims
-            .iter()
-            .filter(|c| c.nodepool_name() == Some(nodepool))
-            .collect();
-        Some(pass::PoolBudget {
-            budgets: &np.spec.disruption.budgets,
-            total: of_pool.len() as u32,
-            disrupting: of_pool
-                .iter()
-                .filter(|c| c.metadata.deletion_timestamp.is_some())
-                .count() as u32,
-        })
-    };
-
-    // Consolidation through the policy (its empty commands come first).
-    let request = decide::consolidation_request(&input);
-    let decided = {
-        let set = set.clone();
-        tokio::task::spawn_blocking(move || set.consolidate(request)).await?
-    };
-    let (accepted, refused) = match decided {
-        Ok(d) => decide::validate_all(
-            &input,
-            &d.decision.commands,
-            &primary,
-            &fallback,
-            &budgets,
-            now,
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "no consolidation decision this pass");
-            (Vec::new(), Vec::new())
-        }
-    };
-    for r in &refused {
-        tracing::debug!(nodes = ?r.nodes, why = %r.why, "consolidation command refused");
-        ctx.disruption
-            .commands_refused
-            .get_or_create(&metrics::ReasonLabels {
-                nodepool: "-".into(),
-                reason: "validation".into(),
-            })
-            .inc();
-    }
-
-    // Drift and expiry: replacements for the nodes that no longer match or are too old.
-    let mut lifecycle = Vec::new();
+    // Drift: which NodeClaims no longer match their NodePool or OVHNodeClass (the plan
+    // replaces them).
     let with_classes: Vec<_> = pools
         .iter()
         .map(|(np, s)| (np.clone(), s.clone(), nodeclass_of(np, &classes).cloned()))
@@ -292,60 +110,85 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         }
     };
     ctx.disruption.drifted.set(drifted.len() as i64);
+
+    // The plan, from the caches, off the async workers (simulations and policy calls are
+    // CPU-bound). Old and new NodeClaims of replacements in flight are left alone.
+    let busy_claims: HashSet<String> = state
+        .in_flight
+        .iter()
+        .flat_map(|f| f.command.claims.iter().chain(&f.new_claims).cloned())
+        .collect();
+    let in_flight_nodepools: HashSet<String> = state
+        .in_flight
+        .iter()
+        .map(|f| f.command.nodepool.clone())
+        .collect();
+    let pods_on = |node: &str| ctx.state().pods_on(node);
+    let input = ClusterView {
+        claims: &claims,
+        nodepools: &nodepools,
+        nodes: &k8s_nodes,
+        pods_on: &pods_on,
+        snapshot,
+        pools: pools.iter().map(|(_, s)| s.clone()).collect(),
+        flavors,
+        ovh_pool_sizes: sizes,
+        drifted: drifted.clone(),
+        busy_claims,
+        in_flight_nodepools,
+        now,
+        validation_delay: ctx.settings.validation_delay,
+    }
+    .plan_input(&ctx.clock);
+    // The memory goes to the blocking task and comes back with the plan (a panic there
+    // forgets it, as a restart would).
+    let memory = std::mem::take(&mut state.memory);
+    let clock = ctx.clock.clone();
+    let (planned, memory) = tokio::task::spawn_blocking(move || {
+        let primary = WasmFlavorPolicy::active(&set);
+        let fallback = WasmFlavorPolicy::default_policy(&set);
+        let mut memory = memory;
+        let mut consolidate = |request: ConsolidationRequest| {
+            set.consolidate(request)
+                .map(|d| d.decision.commands)
+                .map_err(|e| e.to_string())
+        };
+        let planned = plan::plan(
+            &input,
+            &mut memory,
+            &clock,
+            &primary,
+            &fallback,
+            &mut consolidate,
+        );
+        (planned, memory)
+    })
+    .await?;
+    state.memory = memory;
+
+    if let Some(e) = &planned.policy_error {
+        tracing::warn!(error = %e, "no consolidation decision this pass");
+    }
+    for r in &planned.refused {
+        tracing::debug!(nodes = ?r.nodes, why = %r.why, "consolidation command refused");
+        ctx.disruption
+            .commands_refused
+            .get_or_create(&metrics::ReasonLabels {
+                nodepool: "-".into(),
+                reason: "validation".into(),
+            })
+            .inc();
+    }
     for claim in &claims {
         if let Some(message) = drifted.get(&claim.name_any()) {
             mark_drifted(ctx, claim, message).await;
         }
     }
-    for c in candidates
-        .iter()
-        .filter(|c| !busy_claims.contains(&c.claim))
-    {
-        let Some(claim) = claims.iter().find(|k| k.name_any() == c.claim) else {
-            continue;
-        };
-        let expire = claim.spec.expire_after.duration().ok().flatten();
-        let (reason, message) = if let Some(m) = drifted.get(&c.claim) {
-            (Reason::Drifted, format!("drifted: {m}"))
-        } else if expire.is_some_and(|e| c.age_seconds >= e.as_secs()) {
-            (
-                Reason::Expired,
-                format!(
-                    "expired: older than expireAfter {}",
-                    claim.spec.expire_after.as_str()
-                ),
-            )
-        } else {
-            continue;
-        };
-        if !c.disruptable && reason == Reason::Drifted {
-            continue;
-        }
-        match decide::replace(&input, c, reason, message, &primary, &fallback) {
-            Ok(cmd) => lifecycle.push(cmd),
-            Err(why) => {
-                tracing::info!(nodeclaim = %c.claim, reason = reason.as_str(), %why, "cannot replace yet")
-            }
-        }
+    for n in &planned.not_replaced {
+        tracing::info!(nodeclaim = %n.claim, reason = n.reason.as_str(), why = %n.why, "cannot replace yet");
     }
 
-    // Karpenter's order; one command per NodePool per pass, none while one is in flight;
-    // budgets; the validation delay.
-    let in_flight_pools: HashSet<String> = state
-        .in_flight
-        .iter()
-        .map(|f| f.command.nodepool.clone())
-        .collect();
-    let choices = pass::choose(
-        accepted,
-        lifecycle,
-        in_flight_pools,
-        &budgets,
-        &mut state.memory,
-        &ctx.clock,
-        ctx.settings.validation_delay,
-    );
-    for (command, verdict) in choices {
+    for (command, verdict) in planned.commands {
         match verdict {
             pass::Verdict::OverBudget { allowed } => {
                 tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(),

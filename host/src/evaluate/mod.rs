@@ -8,9 +8,10 @@
 //! writes the files. Same trace and policies give the same report, byte for byte.
 //!
 //! Disruption: the Karpenter-like strategies (the given policies, the defaults, the naive
-//! picker) run the controller's own disruption rules every 10 s ([`crate::disruption::decide`],
-//! [`crate::disruption::pass`]): the consolidation policy's commands validated by simulation,
-//! budgets, `consolidateAfter`, `WhenEmpty`, the validation delay, deletes and replacements.
+//! picker) run the controller's own disruption plan every 10 s ([`crate::disruption::plan`]):
+//! the consolidation policy's commands validated by simulation, budgets, `consolidateAfter`,
+//! `WhenEmpty`, the validation delay, deletes and replacements (do-not-disrupt, PDBs, drift and
+//! expiry too, though traces carry no data for them).
 //! The cluster-autoscaler baseline uses its own scale-down rule. [`DISRUPTION_MODEL`] says so
 //! in reports.
 

@@ -12,7 +12,7 @@
 //! answer is validated as in the controller. New nodes are Ready after the trace's startup
 //! delay; their pods start then. Disruption passes run every 10 s through [`disrupt`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,10 +23,11 @@ use super::report::{percentiles, DisruptionRecord, RunResult, Sample};
 use super::setup::Setup;
 use super::trace::{Action, ConsolidationPolicy, Trace};
 use crate::clock::Clock;
-use crate::disruption::decide::{self, Candidate, Command, PoolSettings, Reason};
-use crate::disruption::pass::{self, PoolBudget, Verdict};
+use crate::disruption::decide::{Command, PoolSettings, Reason};
+use crate::disruption::pass::{self, Verdict};
+use crate::disruption::plan;
+use crate::policy::types::consolidation::ConsolidationRequest;
 use crate::policy::{ActivePolicy, PolicySet};
-use crate::provisioning::simulate::Input as SimInput;
 use crate::provisioning::{
     plan, plan_with, BatchWindow, FlavorPolicy, Input, NodeClaimSpec, Outcome, Plan,
     WasmFlavorPolicy,
@@ -181,47 +182,54 @@ pub fn replay(
     strategy: &Strategy<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> RunResult {
-    let fixed = match strategy.provisioner {
-        Provisioner::FixedFlavor { seed } => Some(FixedFlavor::new(
-            setup
-                .pools
-                .iter()
-                .filter_map(|p| {
-                    let f = p.baseline_flavor?;
-                    Some((p.spec.name.clone(), setup.flavors[f].name.clone()))
-                })
-                .collect(),
-            seed,
-        )),
-        _ => None,
-    };
-    let mut sim = Sim {
-        trace,
-        setup,
-        strategy,
-        now: 0,
-        pods: BTreeMap::new(),
-        replicas: vec![Vec::new(); trace.workloads.len()],
-        nodes: BTreeMap::new(),
-        next_pod: 0,
-        next_node: 0,
-        closed_cost: 0.0,
-        node_seconds: BTreeMap::new(),
-        pending_times: Vec::new(),
-        result: RunResult {
-            name: strategy.name.clone(),
-            ..RunResult::default()
-        },
-        ovh_pools: BTreeMap::new(),
-        bursts: 0,
-        fixed,
-        start: setup.start,
-        clock: Clock::manual(setup.start),
-        memory: pass::Memory::default(),
-        in_flight: Vec::new(),
-    };
+    let mut sim = Sim::new(trace, setup, strategy);
     sim.run(progress);
     sim.result
+}
+
+impl<'s, 'a> Sim<'s, 'a> {
+    /// An empty cluster at simulated time 0.
+    fn new(trace: &'s Trace, setup: &'s Setup, strategy: &'s Strategy<'a>) -> Self {
+        let fixed = match strategy.provisioner {
+            Provisioner::FixedFlavor { seed } => Some(FixedFlavor::new(
+                setup
+                    .pools
+                    .iter()
+                    .filter_map(|p| {
+                        let f = p.baseline_flavor?;
+                        Some((p.spec.name.clone(), setup.flavors[f].name.clone()))
+                    })
+                    .collect(),
+                seed,
+            )),
+            _ => None,
+        };
+        Sim {
+            trace,
+            setup,
+            strategy,
+            now: 0,
+            pods: BTreeMap::new(),
+            replicas: vec![Vec::new(); trace.workloads.len()],
+            nodes: BTreeMap::new(),
+            next_pod: 0,
+            next_node: 0,
+            closed_cost: 0.0,
+            node_seconds: BTreeMap::new(),
+            pending_times: Vec::new(),
+            result: RunResult {
+                name: strategy.name.clone(),
+                ..RunResult::default()
+            },
+            ovh_pools: BTreeMap::new(),
+            bursts: 0,
+            fixed,
+            start: setup.start,
+            clock: Clock::manual(setup.start),
+            memory: pass::Memory::default(),
+            in_flight: Vec::new(),
+        }
+    }
 }
 
 impl Sim<'_, '_> {
@@ -657,14 +665,101 @@ impl Sim<'_, '_> {
         }
     }
 
-    /// One pass of the controller's disruption loop, with the disruption module's pure code:
-    /// replacements whose new nodes are Ready let the old nodes go; candidates with
-    /// `consolidateAfter` tracked by [`pass::Memory`] (nominated nodes excluded); the
-    /// consolidation policy's commands validated by simulation ([`decide::validate_all`]);
-    /// [`pass::choose`] for the order, one command per NodePool, budgets and the validation
-    /// delay; deletes carried out at once, replacements launched and their old nodes removed
-    /// once they are Ready. Drift and expiry do not arise in traces (no NodePool changes, no
-    /// `expireAfter`).
+    /// The disruption plan's input from the simulated cluster (the counterpart of the
+    /// controller's [`crate::disruption::cluster::ClusterView`]): every Ready node is a
+    /// candidate (its own NodeClaim, initialized when it became Ready), NodePools with their
+    /// settings and budgets. Where the trace format has no data for a rule of the controller,
+    /// the input is false or empty: no PodDisruptionBudgets, no drift (a trace changes no
+    /// NodePool and has no OVHNodeClass), do-not-disrupt and `expireAfter` only as the
+    /// [`Setup`] says (traces leave them empty and `Never`).
+    fn plan_input(&self) -> plan::Input {
+        let (snapshot, _, _) = self.snapshot();
+        let busy: BTreeSet<u64> = self
+            .in_flight
+            .iter()
+            .flat_map(|f| f.old.iter().chain(&f.new).copied())
+            .collect();
+        let mut pods_on: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for (id, p) in &self.pods {
+            if let Place::Bound(n) = p.place {
+                pods_on.entry(n).or_default().push(*id);
+            }
+        }
+        let nodes = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.ready)
+            .map(|(id, n)| {
+                let pods = pods_on.get(id).cloned().unwrap_or_default();
+                let do_not_disrupt = pods
+                    .iter()
+                    .any(|p| self.setup.do_not_disrupt.contains(&self.pods[p].workload));
+                let pool = &self.setup.pools[n.pool];
+                plan::NodeFacts {
+                    node: n.sim.name.clone(),
+                    claim: n.sim.name.clone(),
+                    nodepool: pool.spec.name.clone(),
+                    hourly_price: n.price,
+                    age_seconds: self.now - n.launched,
+                    initialized_at: self.at(n.ready_at),
+                    // The trace's pods have no DaemonSet.
+                    pods_fingerprint: pass::fingerprint(pods),
+                    do_not_disrupt,
+                    // Traces have no PodDisruptionBudgets.
+                    pdb_blocked: false,
+                    busy: busy.contains(id),
+                    expire_after: pool.expire_after.clone(),
+                }
+            })
+            .collect();
+        let nodepools = self
+            .setup
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, p)| plan::NodePoolFacts {
+                settings: PoolSettings {
+                    name: p.spec.name.clone(),
+                    when_empty: p.consolidation_policy == ConsolidationPolicy::WhenEmpty,
+                    consolidate_after_seconds: p.consolidate_after,
+                    template_hash: String::new(),
+                },
+                budgets: p.budgets.clone(),
+                total: self.nodes.values().filter(|n| n.pool == i).count() as u32,
+                // Nodes go at once in the replay: none is ever half-deleted.
+                disrupting: 0,
+            })
+            .collect();
+        plan::Input {
+            now: self.clock.now(),
+            validation_delay: VALIDATION_DELAY,
+            snapshot,
+            pools: self.pool_specs(),
+            flavors: self.setup.flavors.clone(),
+            ovh_pool_sizes: self
+                .ovh_pools
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            nodepools,
+            nodes,
+            // A trace changes no NodePool and has no OVHNodeClass: nothing drifts.
+            drifted: HashMap::new(),
+            in_flight_nodepools: self
+                .in_flight
+                .iter()
+                .map(|f| f.command.nodepool.clone())
+                .collect(),
+            live_claims: self.nodes.values().map(|n| n.sim.name.clone()).collect(),
+        }
+    }
+
+    /// One pass of the controller's disruption loop: replacements whose new nodes are Ready
+    /// let the old nodes go, then the controller's own plan ([`plan::plan`]: consolidateAfter,
+    /// nominated nodes, the consolidation policy's commands validated by simulation, drift
+    /// and expiry, Karpenter's order, one command per NodePool, budgets, the validation
+    /// delay) over [`Sim::plan_input`]; deletes carried out at once, replacements launched
+    /// and their old nodes removed once they are Ready.
     fn karpenter_pass(&mut self, set: &PolicySet, policy: &Arc<ActivePolicy>) {
         // The strategy's flavor-selection (and the default it falls back to) places the pods
         // of simulated commands, as the active policy does in the controller.
@@ -681,138 +776,34 @@ impl Sim<'_, '_> {
             _ => Box::new(Naive),
         };
         self.progress_in_flight();
-        let now = self.clock.now();
-        let (snap, _, _) = self.snapshot();
-        let pools = self.pool_specs();
-        let sizes: HashMap<String, u32> = self
-            .ovh_pools
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        let nominated = pass::nominated(
-            &SimInput {
-                snapshot: &snap,
-                pools: &pools,
-                flavors: &self.setup.flavors,
-                ovh_pool_sizes: &sizes,
-                config: "",
-            },
-            &*primary,
-            &fallback,
-        );
-        let busy: BTreeSet<u64> = self
-            .in_flight
-            .iter()
-            .flat_map(|f| f.old.iter().chain(&f.new).copied())
-            .collect();
-        let mut pods_on: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-        for (id, p) in &self.pods {
-            if let Place::Bound(n) = p.place {
-                pods_on.entry(n).or_default().push(*id);
-            }
-        }
-        let mut candidates = Vec::new();
-        let mut live = HashSet::new();
-        for (id, n) in self.nodes.iter().filter(|(_, n)| n.ready) {
-            let pool = &self.setup.pools[n.pool];
-            let since = self.memory.pods_unchanged_since(
-                &n.sim.name,
-                &n.sim.name,
-                pass::fingerprint(pods_on.get(id).cloned().unwrap_or_default()),
-                self.at(n.ready_at),
-                now,
-            );
-            live.insert(n.sim.name.clone());
-            candidates.push(Candidate {
-                node: n.sim.name.clone(),
-                claim: n.sim.name.clone(),
-                nodepool: pool.spec.name.clone(),
-                hourly_price: n.price,
-                age_seconds: self.now - n.launched,
-                disruptable: !busy.contains(id),
-                consolidatable: pass::consolidatable(
-                    nominated.contains(&n.sim.name),
-                    pool.consolidate_after,
-                    since,
-                    &self.clock,
-                ),
-            });
-        }
-        self.memory.retain_nodes(&live);
-        let settings: Vec<PoolSettings> = self
-            .setup
-            .pools
-            .iter()
-            .map(|p| PoolSettings {
-                name: p.spec.name.clone(),
-                when_empty: p.consolidation_policy == ConsolidationPolicy::WhenEmpty,
-                consolidate_after_seconds: p.consolidate_after,
-                template_hash: String::new(),
-            })
-            .collect();
-        let input = decide::Input {
-            snapshot: &snap,
-            pools: &pools,
-            settings: &settings,
-            flavors: &self.setup.flavors,
-            candidates: &candidates,
-            ovh_pool_sizes: &sizes,
-        };
-        let budgets = |nodepool: &str| {
-            let i = self
-                .setup
-                .pools
-                .iter()
-                .position(|p| p.spec.name == nodepool)?;
-            Some(PoolBudget {
-                budgets: &self.setup.pools[i].budgets,
-                total: self.nodes.values().filter(|n| n.pool == i).count() as u32,
-                // Nodes go at once in the replay: none is ever half-deleted.
-                disrupting: 0,
-            })
-        };
-        // Validation refuses every command naming a node that is not consolidatable: with none,
-        // the policy call cannot change the outcome.
-        let accepted = if candidates.iter().any(|c| c.consolidatable && c.disruptable) {
-            self.result.consolidation_calls += 1;
-            match set.decide_with(policy.clone(), decide::consolidation_request(&input)) {
+        let input = self.plan_input();
+        let mut fallbacks = 0;
+        let mut consolidate =
+            |request: ConsolidationRequest| match set.decide_with(policy.clone(), request) {
                 Ok(d) => {
                     if d.failure.is_some() {
-                        self.result.consolidation_fallbacks += 1;
+                        fallbacks += 1;
                     }
-                    let (accepted, refused) = decide::validate_all(
-                        &input,
-                        &d.decision.commands,
-                        &*primary,
-                        &fallback,
-                        &budgets,
-                        now,
-                    );
-                    self.result.commands_refused += refused.len() as u64;
-                    accepted
+                    Ok(d.decision.commands)
                 }
-                Err(_) => Vec::new(),
-            }
-        } else {
-            Vec::new()
-        };
-        drop(primary);
-        self.fixed = fixed;
-        let in_flight_pools: HashSet<String> = self
-            .in_flight
-            .iter()
-            .map(|f| f.command.nodepool.clone())
-            .collect();
-        let choices = pass::choose(
-            accepted,
-            Vec::new(),
-            in_flight_pools,
-            &budgets,
+                Err(e) => Err(e.to_string()),
+            };
+        let planned = plan::plan(
+            &input,
             &mut self.memory,
             &self.clock,
-            VALIDATION_DELAY,
+            &*primary,
+            &fallback,
+            &mut consolidate,
         );
-        for (command, verdict) in choices {
+        drop(primary);
+        self.fixed = fixed;
+        if planned.policy_called {
+            self.result.consolidation_calls += 1;
+        }
+        self.result.consolidation_fallbacks += fallbacks;
+        self.result.commands_refused += planned.refused.len() as u64;
+        for (command, verdict) in planned.commands {
             match verdict {
                 Verdict::Execute => self.execute(command),
                 Verdict::OverBudget { .. } => self.result.budget_blocked += 1,
@@ -1050,5 +1041,299 @@ impl Sim<'_, '_> {
             .iter()
             .map(|(k, s)| (k.clone(), s / 3600.0))
             .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The controller's and the replay's input builders give the same plan for the same
+    //! cluster.
+
+    use std::time::Duration;
+
+    use k8s_openapi::api::core::v1::{Node as K8sNode, Pod as K8sPod};
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::{labels, NillableDuration, NodeClaim, NodePool};
+    use crate::disruption::cluster::ClusterView;
+    use crate::policy::types::consolidation::{
+        Action, Command as PolicyCommand, Reason as PolicyReason,
+    };
+    use crate::scheduling::{convert, new_node_labels};
+    use crate::state::ClusterState;
+
+    /// NodePools a (two nodes: one running a do-not-disrupt pod and an empty one), b (an
+    /// under-used node and a busier one), c (consolidation off, an expired node) and d (an
+    /// empty node, a budget of 0).
+    const TRACE: &str = r#"
+name: same-plan
+duration_seconds: 7200
+nodepools:
+  - {name: a, budgets: [{nodes: "100%"}]}
+  - {name: b, budgets: [{nodes: "100%"}]}
+  - {name: c, consolidate_after_seconds: null}
+  - {name: d, budgets: [{nodes: "0"}]}
+workloads:
+  - {name: web, cpu: 500m, memory: 1Gi}
+  - {name: guarded, cpu: 500m, memory: 1Gi}
+events:
+  - {at: 0, scale: {workload: web, replicas: 0}}
+"#;
+
+    /// (NodePool index, workloads of its pods) per node `node-{i}`, all b3-8s launched at 0
+    /// and Ready at 180.
+    const NODES: &[(usize, &[usize])] = &[
+        (0, &[1]),
+        (0, &[]),
+        (1, &[0]),
+        (1, &[0, 0]),
+        (2, &[0]),
+        (3, &[]),
+    ];
+
+    /// The instant of the pass, in simulated seconds: past consolidateAfter (60 s) and the
+    /// 30 min expireAfter of NodePool c.
+    const NOW: u64 = 3600;
+
+    fn setup(trace: &Trace) -> Setup {
+        let mut setup = Setup::new(trace).unwrap();
+        // What traces cannot say: a do-not-disrupt workload and an expireAfter.
+        setup.do_not_disrupt.insert(1);
+        setup.pools[2].expire_after = NillableDuration::from_duration(Duration::from_secs(1800));
+        setup
+    }
+
+    /// The consolidation policy of this test: delete every consolidatable node on its own,
+    /// disruptable or not (the plan refuses what it may not do).
+    fn delete_each(request: ConsolidationRequest) -> Result<Vec<PolicyCommand>, String> {
+        Ok(request
+            .nodes
+            .iter()
+            .filter(|n| n.consolidatable)
+            .map(|n| PolicyCommand {
+                nodes: vec![n.name.clone()],
+                action: Action::Delete,
+                reason: if n.pods.is_empty() {
+                    PolicyReason::Empty
+                } else {
+                    PolicyReason::Underutilized
+                },
+                savings_per_hour: n.hourly_price,
+                message: format!("delete {}", n.name),
+            })
+            .collect())
+    }
+
+    /// The cluster as the replay holds it.
+    fn replay_cluster(sim: &mut Sim<'_, '_>) {
+        let setup = sim.setup;
+        let flavor = setup.flavors.iter().position(|f| f.name == "b3-8").unwrap();
+        let spec = &setup.flavors[flavor];
+        for (id, (pool, pods)) in NODES.iter().enumerate() {
+            let id = id as u64;
+            let name = format!("node-{id}");
+            let pool_spec = &setup.pools[*pool].spec;
+            let zone = spec.zones[0].0.clone();
+            sim.nodes.insert(
+                id,
+                Node {
+                    sim: SimNode {
+                        name: name.clone(),
+                        labels: new_node_labels(pool_spec, spec, &zone, &name, []),
+                        taints: Vec::new(),
+                        allocatable: spec.allocatable,
+                        requested: Resources::default(),
+                        nodepool: Some(pool_spec.name.clone()),
+                        nodeclaim: Some(name.clone()),
+                        state: NodeState::Ready,
+                        unschedulable: false,
+                    },
+                    pool: *pool,
+                    flavor,
+                    ovh_pool: format!("karpenter-b3-8-{zone}"),
+                    price: spec.hourly_price,
+                    launched: 0,
+                    ready_at: 180,
+                    ready: true,
+                    low_since: None,
+                },
+            );
+            *sim.ovh_pools
+                .entry(format!("karpenter-b3-8-{zone}"))
+                .or_default() += 1;
+            for workload in *pods {
+                let pod = sim.new_pod(*workload, None);
+                sim.start(pod, id);
+            }
+        }
+        sim.now = NOW;
+        sim.clock.advance(Duration::from_secs(NOW));
+    }
+
+    /// The same cluster as the controller reads it: NodeClaims, NodePools, Nodes and pods.
+    fn controller_objects(
+        sim: &Sim<'_, '_>,
+    ) -> (Vec<NodeClaim>, Vec<NodePool>, Vec<K8sNode>, ClusterState) {
+        let setup = sim.setup;
+        let at = |s: u64| sim.at(s).to_string();
+        let nodepools = setup
+            .pools
+            .iter()
+            .map(|p| {
+                serde_json::from_value(json!({
+                    "metadata": {"name": p.spec.name},
+                    "spec": {
+                        "template": {"spec": {
+                            "nodeClassRef": {"group": "karpenter.ovhcloud.sh",
+                                "kind": "OVHNodeClass", "name": "default"},
+                            "requirements": [],
+                            "expireAfter": p.expire_after.as_str()}},
+                        "disruption": {
+                            "consolidationPolicy": "WhenEmptyOrUnderutilized",
+                            "consolidateAfter": p.consolidate_after
+                                .map_or("Never".to_string(), |s| format!("{s}s")),
+                            "budgets": p.budgets}}}))
+                .unwrap()
+            })
+            .collect();
+        let mut claims = Vec::new();
+        let mut nodes = Vec::new();
+        let mut state = ClusterState::new();
+        for n in sim.nodes.values() {
+            let pool = &setup.pools[n.pool];
+            claims.push(
+                serde_json::from_value(json!({
+                    "metadata": {"name": n.sim.name, "creationTimestamp": at(n.launched),
+                        "labels": {labels::NODEPOOL: pool.spec.name,
+                            labels::INSTANCE_TYPE: setup.flavors[n.flavor].name}},
+                    "spec": {"nodeClassRef": {"group": "karpenter.ovhcloud.sh",
+                            "kind": "OVHNodeClass", "name": "default"},
+                        "requirements": [],
+                        "expireAfter": pool.expire_after.as_str()},
+                    "status": {"nodeName": n.sim.name, "conditions": [{"type": "Initialized",
+                        "status": "True", "lastTransitionTime": at(n.ready_at),
+                        "reason": "Initialized"}]}}))
+                .unwrap(),
+            );
+            let node: K8sNode = serde_json::from_value(json!({
+                "metadata": {"name": n.sim.name, "labels": n.sim.labels},
+                "status": {"allocatable": convert::resource_list(&n.sim.allocatable),
+                    "conditions": [{"type": "Ready", "status": "True"}]}}))
+            .unwrap();
+            state.apply_node(&node);
+            nodes.push(node);
+        }
+        for (id, p) in &sim.pods {
+            let Place::Bound(node) = p.place else {
+                continue;
+            };
+            let workload = &sim.trace.workloads[p.workload];
+            let annotations = if setup.do_not_disrupt.contains(&p.workload) {
+                json!({labels::DO_NOT_DISRUPT: "true"})
+            } else {
+                json!({})
+            };
+            let pod: K8sPod = serde_json::from_value(json!({
+                "metadata": {"name": format!("{}-{id}", workload.name), "namespace": "default",
+                    "uid": format!("uid-{id}"), "labels": {"app": workload.name},
+                    "annotations": annotations,
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "name": workload.name, "uid": workload.name}]},
+                "spec": {"nodeName": sim.nodes[&node].sim.name,
+                    "containers": [{"name": "c", "image": "pause", "resources": {"requests":
+                        {"cpu": workload.cpu, "memory": workload.memory}}}]},
+                "status": {"phase": "Running",
+                    "conditions": [{"type": "PodScheduled", "status": "True"}]}}))
+            .unwrap();
+            state.apply_pod(&pod);
+        }
+        (claims, nodepools, nodes, state)
+    }
+
+    fn summary(plan: &plan::Plan) -> Vec<(String, Reason, Verdict)> {
+        plan.commands
+            .iter()
+            .map(|(c, v)| (c.nodes.join(","), c.reason, v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_controller_and_the_replay_plan_the_same_commands() {
+        let trace = Trace::parse(TRACE).unwrap();
+        let setup = setup(&trace);
+        let strategy = Strategy {
+            name: "test".into(),
+            provisioner: Provisioner::Naive,
+            disruptor: Disruptor::ClusterAutoscaler,
+        };
+        let mut sim = Sim::new(&trace, &setup, &strategy);
+        replay_cluster(&mut sim);
+
+        // The replay's builder.
+        let replay_input = sim.plan_input();
+        // The controller's builder, over the same cluster as Kubernetes objects.
+        let (claims, nodepools, nodes, state) = controller_objects(&sim);
+        let pods_on = |node: &str| state.pods_on(node);
+        let clock = Clock::manual(sim.clock.now());
+        let controller_input = ClusterView {
+            claims: &claims,
+            nodepools: &nodepools,
+            nodes: &nodes,
+            pods_on: &pods_on,
+            snapshot: state.snapshot(),
+            pools: replay_input.pools.clone(),
+            flavors: setup.flavors.clone(),
+            ovh_pool_sizes: replay_input.ovh_pool_sizes.clone(),
+            drifted: HashMap::new(),
+            busy_claims: Default::default(),
+            in_flight_nodepools: Default::default(),
+            now: clock.now(),
+            validation_delay: VALIDATION_DELAY,
+        }
+        .plan_input(&clock);
+
+        let run = |input: &plan::Input, clock: &Clock| {
+            plan::plan(
+                input,
+                &mut pass::Memory::default(),
+                clock,
+                &Naive,
+                &Naive,
+                &mut delete_each,
+            )
+        };
+        let from_replay = run(&replay_input, &sim.clock);
+        let from_controller = run(&controller_input, &clock);
+
+        assert_eq!(
+            summary(&from_replay),
+            vec![
+                ("node-1".into(), Reason::Empty, Verdict::Validating),
+                (
+                    "node-5".into(),
+                    Reason::Empty,
+                    Verdict::OverBudget { allowed: 0 }
+                ),
+                ("node-4".into(), Reason::Expired, Verdict::Execute),
+                ("node-2".into(), Reason::Underutilized, Verdict::Validating),
+            ]
+        );
+        let refused: Vec<&str> = from_replay
+            .refused
+            .iter()
+            .map(|r| r.nodes[0].as_str())
+            .collect();
+        assert_eq!(refused, vec!["node-0"], "the do-not-disrupt pod's node");
+        assert_eq!(
+            from_replay.commands[2].0.message,
+            "expired: older than expireAfter 30m0s"
+        );
+
+        assert_eq!(from_controller.candidates, from_replay.candidates);
+        assert_eq!(from_controller.policy_called, from_replay.policy_called);
+        assert_eq!(from_controller.refused, from_replay.refused);
+        assert_eq!(from_controller.not_replaced, from_replay.not_replaced);
+        assert_eq!(from_controller.commands, from_replay.commands);
     }
 }

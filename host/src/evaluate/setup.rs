@@ -1,12 +1,14 @@
 //! What every replay of a trace shares: the catalog, the NodePools and the pod templates, built
 //! from the trace with the host's own catalog and scheduling types.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use super::trace::{ConsolidationPolicy, Trace, TraceError};
 use crate::api::nodepool::Budget;
+use crate::api::NillableDuration;
 use crate::catalog::{AllocatableModel, Catalog, CatalogInput, FlavorInfo, UnavailableOfferings};
 use crate::clock::Clock;
 use crate::scheduling::{
@@ -33,6 +35,8 @@ pub struct Pool {
     pub baseline_flavor: Option<usize>,
     /// `spec.disruption.budgets`.
     pub budgets: Vec<Budget>,
+    /// `expireAfter` of its nodes. The trace format has no such field: always `Never`.
+    pub expire_after: NillableDuration,
 }
 
 /// The shared inputs of every replay of one trace.
@@ -46,6 +50,9 @@ pub struct Setup {
     pub specs: Vec<Arc<PodSpec>>,
     /// The instant simulated time 0 stands for.
     pub start: Timestamp,
+    /// Workloads (indices in `specs`) whose pods carry `karpenter.sh/do-not-disrupt: "true"`.
+    /// The trace format has no such field: always empty.
+    pub do_not_disrupt: BTreeSet<usize>,
 }
 
 impl Setup {
@@ -183,6 +190,7 @@ impl Setup {
                 consolidate_after: p.consolidate_after_seconds,
                 baseline_flavor,
                 budgets: p.budgets_or_default(),
+                expire_after: NillableDuration::never(),
             });
         }
         Ok(Setup {
@@ -190,6 +198,7 @@ impl Setup {
             pools,
             specs,
             start: trace.start()?,
+            do_not_disrupt: BTreeSet::new(),
         })
     }
 }
