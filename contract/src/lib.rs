@@ -8,16 +8,16 @@
 //! components nothing beyond the code they use.
 //!
 //! - [`labels`]: label, annotation and taint keys, and the well-known label values.
-//! - [`requirements`]: requirement operators and [`matches`], the one matching rule.
+//! - [`requirements`]: requirement operators and [`matches`](fn@matches), the one matching rule.
 //! - [`resources`]: [`Resources`], saturating arithmetic, fit and copies that fit.
 //! - [`taints`]: taint effects, [`tolerates`] and [`first_untolerated`].
-//! - [`flavors`]: the flavor and price table (`contract/flavors.csv`) and its parser.
+//! - [`flavors`](mod@flavors): the flavor and price table (`contract/flavors.csv`) and its parser.
 //!
 //! # Argument order
 //!
 //! Every rule takes its subject first (what is tested, or the list that is searched and
 //! returned from) and what it is tested against second:
-//! [`matches(operator, values, label_value)`](matches),
+//! [`matches(operator, values, label_value)`](fn@matches),
 //! [`request.fits_in(free)`](Resources::fits_in),
 //! [`one.copies_within(free)`](Resources::copies_within),
 //! [`capacity.within_limits(limit)`](Resources::within_limits),

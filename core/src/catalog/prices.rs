@@ -1,8 +1,8 @@
 //! The embedded flavor table: size and approximate hourly price (EUR) of the flavors OVH
 //! sells, used when OVH's public price catalog cannot be read. Prices are overridable per
 //! OVHNodeClass (`spec.priceOverrides`). The rows are the contract's shared table
-//! (`contract/flavors.csv`, [`karpenter_ovhcloud_contract::flavors`]), which the policy SDK
-//! and the simulator load too.
+//! (`contract/flavors.csv`, [`flavors`](mod@karpenter_ovhcloud_contract::flavors) in the
+//! contract crate), which the policy SDK and the simulator load too.
 
 use std::sync::LazyLock;
 
