@@ -1,48 +1,24 @@
 //! Every label, annotation, taint and finalizer key the controller reads or writes, in one
 //! place. Keys of the `karpenter.sh` domain are upstream Karpenter's; keys of
-//! `karpenter.ovhcloud.sh` are ours.
+//! `karpenter.ovhcloud.sh` are ours. The keys and values the policies also see (node labels,
+//! the karpenter taints, `do-not-disrupt`) are the contract's
+//! ([`karpenter_ovhcloud_contract::labels`]), re-exported here; the ones only the controller
+//! uses (API groups, hash annotations, finalizers) are defined here.
+
+pub use karpenter_ovhcloud_contract::labels::{
+    ARCH, ARCH_AMD64, CAPACITY_TYPE, CAPACITY_TYPE_ON_DEMAND, DISRUPTED_TAINT, DO_NOT_DISRUPT,
+    FLAVOR_CATEGORY, FLAVOR_FAMILY, FLAVOR_GENERATION, HOSTNAME, INITIALIZED, INSTANCE_TYPE,
+    NODEPOOL, OS, OS_LINUX, OVH_NODECLASS, OVH_NODE_ID, OVH_POOL, OVH_WELL_KNOWN, REGION,
+    REGISTERED, UNREGISTERED_TAINT, WELL_KNOWN_NODE_LABELS, ZONE,
+};
 
 /// API group of NodePool and NodeClaim.
 pub const KARPENTER_GROUP: &str = "karpenter.sh";
 /// API group of OVHNodeClass.
 pub const OVH_GROUP: &str = "karpenter.ovhcloud.sh";
 
-// Well-known Kubernetes node labels.
-
-/// Flavor name of a node, e.g. `b3-8`.
-pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
-/// Zone of a node, e.g. `eu-west-par-a`.
-pub const ZONE: &str = "topology.kubernetes.io/zone";
-/// Region of a node, e.g. `eu-west-par`.
-pub const REGION: &str = "topology.kubernetes.io/region";
-/// Host name of a node: the domain of hostname topology spread and anti-affinity.
-pub const HOSTNAME: &str = "kubernetes.io/hostname";
-/// CPU architecture of a node (always `amd64` on OVH MKS).
-pub const ARCH: &str = "kubernetes.io/arch";
-/// Operating system of a node (always `linux` on OVH MKS).
-pub const OS: &str = "kubernetes.io/os";
-
-// karpenter.sh labels.
-
-/// NodePool that owns a NodeClaim and its node.
-pub const NODEPOOL: &str = "karpenter.sh/nodepool";
-/// Capacity type of a node; OVH MKS only offers [`CAPACITY_TYPE_ON_DEMAND`].
-pub const CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
-/// The only capacity type OVH offers (no spot).
-pub const CAPACITY_TYPE_ON_DEMAND: &str = "on-demand";
-/// Set to `true` on a node once its NodeClaim is registered.
-pub const REGISTERED: &str = "karpenter.sh/registered";
-/// Set to `true` on a node once it is initialized (Ready, startup taints gone, resources reported).
-pub const INITIALIZED: &str = "karpenter.sh/initialized";
-/// Value of [`ARCH`] on OVH nodes.
-pub const ARCH_AMD64: &str = "amd64";
-/// Value of [`OS`] on OVH nodes.
-pub const OS_LINUX: &str = "linux";
-
 // karpenter.sh annotations.
 
-/// On a pod or a node: never disrupt voluntarily (`"true"`).
-pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
 /// Hash of the NodePool template a NodeClaim was made from (drift detection).
 pub const NODEPOOL_HASH: &str = "karpenter.sh/nodepool-hash";
 /// Version of the hash algorithm of [`NODEPOOL_HASH`]; a different version means re-hash, not drift.
@@ -50,35 +26,10 @@ pub const NODEPOOL_HASH_VERSION: &str = "karpenter.sh/nodepool-hash-version";
 /// On a NodeClaim: its termination deadline (RFC 3339), from terminationGracePeriod.
 pub const NODECLAIM_TERMINATION_TIMESTAMP: &str = "karpenter.sh/nodeclaim-termination-timestamp";
 
-// karpenter.sh taints.
-
-/// Startup taint of a node until its NodeClaim is registered.
-pub const UNREGISTERED_TAINT: &str = "karpenter.sh/unregistered";
-/// Taint of a node being disrupted (no new pods), effect NoSchedule.
-pub const DISRUPTED_TAINT: &str = "karpenter.sh/disrupted";
-
 // karpenter.sh finalizers.
 
 /// Finalizer on NodeClaims and nodes: removed once the OVH node is gone.
 pub const TERMINATION_FINALIZER: &str = "karpenter.sh/termination";
-
-// karpenter.ovhcloud.sh labels.
-
-/// Flavor family, e.g. `b3`.
-pub const FLAVOR_FAMILY: &str = "karpenter.ovhcloud.sh/flavor-family";
-/// Flavor generation, e.g. `3` for b3 (gen2 allows monthly billing).
-pub const FLAVOR_GENERATION: &str = "karpenter.ovhcloud.sh/flavor-generation";
-/// Flavor category, e.g. `general-purpose`.
-pub const FLAVOR_CATEGORY: &str = "karpenter.ovhcloud.sh/flavor-category";
-/// Name of the OVH node pool a node belongs to, e.g. `karpenter-b3-8-eu-west-par-a`.
-pub const OVH_POOL: &str = "karpenter.ovhcloud.sh/ovh-pool";
-/// OVH node id of a node (the MKS node id, not the instance id).
-pub const OVH_NODE_ID: &str = "karpenter.ovhcloud.sh/ovh-node-id";
-/// OVHNodeClass a NodeClaim was launched with.
-pub const OVH_NODECLASS: &str = "karpenter.ovhcloud.sh/ovhnodeclass";
-
-/// The `karpenter.ovhcloud.sh` labels NodePools may require and templates may set.
-pub const OVH_WELL_KNOWN: &[&str] = &[FLAVOR_FAMILY, FLAVOR_GENERATION, FLAVOR_CATEGORY];
 
 // karpenter.ovhcloud.sh annotations.
 
@@ -93,20 +44,6 @@ pub const POLICY_ANNOTATION: &str = "karpenter.ovhcloud.sh/policy";
 
 /// Finalizer on OVHNodeClasses: kept while NodeClaims still use the class.
 pub const NODECLASS_FINALIZER: &str = "karpenter.ovhcloud.sh/termination";
-
-/// Well-known labels every node the controller launches carries (the scheduler may select on them).
-pub const WELL_KNOWN_NODE_LABELS: &[&str] = &[
-    INSTANCE_TYPE,
-    ZONE,
-    REGION,
-    NODEPOOL,
-    CAPACITY_TYPE,
-    FLAVOR_FAMILY,
-    FLAVOR_GENERATION,
-    FLAVOR_CATEGORY,
-    ARCH,
-    OS,
-];
 
 /// Provider ID of an OVH node: `openstack:///{instanceId}`.
 pub fn provider_id(instance_id: &str) -> String {

@@ -55,6 +55,34 @@ pub enum Operator {
     Lt,
 }
 
+impl From<Operator> for karpenter_ovhcloud_contract::Operator {
+    fn from(op: Operator) -> Self {
+        use karpenter_ovhcloud_contract::Operator as C;
+        match op {
+            Operator::In => C::In,
+            Operator::NotIn => C::NotIn,
+            Operator::Exists => C::Exists,
+            Operator::DoesNotExist => C::DoesNotExist,
+            Operator::Gt => C::Gt,
+            Operator::Lt => C::Lt,
+        }
+    }
+}
+
+impl From<karpenter_ovhcloud_contract::Operator> for Operator {
+    fn from(op: karpenter_ovhcloud_contract::Operator) -> Self {
+        use karpenter_ovhcloud_contract::Operator as C;
+        match op {
+            C::In => Operator::In,
+            C::NotIn => Operator::NotIn,
+            C::Exists => Operator::Exists,
+            C::DoesNotExist => Operator::DoesNotExist,
+            C::Gt => Operator::Gt,
+            C::Lt => Operator::Lt,
+        }
+    }
+}
+
 /// A node selector requirement with min values is a selector that contains values, a key, an
 /// operator that relates the key and values and minValues that represent the requirement to
 /// have at least that many values.

@@ -23,16 +23,17 @@ pub enum Category {
 }
 
 impl Category {
-    /// The label value, e.g. `general-purpose`.
+    /// The label value, e.g. `general-purpose` ([`karpenter_ovhcloud_contract::labels::category`]).
     pub fn as_str(self) -> &'static str {
+        use karpenter_ovhcloud_contract::labels::category;
         match self {
-            Self::GeneralPurpose => "general-purpose",
-            Self::ComputeOptimized => "compute-optimized",
-            Self::MemoryOptimized => "memory-optimized",
-            Self::Discovery => "discovery",
-            Self::IopsOptimized => "iops-optimized",
-            Self::Gpu => "gpu",
-            Self::Other => "other",
+            Self::GeneralPurpose => category::GENERAL_PURPOSE,
+            Self::ComputeOptimized => category::COMPUTE_OPTIMIZED,
+            Self::MemoryOptimized => category::MEMORY_OPTIMIZED,
+            Self::Discovery => category::DISCOVERY,
+            Self::IopsOptimized => category::IOPS_OPTIMIZED,
+            Self::Gpu => category::GPU,
+            Self::Other => category::OTHER,
         }
     }
 

@@ -193,9 +193,11 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
                 }
                 loop {
                     let left = group.pods.len() as u32;
-                    let room = board.nodes()[node]
-                        .free
-                        .how_many(&group.prepared.spec.requests);
+                    let room = group
+                        .prepared
+                        .spec
+                        .requests
+                        .copies_within(&board.nodes()[node].free);
                     let n = if group.prepared.has_topology() {
                         1
                     } else {

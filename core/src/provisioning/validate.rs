@@ -67,7 +67,7 @@ pub fn pool_admits(
         if pool
             .spec
             .remaining
-            .is_some_and(|left| !limit_room(&f.capacity).fits_in(&limit_room(&left)))
+            .is_some_and(|left| !f.capacity.within_limits(&left))
         {
             return false;
         }
@@ -83,11 +83,6 @@ pub fn pool_admits(
             (overhead + spec.requests).fits_in(&f.allocatable)
         })
     })
-}
-
-/// The dimensions NodePool limits constrain (pods are not limited).
-fn limit_room(r: &Resources) -> Resources {
-    Resources { pods: 0, ..*r }
 }
 
 fn limit_exceeded(used: &Resources, left: &Resources) -> Option<&'static str> {

@@ -327,18 +327,9 @@ pub fn node(node: &core::Node) -> SimNode {
 
 /// A NodePool requirement (or a NodeClaim's).
 pub fn nodepool_requirement(r: &crate::api::NodeSelectorRequirementWithMinValues) -> Requirement {
-    use crate::api::Operator as Api;
-    let operator = match r.operator {
-        Api::In => Operator::In,
-        Api::NotIn => Operator::NotIn,
-        Api::Exists => Operator::Exists,
-        Api::DoesNotExist => Operator::DoesNotExist,
-        Api::Gt => Operator::Gt,
-        Api::Lt => Operator::Lt,
-    };
     Requirement {
         key: r.key.clone(),
-        operator,
+        operator: r.operator.into(),
         values: r.values.clone(),
     }
 }

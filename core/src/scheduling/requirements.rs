@@ -1,41 +1,13 @@
 //! Node selector requirements (In, NotIn, Exists, DoesNotExist, Gt, Lt) and label selectors.
+//! The operators and their matching rule are the contract's
+//! ([`karpenter_ovhcloud_contract::requirements`]), shared with the policy SDK.
 
 use std::collections::BTreeMap;
 
+pub use karpenter_ovhcloud_contract::Operator;
+
 /// Labels of a node or a pod.
 pub type Labels = BTreeMap<String, String>;
-
-/// Operator of a requirement, as in Kubernetes' `NodeSelectorRequirement`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Operator {
-    /// The label's value is one of the values.
-    In,
-    /// The label is absent or its value is not one of the values.
-    NotIn,
-    /// The label is present.
-    Exists,
-    /// The label is absent.
-    DoesNotExist,
-    /// The label's integer value is greater than the single value.
-    Gt,
-    /// The label's integer value is less than the single value.
-    Lt,
-}
-
-impl Operator {
-    /// Parses the Kubernetes spelling; None for an unknown operator.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "In" => Self::In,
-            "NotIn" => Self::NotIn,
-            "Exists" => Self::Exists,
-            "DoesNotExist" => Self::DoesNotExist,
-            "Gt" => Self::Gt,
-            "Lt" => Self::Lt,
-            _ => return None,
-        })
-    }
-}
 
 /// One requirement on labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,30 +30,10 @@ impl Requirement {
         }
     }
 
-    /// Whether a label value (None when the label is absent) satisfies the requirement.
+    /// Whether a label value (None when the label is absent) satisfies the requirement
+    /// ([`karpenter_ovhcloud_contract::matches`]).
     pub fn allows(&self, value: Option<&str>) -> bool {
-        match (self.operator, value) {
-            (Operator::In, Some(v)) => self.values.iter().any(|x| x == v),
-            (Operator::In, None) => false,
-            (Operator::NotIn, Some(v)) => !self.values.iter().any(|x| x == v),
-            (Operator::NotIn, None) => true,
-            (Operator::Exists, v) => v.is_some(),
-            (Operator::DoesNotExist, v) => v.is_none(),
-            (Operator::Gt | Operator::Lt, None) => false,
-            (op, Some(v)) => {
-                let (Ok(have), Some(Ok(bound))) = (
-                    v.parse::<i64>(),
-                    self.values.first().map(|b| b.parse::<i64>()),
-                ) else {
-                    return false;
-                };
-                if op == Operator::Gt {
-                    have > bound
-                } else {
-                    have < bound
-                }
-            }
-        }
+        karpenter_ovhcloud_contract::matches(self.operator, &self.values, value)
     }
 
     /// Whether the labels satisfy the requirement.
@@ -153,6 +105,8 @@ mod tests {
         assert!(!Requirement::new("a", Operator::Lt, &["8"]).matches(&l));
         assert!(!Requirement::new("b", Operator::Gt, &["0"]).matches(&l));
         assert!(!Requirement::new("n", Operator::Gt, &["bad"]).matches(&l));
+        // Gt/Lt take exactly one value, as in Kubernetes.
+        assert!(!Requirement::new("n", Operator::Gt, &["1", "2"]).matches(&l));
     }
 
     #[test]

@@ -1,27 +1,11 @@
-//! Taints and tolerations.
+//! Taints and tolerations of the scheduling model. The matching rules are the contract's
+//! ([`karpenter_ovhcloud_contract::taints`]), shared with the policy SDK; these owned types
+//! lend their fields to it.
 
-/// Taint effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TaintEffect {
-    /// Pods that do not tolerate it are not scheduled.
-    NoSchedule,
-    /// A preference only: never blocks scheduling.
-    PreferNoSchedule,
-    /// Pods that do not tolerate it are not scheduled (and evicted).
-    NoExecute,
-}
+use karpenter_ovhcloud_contract::taints::{self as contract, AsTaint, AsToleration};
+use karpenter_ovhcloud_contract::TolerationOperator;
 
-impl TaintEffect {
-    /// Parses the Kubernetes spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "NoSchedule" => Self::NoSchedule,
-            "PreferNoSchedule" => Self::PreferNoSchedule,
-            "NoExecute" => Self::NoExecute,
-            _ => return None,
-        })
-    }
-}
+pub use karpenter_ovhcloud_contract::TaintEffect;
 
 /// A node taint.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,24 +31,42 @@ pub struct Toleration {
     pub effect: Option<TaintEffect>,
 }
 
-impl Toleration {
-    /// Whether this toleration tolerates the taint.
-    pub fn tolerates(&self, taint: &Taint) -> bool {
-        if self.effect.is_some_and(|e| e != taint.effect) {
-            return false;
-        }
-        match &self.key {
-            None => self.exists,
-            Some(key) => key == &taint.key && (self.exists || self.value == taint.value),
+impl AsTaint for Taint {
+    fn as_taint(&self) -> contract::Taint<'_> {
+        contract::Taint {
+            key: &self.key,
+            value: &self.value,
+            effect: self.effect,
         }
     }
 }
 
-/// The first taint that blocks scheduling (NoSchedule or NoExecute) and no toleration tolerates.
+impl AsToleration for Toleration {
+    fn as_toleration(&self) -> contract::Toleration<'_> {
+        contract::Toleration {
+            key: self.key.as_deref(),
+            operator: if self.exists {
+                TolerationOperator::Exists
+            } else {
+                TolerationOperator::Equal
+            },
+            value: &self.value,
+            effect: self.effect,
+        }
+    }
+}
+
+impl Toleration {
+    /// Whether this toleration tolerates the taint ([`karpenter_ovhcloud_contract::tolerates`]).
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        contract::tolerates(&self.as_toleration(), &taint.as_taint())
+    }
+}
+
+/// The first taint that blocks scheduling (NoSchedule or NoExecute) and no toleration
+/// tolerates ([`karpenter_ovhcloud_contract::first_untolerated`]).
 pub fn first_untolerated<'a>(taints: &'a [Taint], tolerations: &[Toleration]) -> Option<&'a Taint> {
-    taints.iter().find(|t| {
-        t.effect != TaintEffect::PreferNoSchedule && !tolerations.iter().any(|tol| tol.tolerates(t))
-    })
+    contract::first_untolerated(taints, tolerations)
 }
 
 #[cfg(test)]

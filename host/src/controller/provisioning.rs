@@ -25,22 +25,13 @@ use crate::provisioning::pods::PendingPods;
 use crate::provisioning::simulate::{Input, Plan};
 use crate::provisioning::wit::plan_with;
 use crate::scheduling::offer::NodeClassSpec;
-use crate::scheduling::{convert, FlavorSpec, Operator, PoolSpec, Requirement, Resources};
+use crate::scheduling::{convert, FlavorSpec, PoolSpec, Requirement, Resources};
 use crate::state::ObjectKey;
 
 fn api_requirement(r: &Requirement) -> NodeSelectorRequirementWithMinValues {
-    use crate::api::Operator as Api;
-    let operator = match r.operator {
-        Operator::In => Api::In,
-        Operator::NotIn => Api::NotIn,
-        Operator::Exists => Api::Exists,
-        Operator::DoesNotExist => Api::DoesNotExist,
-        Operator::Gt => Api::Gt,
-        Operator::Lt => Api::Lt,
-    };
     NodeSelectorRequirementWithMinValues {
         key: r.key.clone(),
-        operator,
+        operator: r.operator.into(),
         values: r.values.clone(),
         min_values: None,
     }

@@ -2,55 +2,69 @@
 //!
 //! A new node's labels are implied by its NodePool, flavor and zone ([`NewNodeLabels`]): the
 //! well-known labels of [`well_known`] plus the NodePool's template labels. Requirements (of a
-//! pod or of a NodePool) are matched against any [`LabelSource`] without allocating.
+//! pod or of a NodePool) are matched against any [`LabelSource`] without allocating, by the
+//! contract's rule ([`karpenter_ovhcloud_contract::matches`]), the one the host validates
+//! answers with.
 
 use std::borrow::Cow;
 
+use karpenter_ovhcloud_contract as contract;
+
 use crate::types::{Category, Flavor, Label, Nodepool, Operator, Requirement};
 
-/// Label keys the controller puts on every node it launches.
+/// Label keys the controller puts on every node it launches, and their fixed values: the
+/// contract's ([`karpenter_ovhcloud_contract::labels`]).
 pub mod well_known {
-    /// Flavor name, e.g. `b3-8`.
-    pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
-    /// Zone, e.g. `eu-west-par-a` (the region itself in 1-AZ regions).
-    pub const ZONE: &str = "topology.kubernetes.io/zone";
-    /// Region of the OVHNodeClass, e.g. `EU-WEST-PAR`.
-    pub const REGION: &str = "topology.kubernetes.io/region";
-    /// NodePool name.
-    pub const NODEPOOL: &str = "karpenter.sh/nodepool";
-    /// Always `on-demand` on OVHcloud.
-    pub const CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
-    /// Flavor family, e.g. `b3`.
-    pub const FLAVOR_FAMILY: &str = "karpenter.ovhcloud.sh/flavor-family";
-    /// Flavor generation, e.g. `3` (an integer: usable with `Gt`/`Lt`).
-    pub const FLAVOR_GENERATION: &str = "karpenter.ovhcloud.sh/flavor-generation";
-    /// Flavor category, e.g. `general-purpose` (see [`super::category_label`]).
-    pub const FLAVOR_CATEGORY: &str = "karpenter.ovhcloud.sh/flavor-category";
-    /// Always `amd64`.
-    pub const ARCH: &str = "kubernetes.io/arch";
-    /// Always `linux`.
-    pub const OS: &str = "kubernetes.io/os";
-    /// Node name (unknown for a node not launched yet).
-    pub const HOSTNAME: &str = "kubernetes.io/hostname";
+    pub use karpenter_ovhcloud_contract::labels::{
+        ARCH, CAPACITY_TYPE, FLAVOR_CATEGORY, FLAVOR_FAMILY, FLAVOR_GENERATION, HOSTNAME,
+        INSTANCE_TYPE, NODEPOOL, OS, REGION, ZONE,
+    };
 
-    /// The only capacity type OVHcloud offers.
-    pub const ON_DEMAND: &str = "on-demand";
     /// The only architecture of OVHcloud MKS nodes.
-    pub const AMD64: &str = "amd64";
+    pub use karpenter_ovhcloud_contract::labels::ARCH_AMD64 as AMD64;
+    /// The only capacity type OVHcloud offers.
+    pub use karpenter_ovhcloud_contract::labels::CAPACITY_TYPE_ON_DEMAND as ON_DEMAND;
     /// The only OS of OVHcloud MKS nodes.
-    pub const LINUX: &str = "linux";
+    pub use karpenter_ovhcloud_contract::labels::OS_LINUX as LINUX;
 }
 
 /// The value of the `karpenter.ovhcloud.sh/flavor-category` label for a category.
 pub fn category_label(category: Category) -> &'static str {
+    use contract::labels::category;
     match category {
-        Category::GeneralPurpose => "general-purpose",
-        Category::ComputeOptimized => "compute-optimized",
-        Category::MemoryOptimized => "memory-optimized",
-        Category::Discovery => "discovery",
-        Category::IopsOptimized => "iops-optimized",
-        Category::Gpu => "gpu",
-        Category::Other => "other",
+        Category::GeneralPurpose => category::GENERAL_PURPOSE,
+        Category::ComputeOptimized => category::COMPUTE_OPTIMIZED,
+        Category::MemoryOptimized => category::MEMORY_OPTIMIZED,
+        Category::Discovery => category::DISCOVERY,
+        Category::IopsOptimized => category::IOPS_OPTIMIZED,
+        Category::Gpu => category::GPU,
+        Category::Other => category::OTHER,
+    }
+}
+
+impl From<Operator> for contract::Operator {
+    fn from(op: Operator) -> Self {
+        match op {
+            Operator::In => Self::In,
+            Operator::NotIn => Self::NotIn,
+            Operator::Exists => Self::Exists,
+            Operator::DoesNotExist => Self::DoesNotExist,
+            Operator::Gt => Self::Gt,
+            Operator::Lt => Self::Lt,
+        }
+    }
+}
+
+impl From<contract::Operator> for Operator {
+    fn from(op: contract::Operator) -> Self {
+        match op {
+            contract::Operator::In => Self::In,
+            contract::Operator::NotIn => Self::NotIn,
+            contract::Operator::Exists => Self::Exists,
+            contract::Operator::DoesNotExist => Self::DoesNotExist,
+            contract::Operator::Gt => Self::Gt,
+            contract::Operator::Lt => Self::Lt,
+        }
     }
 }
 
@@ -212,24 +226,10 @@ impl LabelSource for NewNodeLabels<'_> {
 
 /// Whether a label value (`None`: absent) satisfies an operator and its values, with
 /// Kubernetes' semantics (`NotIn` and `DoesNotExist` hold for an absent label; `Gt`/`Lt`
-/// compare integers and fail on anything else).
+/// compare a label value and a single value that are both integers, and fail on anything
+/// else). The contract's rule: [`karpenter_ovhcloud_contract::matches`].
 pub fn value_matches(operator: Operator, values: &[String], value: Option<&str>) -> bool {
-    match operator {
-        Operator::In => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        Operator::NotIn => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        Operator::Exists => value.is_some(),
-        Operator::DoesNotExist => value.is_none(),
-        Operator::Gt | Operator::Lt => {
-            let (Some(v), [bound]) = (value, values) else {
-                return false;
-            };
-            match (v.trim().parse::<i64>(), bound.trim().parse::<i64>()) {
-                (Ok(v), Ok(b)) if operator == Operator::Gt => v > b,
-                (Ok(v), Ok(b)) => v < b,
-                _ => false,
-            }
-        }
-    }
+    contract::matches(operator.into(), values, value)
 }
 
 impl Requirement {
@@ -244,15 +244,11 @@ impl Requirement {
 
     /// Kubernetes-like text, e.g. `node.kubernetes.io/instance-type In [b3-8, b3-16]`.
     pub fn describe(&self) -> String {
-        let op = match self.operator {
-            Operator::In => "In",
-            Operator::NotIn => "NotIn",
-            Operator::Exists => return format!("{} Exists", self.key),
-            Operator::DoesNotExist => return format!("{} DoesNotExist", self.key),
-            Operator::Gt => "Gt",
-            Operator::Lt => "Lt",
-        };
-        format!("{} {} [{}]", self.key, op, self.values.join(", "))
+        let op = contract::Operator::from(self.operator).as_str();
+        match self.operator {
+            Operator::Exists | Operator::DoesNotExist => format!("{} {op}", self.key),
+            _ => format!("{} {} [{}]", self.key, op, self.values.join(", ")),
+        }
     }
 }
 
@@ -285,6 +281,11 @@ mod tests {
         assert!(!value_matches(Operator::Lt, &v(&["x"]), Some("2")));
         assert!(!value_matches(Operator::Gt, &v(&["1", "2"]), Some("3")));
         assert!(!value_matches(Operator::Gt, &v(&["1"]), None));
+        // Not trimmed, as in Kubernetes.
+        assert!(!value_matches(Operator::Gt, &v(&["1"]), Some(" 3")));
+        for op in contract::Operator::ALL {
+            assert_eq!(contract::Operator::from(Operator::from(op)), op);
+        }
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! - resource arithmetic ([`types::Resources::fits`], saturating add/sub/mul, copies that fit);
 //! - requirement matching against the labels a node will carry ([`labels`]);
 //! - toleration matching ([`taints`]), prices ([`price`]), config parsing ([`config`]);
+//! - [`contract`]: the rules these helpers delegate to (label keys, requirement operators,
+//!   resource fit, toleration matching, the flavor table), the same code the host validates
+//!   answers with;
 //! - a packing engine with a pluggable score ([`packing`]), used by the default
 //!   flavor-selection policy and by custom ones;
 //! - [`log`], the one import a policy has.
@@ -70,6 +73,9 @@
 //! Build it as a `cdylib` for `wasm32-unknown-unknown` and turn the module into a component
 //! (`cargo xtask build-policies` does both for the crates of this repository; see
 //! `policies/examples/fewest-nodes/README.md` for an out-of-tree policy).
+
+/// The rules shared with the host (the `karpenter-ovhcloud-contract` crate).
+pub use karpenter_ovhcloud_contract as contract;
 
 pub mod config;
 pub mod labels;

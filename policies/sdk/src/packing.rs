@@ -303,7 +303,7 @@ impl<'a> Packer<'a> {
         let mut reasons = Vec::new();
         for &p in &self.pools {
             let pool = self.pool(p);
-            if let Some(t) = first_untolerated(&group.tolerations, &pool.taints) {
+            if let Some(t) = first_untolerated(&pool.taints, &group.tolerations) {
                 reasons.push(format!(
                     "NodePool {}: taint {} not tolerated",
                     pool.name,

@@ -3,7 +3,7 @@
 use crate::types::{Flavor, ZoneOffering};
 
 /// Hours in a billing month, as OVHcloud counts them (monthly price / 730 = hourly equivalent).
-pub const HOURS_PER_MONTH: f64 = 730.0;
+pub use karpenter_ovhcloud_contract::flavors::HOURS_PER_MONTH;
 
 /// The hourly equivalent of a monthly price.
 pub fn monthly_to_hourly(monthly: f64) -> f64 {

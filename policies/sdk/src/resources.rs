@@ -1,6 +1,39 @@
-//! Resource arithmetic on [`Resources`]: every operation saturates, none panics.
+//! Resource arithmetic on [`Resources`]: every operation saturates, none panics. The rules
+//! are the contract's ([`karpenter_ovhcloud_contract::Resources`]), the ones the host
+//! validates answers with; the WIT record converts to and from it.
+
+use karpenter_ovhcloud_contract as contract;
 
 use crate::types::Resources;
+
+impl From<Resources> for contract::Resources {
+    fn from(r: Resources) -> Self {
+        contract::Resources {
+            cpu_millis: r.cpu_millis,
+            memory_bytes: r.memory_bytes,
+            ephemeral_storage_bytes: r.ephemeral_storage_bytes,
+            gpu: r.gpu,
+            pods: r.pods,
+        }
+    }
+}
+
+impl From<contract::Resources> for Resources {
+    fn from(r: contract::Resources) -> Self {
+        Resources {
+            cpu_millis: r.cpu_millis,
+            memory_bytes: r.memory_bytes,
+            ephemeral_storage_bytes: r.ephemeral_storage_bytes,
+            gpu: r.gpu,
+            pods: r.pods,
+        }
+    }
+}
+
+/// The contract's view of a WIT record.
+fn c(r: &Resources) -> contract::Resources {
+    contract::Resources::from(*r)
+}
 
 /// Bytes in one GiB, for readable tests and messages.
 pub const GIB: u64 = 1 << 30;
@@ -43,79 +76,43 @@ impl Resources {
         }
     }
 
-    /// True when every dimension of `self` is at most the same dimension of `capacity`.
+    /// True when every dimension of `self` is at most the same dimension of `capacity`
+    /// ([`contract::Resources::fits_in`]).
     pub fn fits(&self, capacity: &Resources) -> bool {
-        self.cpu_millis <= capacity.cpu_millis
-            && self.memory_bytes <= capacity.memory_bytes
-            && self.ephemeral_storage_bytes <= capacity.ephemeral_storage_bytes
-            && self.gpu <= capacity.gpu
-            && self.pods <= capacity.pods
+        c(self).fits_in(&c(capacity))
     }
 
     /// Component-wise sum, saturating.
     pub fn saturating_add(&self, other: &Resources) -> Resources {
-        Resources {
-            cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
-            memory_bytes: self.memory_bytes.saturating_add(other.memory_bytes),
-            ephemeral_storage_bytes: self
-                .ephemeral_storage_bytes
-                .saturating_add(other.ephemeral_storage_bytes),
-            gpu: self.gpu.saturating_add(other.gpu),
-            pods: self.pods.saturating_add(other.pods),
-        }
+        c(self).saturating_add(&c(other)).into()
     }
 
     /// Component-wise difference, floored at zero.
     pub fn saturating_sub(&self, other: &Resources) -> Resources {
-        Resources {
-            cpu_millis: self.cpu_millis.saturating_sub(other.cpu_millis),
-            memory_bytes: self.memory_bytes.saturating_sub(other.memory_bytes),
-            ephemeral_storage_bytes: self
-                .ephemeral_storage_bytes
-                .saturating_sub(other.ephemeral_storage_bytes),
-            gpu: self.gpu.saturating_sub(other.gpu),
-            pods: self.pods.saturating_sub(other.pods),
-        }
+        c(self).saturating_sub(&c(other)).into()
     }
 
     /// `self` times `n`, saturating (the requests of `n` identical pods).
     pub fn saturating_mul(&self, n: u32) -> Resources {
-        Resources {
-            cpu_millis: self.cpu_millis.saturating_mul(u64::from(n)),
-            memory_bytes: self.memory_bytes.saturating_mul(u64::from(n)),
-            ephemeral_storage_bytes: self.ephemeral_storage_bytes.saturating_mul(u64::from(n)),
-            gpu: self.gpu.saturating_mul(n),
-            pods: self.pods.saturating_mul(n),
-        }
+        c(self).saturating_mul(n).into()
     }
 
-    /// How many copies of `self` fit in `capacity` (`u32::MAX` when `self` is zero).
+    /// How many copies of `self` fit in `capacity` (`u32::MAX` when `self` is zero)
+    /// ([`contract::Resources::copies_within`]).
     pub fn copies_within(&self, capacity: &Resources) -> u32 {
-        fn ratio(need: u64, have: u64) -> u64 {
-            have.checked_div(need).unwrap_or(u64::MAX)
-        }
-        let n = ratio(self.cpu_millis, capacity.cpu_millis)
-            .min(ratio(self.memory_bytes, capacity.memory_bytes))
-            .min(ratio(
-                self.ephemeral_storage_bytes,
-                capacity.ephemeral_storage_bytes,
-            ))
-            .min(ratio(u64::from(self.gpu), u64::from(capacity.gpu)))
-            .min(ratio(u64::from(self.pods), u64::from(capacity.pods)));
-        u32::try_from(n).unwrap_or(u32::MAX)
+        c(self).copies_within(&c(capacity))
     }
 
-    /// True when CPU, memory and GPU of `self` are within `limit`: what a NodePool's
-    /// `spec.limits` constrain (a new node counts with its full capacity).
+    /// True when CPU, memory, ephemeral storage and GPU of `self` are within `limit`: what a
+    /// NodePool's `spec.limits` constrain (a new node counts with its full capacity; pods are
+    /// not limited) ([`contract::Resources::within_limits`]).
     pub fn within_limits(&self, limit: &Resources) -> bool {
-        self.cpu_millis <= limit.cpu_millis
-            && self.memory_bytes <= limit.memory_bytes
-            && self.gpu <= limit.gpu
+        c(self).within_limits(&c(limit))
     }
 
     /// True when every dimension is zero.
     pub fn is_zero(&self) -> bool {
-        *self == Resources::ZERO
+        c(self).is_zero()
     }
 
     /// Short human form for messages, e.g. `cpu 500m, memory 1.0Gi, gpu 1, pods 1`.
@@ -188,10 +185,38 @@ mod tests {
     }
 
     #[test]
-    fn limits_ignore_pods_and_storage() {
+    fn limits_ignore_pods() {
         let node = r(2000, 8, 110);
         assert!(node.within_limits(&r(2000, 8, 0)));
         assert!(!node.within_limits(&r(1999, 8, 0)));
+        // Ephemeral storage is limited too, as the host's validation checks.
+        let disk = Resources {
+            ephemeral_storage_bytes: 50 * GIB,
+            ..node
+        };
+        let limit = Resources {
+            ephemeral_storage_bytes: 10 * GIB,
+            ..Resources::UNLIMITED
+        };
+        assert!(!disk.within_limits(&limit));
+    }
+
+    #[test]
+    fn conversions_round_trip() {
+        let x = Resources {
+            gpu: 2,
+            ephemeral_storage_bytes: 7,
+            ..r(1500, 3, 9)
+        };
+        assert_eq!(Resources::from(contract::Resources::from(x)), x);
+        assert_eq!(
+            contract::Resources::from(Resources::UNLIMITED),
+            contract::Resources::UNLIMITED
+        );
+        assert_eq!(
+            contract::Resources::from(Resources::ZERO),
+            contract::Resources::ZERO
+        );
     }
 
     #[test]

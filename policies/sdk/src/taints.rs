@@ -1,30 +1,82 @@
-//! Toleration matching, with Kubernetes' semantics.
+//! Toleration matching, with Kubernetes' semantics: the contract's rules
+//! ([`karpenter_ovhcloud_contract::taints`]), the ones the host validates answers with. The
+//! WIT records lend their fields to them through [`AsTaint`] and [`AsToleration`].
+
+use karpenter_ovhcloud_contract::taints as contract;
+pub use karpenter_ovhcloud_contract::taints::{AsTaint, AsToleration};
 
 use crate::types::{Taint, TaintEffect, Toleration, TolerationOperator};
 
+impl From<TaintEffect> for contract::TaintEffect {
+    fn from(e: TaintEffect) -> Self {
+        match e {
+            TaintEffect::NoSchedule => Self::NoSchedule,
+            TaintEffect::PreferNoSchedule => Self::PreferNoSchedule,
+            TaintEffect::NoExecute => Self::NoExecute,
+        }
+    }
+}
+
+impl From<contract::TaintEffect> for TaintEffect {
+    fn from(e: contract::TaintEffect) -> Self {
+        match e {
+            contract::TaintEffect::NoSchedule => Self::NoSchedule,
+            contract::TaintEffect::PreferNoSchedule => Self::PreferNoSchedule,
+            contract::TaintEffect::NoExecute => Self::NoExecute,
+        }
+    }
+}
+
+impl From<TolerationOperator> for contract::TolerationOperator {
+    fn from(op: TolerationOperator) -> Self {
+        match op {
+            TolerationOperator::Equal => Self::Equal,
+            TolerationOperator::Exists => Self::Exists,
+        }
+    }
+}
+
+impl From<contract::TolerationOperator> for TolerationOperator {
+    fn from(op: contract::TolerationOperator) -> Self {
+        match op {
+            contract::TolerationOperator::Equal => Self::Equal,
+            contract::TolerationOperator::Exists => Self::Exists,
+        }
+    }
+}
+
+impl AsTaint for Taint {
+    fn as_taint(&self) -> contract::Taint<'_> {
+        contract::Taint {
+            key: &self.key,
+            value: &self.value,
+            effect: self.effect.into(),
+        }
+    }
+}
+
+impl AsToleration for Toleration {
+    fn as_toleration(&self) -> contract::Toleration<'_> {
+        contract::Toleration {
+            key: self.key.as_deref(),
+            operator: self.operator.into(),
+            value: &self.value,
+            effect: self.effect.map(Into::into),
+        }
+    }
+}
+
 impl Toleration {
-    /// Whether this toleration tolerates `taint`.
+    /// Whether this toleration tolerates `taint` ([`karpenter_ovhcloud_contract::tolerates`]).
     pub fn tolerates(&self, taint: &Taint) -> bool {
-        if self.effect.is_some_and(|e| e != taint.effect) {
-            return false;
-        }
-        match (&self.key, self.operator) {
-            (None, TolerationOperator::Exists) => true,
-            (None, TolerationOperator::Equal) => false,
-            (Some(k), TolerationOperator::Exists) => *k == taint.key,
-            (Some(k), TolerationOperator::Equal) => *k == taint.key && self.value == taint.value,
-        }
+        contract::tolerates(&self.as_toleration(), &taint.as_taint())
     }
 }
 
 impl Taint {
     /// `key=value:Effect`, as kubectl prints it.
     pub fn describe(&self) -> String {
-        let effect = match self.effect {
-            TaintEffect::NoSchedule => "NoSchedule",
-            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
-            TaintEffect::NoExecute => "NoExecute",
-        };
+        let effect = contract::TaintEffect::from(self.effect).as_str();
         if self.value.is_empty() {
             format!("{}:{effect}", self.key)
         } else {
@@ -34,16 +86,15 @@ impl Taint {
 }
 
 /// The first taint of `taints` that keeps a pod with `tolerations` off the node.
-/// `PreferNoSchedule` taints never do.
-pub fn first_untolerated<'t>(tolerations: &[Toleration], taints: &'t [Taint]) -> Option<&'t Taint> {
-    taints.iter().find(|t| {
-        t.effect != TaintEffect::PreferNoSchedule && !tolerations.iter().any(|tol| tol.tolerates(t))
-    })
+/// `PreferNoSchedule` taints never do ([`karpenter_ovhcloud_contract::first_untolerated`]).
+pub fn first_untolerated<'t>(taints: &'t [Taint], tolerations: &[Toleration]) -> Option<&'t Taint> {
+    contract::first_untolerated(taints, tolerations)
 }
 
-/// Whether a pod with `tolerations` may schedule on a node with `taints`.
-pub fn tolerates_all(tolerations: &[Toleration], taints: &[Taint]) -> bool {
-    first_untolerated(tolerations, taints).is_none()
+/// Whether a pod with `tolerations` may schedule on a node with `taints`
+/// ([`karpenter_ovhcloud_contract::all_tolerated`]).
+pub fn all_tolerated(taints: &[Taint], tolerations: &[Toleration]) -> bool {
+    contract::all_tolerated(taints, tolerations)
 }
 
 #[cfg(test)]
@@ -104,11 +155,12 @@ mod tests {
             taint("hard", "x", TaintEffect::NoExecute),
         ];
         assert_eq!(
-            first_untolerated(&[], &taints).map(|t| t.describe()),
+            first_untolerated(&taints, &[]).map(|t| t.describe()),
             Some("hard=x:NoExecute".into())
         );
         let ok = [tol(Some("hard"), TolerationOperator::Exists, "", None)];
-        assert!(tolerates_all(&ok, &taints));
+        assert!(all_tolerated(&taints, &ok));
+        assert!(!all_tolerated(&taints, &[]));
         assert_eq!(taints[0].describe(), "soft:PreferNoSchedule");
     }
 }

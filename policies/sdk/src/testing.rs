@@ -3,6 +3,10 @@
 //! Used by the unit tests of the SDK and of the policies, and by native benchmarks. The
 //! allocatable figures are a test estimate, not the controller's.
 
+use std::sync::LazyLock;
+
+use karpenter_ovhcloud_contract::flavors::MONTHLY_DISCOUNT;
+
 use crate::labels::well_known;
 use crate::resources::GIB;
 use crate::types::{
@@ -15,43 +19,21 @@ pub const REGION: &str = "EU-WEST-PAR";
 /// Its three zones.
 pub const ZONES: [&str; 3] = ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"];
 
-/// `(name, vCPU, RAM GB, EUR/hour)` of the embedded price table (`core/src/catalog/prices.rs`).
-pub const PRICE_TABLE: &[(&str, u64, u64, f64)] = &[
-    ("b3-8", 2, 8, 0.0512),
-    ("b3-16", 4, 16, 0.1023),
-    ("b3-32", 8, 32, 0.2046),
-    ("b3-64", 16, 64, 0.4092),
-    ("b3-128", 32, 128, 0.7439),
-    ("b3-256", 64, 256, 1.4878),
-    ("c3-4", 2, 4, 0.0415),
-    ("c3-8", 4, 8, 0.083),
-    ("c3-16", 8, 16, 0.1659),
-    ("c3-32", 16, 32, 0.3318),
-    ("c3-64", 32, 64, 0.6637),
-    ("r3-16", 2, 16, 0.0602),
-    ("r3-32", 4, 32, 0.1203),
-    ("r3-64", 8, 64, 0.2407),
-    ("r3-128", 16, 128, 0.4813),
-    ("r3-256", 32, 256, 0.9627),
-    ("b2-7", 2, 7, 0.0681),
-    ("b2-15", 4, 15, 0.129),
-    ("b2-30", 8, 30, 0.261),
-    ("b2-60", 16, 60, 0.505),
-    ("b2-120", 32, 120, 0.993),
-    ("c2-7", 2, 7, 0.0978),
-    ("c2-15", 4, 15, 0.19),
-    ("c2-30", 8, 30, 0.383),
-    ("c2-60", 16, 60, 0.749),
-    ("c2-120", 32, 120, 1.48),
-    ("r2-15", 2, 15, 0.0978),
-    ("r2-30", 2, 30, 0.113),
-    ("r2-60", 4, 60, 0.22),
-    ("r2-120", 8, 120, 0.443),
-    ("r2-240", 16, 240, 0.871),
-    ("d2-2", 1, 2, 0.0099),
-    ("d2-4", 2, 4, 0.0198),
-    ("d2-8", 4, 8, 0.0357),
-];
+/// `(name, vCPU, RAM GB, EUR/hour)` of the contract's flavor table (`contract/flavors.csv`,
+/// the host's embedded price table), in file order.
+pub static PRICE_TABLE: LazyLock<Vec<(&'static str, u64, u64, f64)>> = LazyLock::new(|| {
+    karpenter_ovhcloud_contract::flavors()
+        .iter()
+        .map(|f| {
+            (
+                f.name,
+                u64::from(f.vcpus),
+                u64::from(f.ram_gb),
+                f.hourly_eur,
+            )
+        })
+        .collect()
+});
 
 /// A test estimate of what pods can use: 10% of the CPU and 10% + 256 MiB of the memory are
 /// reserved, 110 pods.
@@ -97,7 +79,8 @@ pub fn flavor(name: &str, cpu_millis: u64, mem_gib: u64, hourly: f64) -> Flavor 
         capacity,
         allocatable: estimated_allocatable(&capacity),
         hourly_price: hourly,
-        monthly_price: (generation == 2).then_some(hourly * crate::price::HOURS_PER_MONTH * 0.5),
+        monthly_price: (generation == 2)
+            .then_some(hourly * crate::price::HOURS_PER_MONTH * MONTHLY_DISCOUNT),
         zones: ZONES
             .iter()
             .map(|z| ZoneOffering {

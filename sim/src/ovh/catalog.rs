@@ -1,9 +1,16 @@
 //! What the simulated OVH sells: flavors (sizes, GPUs, prices) and regions (zones).
 //!
-//! CPU flavor prices are DESIGN.md's table (approximate EUR/hour, public catalog). Prices of the
-//! i1 and GPU families (t1 t2 a10 a100 l4 l40s h100 rtx5000) are *plausible values chosen for the
-//! simulator*, in the order of magnitude of OVH's public prices, not copied from a catalog.
-//! Monthly prices follow OVH's usual rule of thumb: about half of 730 hours of the hourly price.
+//! CPU flavors and their prices are the contract's shared table (`contract/flavors.csv`,
+//! approximate EUR/hour, public catalog): prices and sizes are data the controller and the
+//! simulator share, while the OVH *rules* stay enforced here independently. Prices of the i1
+//! and GPU families (t1 t2 a10 a100 l4 l40s h100 rtx5000, `sim-flavors.csv`) are *plausible
+//! values chosen for the simulator*, in the order of magnitude of OVH's public prices, not
+//! copied from a catalog. Monthly prices follow OVH's usual rule of thumb: about half of 730
+//! hours of the hourly price.
+
+use std::sync::LazyLock;
+
+use karpenter_ovhcloud_contract::flavors::{HOURS_PER_MONTH, MONTHLY_DISCOUNT};
 
 /// One flavor of the catalog.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,7 +35,7 @@ impl FlavorSpec {
 
     /// Monthly billing price (EUR/month): half of 730 hours, rounded to cents.
     pub fn monthly_eur(&self) -> f64 {
-        (self.hourly_eur * 730.0 * 0.5 * 100.0).round() / 100.0
+        (self.hourly_eur * HOURS_PER_MONTH * MONTHLY_DISCOUNT * 100.0).round() / 100.0
     }
 
     /// OVH's kube flavor category letter.
@@ -63,86 +70,26 @@ pub fn family_of(name: &str) -> &str {
     name.rsplit_once('-').map_or(name, |(family, _)| family)
 }
 
-const fn f(name: &'static str, vcpus: u32, ram_gb: u32, gpus: u32, hourly_eur: f64) -> FlavorSpec {
-    FlavorSpec {
-        name,
-        vcpus,
-        ram_gb,
-        gpus,
-        hourly_eur,
-    }
-}
+/// Flavors only the simulator sells (i1 and GPU families), in the contract table's format.
+const SIM_FLAVORS_CSV: &str = include_str!("sim-flavors.csv");
 
-/// Every flavor the simulator offers.
-pub const FLAVORS: &[FlavorSpec] = &[
-    // General purpose, gen3 and gen2.
-    f("b3-8", 2, 8, 0, 0.0512),
-    f("b3-16", 4, 16, 0, 0.1023),
-    f("b3-32", 8, 32, 0, 0.2046),
-    f("b3-64", 16, 64, 0, 0.4092),
-    f("b3-128", 32, 128, 0, 0.7439),
-    f("b3-256", 64, 256, 0, 1.4878),
-    f("b2-7", 2, 7, 0, 0.0681),
-    f("b2-15", 4, 15, 0, 0.129),
-    f("b2-30", 8, 30, 0, 0.261),
-    f("b2-60", 16, 60, 0, 0.505),
-    f("b2-120", 32, 120, 0, 0.993),
-    // CPU optimized.
-    f("c3-4", 2, 4, 0, 0.0415),
-    f("c3-8", 4, 8, 0, 0.083),
-    f("c3-16", 8, 16, 0, 0.1659),
-    f("c3-32", 16, 32, 0, 0.3318),
-    f("c3-64", 32, 64, 0, 0.6637),
-    f("c2-7", 2, 7, 0, 0.0978),
-    f("c2-15", 4, 15, 0, 0.19),
-    f("c2-30", 8, 30, 0, 0.383),
-    f("c2-60", 16, 60, 0, 0.749),
-    f("c2-120", 32, 120, 0, 1.48),
-    // Memory optimized.
-    f("r3-16", 2, 16, 0, 0.0602),
-    f("r3-32", 4, 32, 0, 0.1203),
-    f("r3-64", 8, 64, 0, 0.2407),
-    f("r3-128", 16, 128, 0, 0.4813),
-    f("r3-256", 32, 256, 0, 0.9627),
-    f("r2-15", 2, 15, 0, 0.0978),
-    f("r2-30", 2, 30, 0, 0.113),
-    f("r2-60", 4, 60, 0, 0.22),
-    f("r2-120", 8, 120, 0, 0.443),
-    f("r2-240", 16, 240, 0, 0.871),
-    // Discovery.
-    f("d2-2", 1, 2, 0, 0.0099),
-    f("d2-4", 2, 4, 0, 0.0198),
-    f("d2-8", 4, 8, 0, 0.0357),
-    // IOPS (simulator's plausible prices).
-    f("i1-45", 8, 45, 0, 0.347),
-    f("i1-90", 16, 90, 0, 0.694),
-    f("i1-180", 32, 180, 0, 1.388),
-    // GPU (simulator's plausible prices, see the module docs).
-    f("t1-45", 8, 45, 1, 1.97),
-    f("t1-90", 18, 90, 2, 3.94),
-    f("t1-180", 36, 180, 4, 7.88),
-    f("t2-45", 15, 45, 1, 2.19),
-    f("t2-90", 30, 90, 2, 4.38),
-    f("t2-180", 60, 180, 4, 8.76),
-    f("a10-45", 30, 45, 1, 0.76),
-    f("a10-90", 60, 90, 2, 1.52),
-    f("a10-180", 120, 180, 4, 3.04),
-    f("a100-180", 15, 180, 1, 3.07),
-    f("a100-360", 30, 360, 2, 6.14),
-    f("a100-720", 60, 720, 4, 12.28),
-    f("l4-90", 22, 90, 1, 1.0),
-    f("l4-180", 45, 180, 2, 2.0),
-    f("l4-360", 90, 360, 4, 4.0),
-    f("l40s-90", 15, 90, 1, 1.4),
-    f("l40s-180", 30, 180, 2, 2.8),
-    f("l40s-360", 60, 360, 4, 5.6),
-    f("h100-380", 30, 380, 1, 2.99),
-    f("h100-760", 60, 760, 2, 5.98),
-    f("h100-1520", 120, 1520, 4, 11.96),
-    f("rtx5000-28", 4, 28, 1, 0.36),
-    f("rtx5000-56", 8, 56, 2, 0.72),
-    f("rtx5000-84", 16, 84, 3, 1.08),
-];
+/// Every flavor the simulator offers: the contract's shared table (`contract/flavors.csv`,
+/// the controller's embedded table too), then the simulator's own rows (`sim-flavors.csv`).
+pub static FLAVORS: LazyLock<Vec<FlavorSpec>> = LazyLock::new(|| {
+    let own = karpenter_ovhcloud_contract::parse_flavors(SIM_FLAVORS_CSV)
+        .unwrap_or_else(|e| panic!("sim/src/ovh/sim-flavors.csv: {e}"));
+    karpenter_ovhcloud_contract::flavors()
+        .iter()
+        .chain(&own)
+        .map(|f| FlavorSpec {
+            name: f.name,
+            vcpus: f.vcpus,
+            ram_gb: f.ram_gb,
+            gpus: f.gpus,
+            hourly_eur: f.hourly_eur,
+        })
+        .collect()
+});
 
 /// Looks a flavor up by name.
 pub fn flavor(name: &str) -> Option<&'static FlavorSpec> {
@@ -268,6 +215,34 @@ mod tests {
         assert_eq!(flavor("b3-8").unwrap().category(), "b");
         assert!(flavor("b2-7").unwrap().monthly_allowed());
         assert!(!flavor("b3-8").unwrap().monthly_allowed());
+    }
+
+    #[test]
+    fn cpu_flavors_are_the_contract_table_and_the_rest_is_the_simulators() {
+        let shared = karpenter_ovhcloud_contract::flavors();
+        assert!(FLAVORS.len() > shared.len());
+        for (row, spec) in shared.iter().zip(FLAVORS.iter()) {
+            assert_eq!(
+                (
+                    row.name,
+                    row.vcpus,
+                    row.ram_gb,
+                    row.gpus,
+                    row.hourly_eur.to_bits()
+                ),
+                (
+                    spec.name,
+                    spec.vcpus,
+                    spec.ram_gb,
+                    spec.gpus,
+                    spec.hourly_eur.to_bits()
+                )
+            );
+        }
+        for spec in &FLAVORS[shared.len()..] {
+            assert!(spec.family() == "i1" || spec.is_gpu(), "{spec:?}");
+            assert!(spec.vcpus > 0 && spec.ram_gb > 0 && spec.hourly_eur > 0.0);
+        }
     }
 
     #[test]

@@ -328,7 +328,7 @@ async fn public_catalog(Query(q): Query<SubsidiaryQuery>) -> ApiResult {
         )));
     }
     let mut addons = Vec::new();
-    for f in catalog::FLAVORS {
+    for f in catalog::FLAVORS.iter() {
         let technical = json!({
             "cpu": {"cores": f.vcpus},
             "memory": {"size": f.ram_gb},

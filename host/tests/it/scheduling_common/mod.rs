@@ -151,7 +151,7 @@ pub fn test_policy(request: &Request) -> Result<Decision, String> {
         {
             1
         } else {
-            room.how_many(&g.spec.requests)
+            g.spec.requests.copies_within(&room)
         };
         let zone_spread = g.spreads.iter().any(|(t, _)| *t == Topology::Zone);
         let mut left = g.count;

@@ -56,7 +56,7 @@ use karpenter_ovhcloud_policy_sdk::labels::{first_unmet, NewNodeLabels};
 use karpenter_ovhcloud_policy_sdk::order::sort_by;
 use karpenter_ovhcloud_policy_sdk::packing::{catalog_zones, largest_first};
 use karpenter_ovhcloud_policy_sdk::price::format_eur;
-use karpenter_ovhcloud_policy_sdk::taints::tolerates_all;
+use karpenter_ovhcloud_policy_sdk::taints::all_tolerated;
 use karpenter_ovhcloud_policy_sdk::types::{
     Action, Assignment, Command, ConsolidationDecision, ConsolidationPolicy, ConsolidationRequest,
     Flavor, Node, NodeState, Nodepool, PodGroup, PolicyMetadata, Reason, Replacement, Resources,
@@ -411,7 +411,7 @@ impl<'a> Sim<'a> {
                 }
                 let dest = self.node(j);
                 if (zonal && dest.zone != *source_zone)
-                    || !tolerates_all(&g.tolerations, &dest.taints)
+                    || !all_tolerated(&dest.taints, &g.tolerations)
                     || first_unmet(&g.requirements, &dest.labels).is_some()
                 {
                     continue;
@@ -460,7 +460,7 @@ impl<'a> Sim<'a> {
         let mut per_group: BTreeMap<u32, (&PodGroup, u32)> = BTreeMap::new();
         let mut pinned: Option<&str> = None;
         for l in left {
-            if !tolerates_all(&l.group.tolerations, &pool.taints) {
+            if !all_tolerated(&pool.taints, &l.group.tolerations) {
                 return None;
             }
             need = need.saturating_add(&l.group.requests.saturating_mul(l.count));
