@@ -11,6 +11,9 @@
 //! - [`catalog`]: flavors, prices, allocatable and unavailable offerings.
 //! - [`state`]: the cluster model and its consistent snapshots.
 //! - [`provisioning`]: the provisioning plan and the validation of policy answers.
+//! - [`disruption`]: the disruption plan (candidates, consolidation and drift requests,
+//!   validation by simulation, budgets, the order of a pass), shared by the controller and
+//!   `policy evaluate`.
 //! - [`lifecycle`]: the NodeClaim lifecycle rules (timeouts, liveness, the Node's metadata).
 //! - [`ovh`]: the OVH API's data model and access-rule matching.
 //! - [`pools`]: the plan of OVH pool writes and node bindings.
@@ -19,6 +22,7 @@
 pub mod api;
 pub mod catalog;
 pub mod clock;
+pub mod disruption;
 pub mod lifecycle;
 pub mod ovh;
 pub mod policy;

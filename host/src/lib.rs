@@ -5,14 +5,13 @@
 //! crate does everything that touches the outside world and every safety check.
 
 // The pure core, re-exported under the paths the host has always used.
-pub use karpenter_ovhcloud_core::{api, catalog, clock, lifecycle, scheduling, state};
+pub use karpenter_ovhcloud_core::{api, catalog, clock, disruption, lifecycle, scheduling, state};
 
 // The controller-at-scale harness runs on the simulators: not in the production image.
 #[cfg(feature = "simulators")]
 pub mod benchmark;
 pub mod cli;
 pub mod controller;
-pub mod disruption;
 pub mod evaluate;
 pub mod ovh;
 pub mod policy;

@@ -1,7 +1,7 @@
 //! The disruption plan's [`Input`] from the Kubernetes objects, as the controller's loop
-//! ([`crate::controller::disruption`]) reads them: NodeClaims, NodePools and Nodes from its
+//! (`karpenter_ovhcloud::controller::disruption`) reads them: NodeClaims, NodePools and Nodes from its
 //! caches, pods from the cluster model. Pure (no API call): a test builds the same situation
-//! here and in the replay's builder ([`crate::evaluate::replay`]) and compares the plans.
+//! here and in the replay's builder (`karpenter_ovhcloud::evaluate::replay`) and compares the plans.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
-use kube::ResourceExt;
+use kube_core::ResourceExt;
 
 use super::pass;
 use super::plan::{Input, NodeFacts, NodePoolFacts};

@@ -1,6 +1,6 @@
 //! One disruption plan, the whole decision of a pass, shared by the controller's loop
-//! ([`crate::controller::disruption`]) and `policy evaluate`'s replay
-//! ([`crate::evaluate::replay`]): each fills the same plain [`Input`] from its own world (the
+//! (`karpenter_ovhcloud::controller::disruption`) and `policy evaluate`'s replay
+//! (`karpenter_ovhcloud::evaluate::replay`): each fills the same plain [`Input`] from its own world (the
 //! controller from NodeClaims, Nodes and the cluster model through [`super::cluster`], the
 //! replay from its simulated nodes), calls [`plan`], and carries out the commands it returns.
 //!

@@ -1,6 +1,6 @@
 //! The pure rules of disruption (Karpenter's order: empty nodes, drift and expiry, then multi-
 //! and single-node consolidation), used by the controller's loop
-//! ([`crate::controller::disruption`]) and by `policy evaluate` alike.
+//! (`karpenter_ovhcloud::controller::disruption`) and by `policy evaluate` alike.
 //!
 //! - [`plan`]: the whole decision of one pass, from plain inputs both callers fill, to the
 //!   commands with their verdicts (it runs the rules below).

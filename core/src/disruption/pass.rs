@@ -1,4 +1,4 @@
-//! The pure rules of one disruption pass, shared by the controller's loop ([`crate::controller::disruption::run`]) and
+//! The pure rules of one disruption pass, shared by the controller's loop (`karpenter_ovhcloud::controller::disruption::run`) and
 //! `policy evaluate`'s replay: since when a node's pods are unchanged (`consolidateAfter`),
 //! which nodes pending pods are about to use (nominated nodes are not consolidated),
 //! Karpenter's order of commands, at most one command per NodePool per pass and none while a

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use kube::ResourceExt;
+use kube_core::ResourceExt;
 
 use crate::api::{hash, labels, NodeClaim, NodePool, OVHNodeClass};
 use crate::policy::types::drift::{DriftRequest, Nodeclaim};
 use crate::policy::types::{self as wit};
 use crate::pools::pool_settings;
+use crate::provisioning::contract as conv;
 use crate::provisioning::request::Pool;
-use crate::provisioning::wit as conv;
 use crate::scheduling::{FlavorSpec, PoolSpec, Resources};
 
 /// The drift request for the live NodeClaims of the NodePools in `pools` (NodePool object,

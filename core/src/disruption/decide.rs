@@ -17,9 +17,9 @@ use super::pass::PoolBudget;
 
 use crate::policy::types::consolidation::{self as wit_cons, ConsolidationRequest};
 use crate::policy::types::{self as wit};
+use crate::provisioning::contract as conv;
 use crate::provisioning::request::{FlavorPolicy, Group, Pool};
 use crate::provisioning::simulate::{plan, pool_overhead, Input as SimInput};
-use crate::provisioning::wit as conv;
 use crate::provisioning::NodeClaimSpec;
 use crate::scheduling::{FlavorSpec, NodeState, PodSpec, PoolSpec, SimNode};
 use crate::state::Snapshot;
