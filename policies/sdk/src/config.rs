@@ -22,12 +22,17 @@
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
     /// A number, as written (so integers stay exact).
     Number(String),
+    /// A string, unescaped.
     String(String),
+    /// An array.
     Array(Vec<Json>),
+    /// An object: its members in document order.
     Object(Vec<(String, Json)>),
 }
 

@@ -91,9 +91,13 @@ impl LabelSource for Vec<Label> {
 /// The well-known labels a node of `flavor` in `zone` carries.
 #[derive(Debug, Clone, Copy)]
 pub struct FlavorLabels<'a> {
+    /// The flavor (instance type, family, generation, category).
     pub flavor: &'a Flavor,
+    /// The zone (`topology.kubernetes.io/zone`).
     pub zone: &'a str,
+    /// The region (`topology.kubernetes.io/region`).
     pub region: &'a str,
+    /// The NodePool (`karpenter.sh/nodepool`).
     pub nodepool: &'a str,
 }
 
@@ -128,8 +132,11 @@ impl LabelSource for FlavorLabels<'_> {
 /// labels, then the NodePool's template labels.
 #[derive(Debug, Clone, Copy)]
 pub struct NewNodeLabels<'a> {
+    /// The NodePool that would launch the node (its template labels come last).
     pub pool: &'a Nodepool,
+    /// The node's flavor.
     pub flavor: &'a Flavor,
+    /// The node's zone.
     pub zone: &'a str,
 }
 

@@ -35,7 +35,9 @@ use crate::types::{
 /// A new node the engine considers opening for the pods of one group.
 #[derive(Debug, Clone, Copy)]
 pub struct NewNode<'a> {
+    /// The NodePool the node would belong to.
     pub nodepool: &'a Nodepool,
+    /// The node's flavor.
     pub flavor: &'a Flavor,
     /// Price of the node per hour under its NodeClass's billing.
     pub price_per_hour: f64,
