@@ -360,7 +360,13 @@ async fn replacement_case(
         .await;
     let live = w.settled("small-workload", 1, 1, 50).await;
     assert_eq!(live.values().next().unwrap().0, "b3-32", "{live:?}");
-    assert_eq!(w.running("large-workload").await.len(), 1);
+    // The large pod shares that node but may start after the small one settled: wait for it
+    // (asserting at once failed now and then in the full suite).
+    eventually("the large workload running", 30, || async {
+        (w.running("large-workload").await.len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(w.live().await.len(), 1, "both workloads on the one b3-32");
     let old = live.keys().next().unwrap().clone();
     w.scale("large-workload", 0).await;
     if replaced {
