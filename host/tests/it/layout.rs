@@ -18,34 +18,28 @@ const RUNTIME_CRATES: &[&str] = &[
     "wasmtime",
 ];
 
-fn workspace_root() -> PathBuf {
+/// The workspace's root directory.
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("host/ has a parent")
         .to_path_buf()
 }
 
-/// Names of the crates in `cargo tree -p PACKAGE -e normal` (the whole normal closure).
-fn normal_dependencies(package: &str, extra: &[&str]) -> BTreeSet<String> {
+/// Names of the crates `cargo tree FLAGS -e normal` lists (the whole normal closure of what
+/// `FLAGS` select), offline unless the flags already say so.
+pub(crate) fn normal_dependencies(flags: &[String]) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "tree",
-            "--locked",
-            "--offline",
-            "-p",
-            package,
-            "-e",
-            "normal",
-        ])
-        .args(extra)
-        .args(["--prefix", "none", "--format", "{p}"])
-        .output()
-        .expect("cargo tree runs");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).arg("tree").args(flags);
+    if !flags.iter().any(|f| f == "--offline" || f == "--frozen") {
+        cmd.arg("--offline");
+    }
+    cmd.args(["-e", "normal", "--prefix", "none", "--format", "{p}"]);
+    let out = cmd.output().expect("cargo tree runs");
     assert!(
         out.status.success(),
-        "cargo tree -p {package} failed: {}",
+        "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
@@ -57,7 +51,8 @@ fn normal_dependencies(package: &str, extra: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn the_core_crate_depends_on_no_io_or_runtime_crate() {
-    let deps = normal_dependencies("karpenter-ovhcloud-core", &[]);
+    let deps =
+        normal_dependencies(&["--locked", "-p", "karpenter-ovhcloud-core"].map(String::from));
     assert!(
         deps.contains("karpenter-ovhcloud-core") && deps.contains("serde"),
         "cargo tree output not understood: {deps:?}"

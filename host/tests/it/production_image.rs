@@ -3,18 +3,12 @@
 //! `karpenter-ovhcloud-sim` among the controller's normal dependencies. There is no Docker daemon
 //! in CI; the dependency graph is what decides what gets compiled into the binary.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::BTreeSet;
+
+use crate::layout::{normal_dependencies, workspace_root};
 
 /// The simulators' crate, which must stay out of the image.
 const SIM_CRATE: &str = "karpenter-ovhcloud-sim";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
-}
 
 /// The arguments of the `cargo build` command in a Dockerfile's `RUN` instructions (what
 /// follows `cargo build`, up to the end of that shell command).
@@ -100,40 +94,19 @@ fn tree_flags(build_args: &[String]) -> Vec<String> {
     out
 }
 
-/// The packages (`name vX.Y.Z ...` lines) `cargo tree` lists for these flags, normal
-/// dependencies only: what gets linked into the binary.
-fn tree(flags: &[String]) -> Vec<String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root()).arg("tree").args(flags);
-    if !flags.iter().any(|f| f == "--offline" || f == "--frozen") {
-        cmd.arg("--offline");
-    }
-    cmd.args(["-e", "normal", "--prefix", "none", "--format", "{p}"]);
-    let out = cmd.output().expect("run cargo tree");
+/// The crates `cargo tree` lists for these flags, normal dependencies only: what gets linked
+/// into the binary.
+fn tree(flags: &[String]) -> BTreeSet<String> {
+    let packages = normal_dependencies(flags);
     assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let packages: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert!(
-        packages
-            .iter()
-            .any(|p| p.starts_with("karpenter-ovhcloud v")),
-        "{cmd:?} did not list the controller: {packages:?}"
+        packages.contains("karpenter-ovhcloud"),
+        "cargo tree {flags:?} did not list the controller: {packages:?}"
     );
     packages
 }
 
-fn has_sim(packages: &[String]) -> bool {
-    packages
-        .iter()
-        .any(|p| p.split_whitespace().next() == Some(SIM_CRATE))
+fn has_sim(packages: &BTreeSet<String>) -> bool {
+    packages.contains(SIM_CRATE)
 }
 
 #[test]
