@@ -92,49 +92,89 @@ pub struct Caches {
     pub nodes: Store<Node>,
 }
 
-/// The shared context.
+/// The shared context: the settings and the clock, plus one narrow part per concern. A loop
+/// takes the whole context; a helper takes only the part it reads (e.g. [`Offerings`] to build
+/// flavor specs, [`KubeAccess`] to publish an Event), so what it can touch shows in its
+/// signature.
 pub struct Context {
-    /// Kubernetes client.
-    pub kube: Client,
     /// Settings.
     pub settings: Settings,
     /// The one clock.
     pub clock: Clock,
+    /// The Kubernetes API: client, reflector caches, Event publisher.
+    pub kube: KubeAccess,
+    /// The OVH API: credentials, client, pool bookkeeping.
+    pub ovh: OvhAccess,
+    /// What the controller believes about the cluster: the cluster model and the pending pods
+    /// it follows.
+    pub model: Model,
+    /// The flavor catalog and what it is built from.
+    pub catalog: Offerings,
+    /// Decision policies.
+    pub policies: Policies,
+    /// Metrics (the controller's and disruption's).
+    pub metrics: Arc<Metrics>,
+    /// Wake-ups between loops.
+    pub wake: Wakers,
+}
+
+/// The Kubernetes side of the context.
+pub struct KubeAccess {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Reflector caches.
+    pub caches: Caches,
+    /// Event publisher.
+    events: super::events::Publisher,
+}
+
+/// The OVH side of the context.
+pub struct OvhAccess {
     /// The controller's own OVH credentials (flags/env), if any.
     pub own_credentials: std::sync::OnceLock<Credentials>,
     /// The OVH client, once credentials are known.
-    pub ovh: ArcSwapOption<OvhClient>,
+    pub client: ArcSwapOption<OvhClient>,
+    /// OVH pool bookkeeping (one pass at a time).
+    pub pools: tokio::sync::Mutex<PoolKeeper>,
+}
+
+/// The controller's model of the cluster.
+#[derive(Default)]
+pub struct Model {
     /// The cluster model fed by watch events.
-    pub state: Mutex<ClusterState>,
-    /// Reflector caches.
-    pub caches: Caches,
-    /// The flavor catalog of the region, and what it is built from.
-    pub catalog: RwLock<(CatalogInput, Catalog)>,
+    cluster: Mutex<ClusterState>,
+    /// Pending pods followed for latency and Events.
+    pending_pods: Mutex<crate::provisioning::PendingPods>,
+}
+
+/// The flavor catalog of the region, what it is built from, and the two inputs learned at run
+/// time (offerings out of stock, allocatable of registered nodes).
+pub struct Offerings {
+    /// Inputs and the catalog built from them.
+    catalog: RwLock<(CatalogInput, Catalog)>,
     /// Out-of-stock / over-quota offerings.
     pub unavailable: UnavailableOfferings,
     /// Allocatable learned from registered nodes.
-    pub allocatable: Mutex<AllocatableModel>,
-    /// Decision policies.
-    pub policies: PolicySet,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Event publisher.
-    pub events: super::events::Publisher,
-    /// OVH pool bookkeeping (one pass at a time).
-    pub pools: tokio::sync::Mutex<PoolKeeper>,
+    allocatable: Mutex<AllocatableModel>,
+}
+
+/// The decision policies.
+pub struct Policies {
+    /// The active policy of every world (the defaults unless swapped).
+    pub set: PolicySet,
+    /// Flavor-selection policies loaded from ConfigMaps, by ConfigMap name (NodePools name
+    /// them with the policy annotation).
+    pub loaded: RwLock<std::collections::HashMap<String, Arc<crate::policy::ActivePolicy>>>,
+}
+
+/// Wake-ups between loops.
+pub struct Wakers {
     /// Wakes the provisioning batcher.
-    pub provision: tokio::sync::mpsc::UnboundedSender<()>,
+    provision: tokio::sync::mpsc::UnboundedSender<()>,
     /// Wakes the reconcile pass.
     pub reconcile: tokio::sync::Notify,
     /// Wakes the OVHNodeClass reconciler.
     pub nodeclass_changed: tokio::sync::Notify,
-    /// Pending pods followed for latency and Events.
-    pub pending_pods: Mutex<crate::provisioning::PendingPods>,
-    /// Flavor-selection policies loaded from ConfigMaps, by ConfigMap name (NodePools name
-    /// them with the policy annotation).
-    pub named_policies: RwLock<std::collections::HashMap<String, Arc<crate::policy::ActivePolicy>>>,
-    /// Disruption metrics (registered by the caller).
-    pub disruption: Arc<crate::controller::disruption_metrics::DisruptionMetrics>,
 }
 
 impl Context {
@@ -166,30 +206,38 @@ impl Context {
             identity,
         );
         Self {
-            kube,
             settings,
             clock,
-            own_credentials: std::sync::OnceLock::new(),
-            ovh: ArcSwapOption::empty(),
-            state: Mutex::new(ClusterState::new()),
-            caches,
-            catalog: RwLock::new((input, catalog)),
-            unavailable,
-            allocatable: Mutex::new(allocatable),
-            policies,
+            kube: KubeAccess {
+                client: kube,
+                caches,
+                events,
+            },
+            ovh: OvhAccess {
+                own_credentials: std::sync::OnceLock::new(),
+                client: ArcSwapOption::empty(),
+                pools: tokio::sync::Mutex::new(PoolKeeper::default()),
+            },
+            model: Model::default(),
+            catalog: Offerings {
+                catalog: RwLock::new((input, catalog)),
+                unavailable,
+                allocatable: Mutex::new(allocatable),
+            },
+            policies: Policies {
+                set: policies,
+                loaded: RwLock::default(),
+            },
             metrics,
-            events,
-            pools: tokio::sync::Mutex::new(PoolKeeper::default()),
-            provision,
-            reconcile: tokio::sync::Notify::new(),
-            nodeclass_changed: tokio::sync::Notify::new(),
-            pending_pods: Mutex::default(),
-            named_policies: RwLock::default(),
-            disruption: Arc::default(),
+            wake: Wakers {
+                provision,
+                reconcile: tokio::sync::Notify::new(),
+                nodeclass_changed: tokio::sync::Notify::new(),
+            },
         }
     }
 
-    /// An OVH client for these credentials on the controller's endpoint.
+    /// An OVH client for these credentials, on this clock, counting into these metrics.
     #[allow(clippy::result_large_err)] // OvhError keeps every field OVH gives; slow path only.
     pub fn ovh_client(
         &self,
@@ -202,24 +250,33 @@ impl Context {
         OvhClient::new(config)
     }
 
+    /// A guide duration in real time.
+    pub fn real(&self, guide: Duration) -> Duration {
+        self.clock.real(guide)
+    }
+}
+
+impl Model {
     /// The cluster model, even if a panicking holder poisoned the lock.
-    pub fn state(&self) -> std::sync::MutexGuard<'_, ClusterState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn cluster(&self) -> std::sync::MutexGuard<'_, ClusterState> {
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The followed pending pods, even if a panicking holder poisoned the lock.
     pub fn pending_pods(&self) -> std::sync::MutexGuard<'_, crate::provisioning::PendingPods> {
         self.pending_pods.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    /// The catalog (read).
-    pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, (CatalogInput, Catalog)> {
+impl Offerings {
+    /// The catalog and its inputs (read).
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, (CatalogInput, Catalog)> {
         self.catalog.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Rebuilds the catalog from new inputs (or the same inputs with fresh availability and
     /// allocatable).
-    pub fn rebuild_catalog(&self, input: Option<CatalogInput>) {
+    pub fn rebuild(&self, input: Option<CatalogInput>) {
         let model = self
             .allocatable
             .lock()
@@ -231,21 +288,47 @@ impl Context {
         }
         guard.1 = Catalog::build(&guard.0, &model, &self.unavailable);
     }
+}
 
+impl Offerings {
+    /// Learns a registered node's allocatable for its flavor; rebuilds the catalog when that
+    /// changes what a flavor offers.
+    pub fn observe_allocatable(&self, flavor: &str, allocatable: crate::scheduling::Resources) {
+        let changed = self
+            .allocatable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(flavor, allocatable);
+        if changed {
+            self.rebuild(None);
+        }
+    }
+}
+
+impl Policies {
     /// The flavor-selection policy loaded from ConfigMap `name`.
-    pub fn named_policy(&self, name: &str) -> Option<Arc<crate::policy::ActivePolicy>> {
-        self.named_policies
+    pub fn named(&self, name: &str) -> Option<Arc<crate::policy::ActivePolicy>> {
+        self.loaded
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
     }
+}
 
+impl Wakers {
+    /// Wakes the provisioning batcher (a closed channel means the controller is stopping).
+    pub fn provision(&self) {
+        let _ = self.provision.send(());
+    }
+}
+
+impl KubeAccess {
     /// Merges `status` (the fields of a NodePool's status the caller owns, e.g. `nodes` and
     /// `resources`, or `conditions`) into NodePool `name`. Writers send only their own fields so
     /// that loops working from different cache copies never undo each other.
     pub async fn patch_nodepool_status(&self, name: &str, status: serde_json::Value) {
-        let api: kube::Api<NodePool> = kube::Api::all(self.kube.clone());
+        let api: kube::Api<NodePool> = kube::Api::all(self.client.clone());
         if let Err(e) = api
             .patch_status(
                 name,
@@ -256,11 +339,6 @@ impl Context {
         {
             tracing::warn!(nodepool = %name, error = %e, "cannot update NodePool status");
         }
-    }
-
-    /// A guide duration in real time.
-    pub fn real(&self, guide: Duration) -> Duration {
-        self.clock.real(guide)
     }
 
     /// Publishes an Event about `obj`; failures are logged, never fatal.

@@ -69,22 +69,22 @@ pub async fn run(ctx: Arc<Context>) {
 /// One disruption pass: the drift policy's verdicts, then the plan
 /// ([`crate::disruption::plan::plan`], off the async workers), then its commands carried out.
 async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
-    if ctx.ovh.load().is_none() {
+    if ctx.ovh.client.load().is_none() {
         return Ok(());
     }
-    let claims_api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let claims_api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     let claims = claims_api.list(&ListParams::default()).await?.items;
     progress_in_flight(ctx, state, &claims).await;
 
-    let nodepools: Vec<NodePool> = list(&ctx.caches.nodepools);
-    let classes = list(&ctx.caches.nodeclasses);
-    let pools = pool_specs(ctx, &claims);
-    let flavors = flavor_specs(ctx);
-    let snapshot = ctx.state().snapshot();
-    let k8s_nodes = list(&ctx.caches.nodes);
+    let nodepools: Vec<NodePool> = list(&ctx.kube.caches.nodepools);
+    let classes = list(&ctx.kube.caches.nodeclasses);
+    let pools = pool_specs(&ctx.kube.caches, &ctx.catalog, &claims);
+    let flavors = flavor_specs(&ctx.catalog);
+    let snapshot = ctx.model.cluster().snapshot();
+    let k8s_nodes = list(&ctx.kube.caches.nodes);
     let now = ctx.clock.now();
-    let sizes = ctx.pools.lock().await.pool_sizes();
-    let set = ctx.policies.clone();
+    let sizes = ctx.ovh.pools.lock().await.pool_sizes();
+    let set = ctx.policies.set.clone();
 
     // Drift: which NodeClaims no longer match their NodePool or OVHNodeClass (the plan
     // replaces them).
@@ -109,7 +109,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             HashMap::new()
         }
     };
-    ctx.disruption.drifted.set(drifted.len() as i64);
+    ctx.metrics.disruption.drifted.set(drifted.len() as i64);
 
     // The plan, from the caches, off the async workers (simulations and policy calls are
     // CPU-bound). Old and new NodeClaims of replacements in flight are left alone.
@@ -123,7 +123,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         .iter()
         .map(|f| f.command.nodepool.clone())
         .collect();
-    let pods_on = |node: &str| ctx.state().pods_on(node);
+    let pods_on = |node: &str| ctx.model.cluster().pods_on(node);
     let input = ClusterView {
         claims: &claims,
         nodepools: &nodepools,
@@ -171,7 +171,8 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     }
     for r in &planned.refused {
         tracing::debug!(nodes = ?r.nodes, why = %r.why, "consolidation command refused");
-        ctx.disruption
+        ctx.metrics
+            .disruption
             .commands_refused
             .get_or_create(&metrics::ReasonLabels {
                 nodepool: "-".into(),
@@ -193,7 +194,8 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             pass::Verdict::OverBudget { allowed } => {
                 tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(),
                     nodes = ?command.nodes, allowed, "disruption blocked by the NodePool's budget");
-                ctx.disruption
+                ctx.metrics
+                    .disruption
                     .commands_refused
                     .get_or_create(&metrics::ReasonLabels {
                         nodepool: command.nodepool.clone(),
@@ -220,7 +222,7 @@ async fn mark_drifted(ctx: &Context, claim: &NodeClaim, message: &str) {
     if claim.is_condition_true(CONDITION_DRIFTED) {
         return;
     }
-    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     let r = super::claim_status::update(&api, &ctx.clock, claim, |status, now| {
         condition::set(
             &mut status.conditions,
@@ -236,7 +238,8 @@ async fn mark_drifted(ctx: &Context, claim: &NodeClaim, message: &str) {
     match r {
         Ok(true) => {
             tracing::info!(nodeclaim = %claim.name_any(), %message, "NodeClaim drifted");
-            ctx.event(claim, false, "Drifted", "Disrupt", message.to_string())
+            ctx.kube
+                .event(claim, false, "Drifted", "Disrupt", message.to_string())
                 .await;
         }
         Ok(false) => {}
@@ -282,15 +285,17 @@ async fn execute(
     let text = describe(&command);
     tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(), nodes = ?command.nodes,
         savings_eur_per_hour = command.savings_per_hour, "disruption {kind}: {text}");
-    ctx.event(
-        np,
-        false,
-        "DisruptionLaunching",
-        "Disrupt",
-        format!("{kind}: {text}"),
-    )
-    .await;
-    ctx.disruption
+    ctx.kube
+        .event(
+            np,
+            false,
+            "DisruptionLaunching",
+            "Disrupt",
+            format!("{kind}: {text}"),
+        )
+        .await;
+    ctx.metrics
+        .disruption
         .commands
         .get_or_create(&metrics::ReasonLabels {
             nodepool: command.nodepool.clone(),
@@ -301,8 +306,8 @@ async fn execute(
         finish(ctx, &command).await;
         return;
     }
-    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
-    let pools = list(&ctx.caches.nodepools);
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
+    let pools = list(&ctx.kube.caches.nodepools);
     let mut new_claims = Vec::new();
     for spec in &command.replacements {
         let Some(pool) = pools.iter().find(|p| p.name_any() == spec.nodepool) else {
@@ -313,8 +318,8 @@ async fn execute(
             Ok(claim) => {
                 let name = claim.name_any();
                 // claim_node reads the model: the lock is taken only afterwards.
-                let node = claim_node(ctx, &claim);
-                ctx.state().apply_claim(&name, node);
+                let node = claim_node(&ctx.catalog, &ctx.model, &claim);
+                ctx.model.cluster().apply_claim(&name, node);
                 ctx.metrics
                     .nodeclaims_created
                     .get_or_create(&crate::controller::metrics::ClaimLabels {
@@ -324,19 +329,20 @@ async fn execute(
                     .inc();
                 tracing::info!(nodeclaim = %name, flavor = %spec.flavor, zone = %spec.zone,
                     replaces = ?command.claims, "replacement NodeClaim created ({kind})");
-                ctx.event(
-                    &claim,
-                    false,
-                    "Launching",
-                    "Disrupt",
-                    format!(
-                        "replacement ({kind}) of {}: a {} in {}",
-                        command.nodes.join(", "),
-                        spec.flavor,
-                        spec.zone
-                    ),
-                )
-                .await;
+                ctx.kube
+                    .event(
+                        &claim,
+                        false,
+                        "Launching",
+                        "Disrupt",
+                        format!(
+                            "replacement ({kind}) of {}: a {} in {}",
+                            command.nodes.join(", "),
+                            spec.flavor,
+                            spec.zone
+                        ),
+                    )
+                    .await;
                 new_claims.push(name);
             }
             Err(e) => {
@@ -345,7 +351,7 @@ async fn execute(
             }
         }
     }
-    ctx.reconcile.notify_one();
+    ctx.wake.reconcile.notify_one();
     state.in_flight.push(InFlight {
         command,
         new_claims,
@@ -354,7 +360,7 @@ async fn execute(
 
 /// Deletes the command's NodeClaims (their finalizer drains them) and counts the savings.
 async fn finish(ctx: &Context, command: &Command) {
-    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     for name in &command.claims {
         let Ok(Some(claim)) = api.get_opt(name).await else {
             continue;
@@ -366,7 +372,8 @@ async fn finish(ctx: &Context, command: &Command) {
             Reason::Expired => "Expired",
         };
         crate::controller::lifecycle::delete_claim(ctx, &claim, reason, describe(command)).await;
-        ctx.disruption
+        ctx.metrics
+            .disruption
             .nodes_disrupted
             .get_or_create(&metrics::ReasonLabels {
                 nodepool: command.nodepool.clone(),
@@ -375,11 +382,12 @@ async fn finish(ctx: &Context, command: &Command) {
             .inc();
     }
     if command.savings_per_hour > 0.0 {
-        ctx.disruption
+        ctx.metrics
+            .disruption
             .savings_eur_per_hour
             .inc_by(command.savings_per_hour);
     }
-    ctx.reconcile.notify_one();
+    ctx.wake.reconcile.notify_one();
 }
 
 /// Replacements whose new NodeClaims are all initialized let the old ones go; a replacement

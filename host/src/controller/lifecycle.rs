@@ -23,7 +23,7 @@ use crate::api::labels;
 use crate::api::nodeclaim::{CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_REGISTERED};
 use crate::api::nodeclass::is_three_az;
 use crate::api::NodeClaim;
-use crate::controller::context::Context;
+use crate::controller::context::{Caches, Context};
 use crate::controller::metrics::ClaimLabels;
 use crate::lifecycle::rules::{self, liveness, node_patch, Liveness};
 use crate::ovh::Node as OvhNode;
@@ -59,7 +59,7 @@ pub fn claim_view(claim: &NodeClaim, region: &str) -> Option<ClaimView> {
 
 /// One lifecycle pass (takes the pool lock).
 pub async fn reconcile(ctx: &Arc<Context>) -> anyhow::Result<()> {
-    let mut keeper = ctx.pools.lock().await;
+    let mut keeper = ctx.ovh.pools.lock().await;
     reconcile_with(ctx, &mut keeper).await
 }
 
@@ -116,9 +116,9 @@ pub async fn patch_node(
 
 /// Deletes a NodeClaim (its finalizer keeps it until its OVH node is gone).
 pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str, note: String) {
-    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     tracing::warn!(nodeclaim = %claim.name_any(), reason, %note, "deleting NodeClaim");
-    ctx.event(claim, true, reason, "Terminate", note).await;
+    ctx.kube.event(claim, true, reason, "Terminate", note).await;
     if let Err(e) = api
         .delete(&claim.name_any(), &DeleteParams::default())
         .await
@@ -137,10 +137,10 @@ pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str, note: 
 
 /// One lifecycle pass with the pool lock held.
 pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyhow::Result<()> {
-    let Some(ovh) = ctx.ovh.load_full() else {
+    let Some(ovh) = ctx.ovh.client.load_full() else {
         return Ok(());
     };
-    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     let mut claims = api.list(&ListParams::default()).await?.items;
     // Drain the NodeClaims being deleted first; those that become drained are read again so
     // the pool pass removes their node in this pass.
@@ -187,7 +187,7 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
                 && !c.labels().contains_key(labels::OVH_NODE_ID)
                 && c.metadata.deletion_timestamp.is_none()
         }) {
-            ctx.unavailable.mark(
+            ctx.catalog.unavailable.mark(
                 &flavor_of(claim),
                 &zone_of(claim),
                 &format!("{:?}", refused.kind),
@@ -226,7 +226,7 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
     }
     // Each claim advances on its own (a few API calls each): concurrently, so registering a
     // few hundred new nodes is not one long queue of round trips.
-    let node_of = nodes_by_provider_id(ctx);
+    let node_of = nodes_by_provider_id(&ctx.kube.caches);
     let mut advancing = Vec::new();
     for claim in &claims {
         let name = claim.name_any();
@@ -244,7 +244,7 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
     wake |= woken.into_iter().any(|w| w);
     // Gauges and NodePool status (nodes and resources of their live NodeClaims).
     let per_pool = {
-        let catalog = ctx.catalog();
+        let catalog = ctx.catalog.read();
         let live: Vec<&NodeClaim> = claims
             .iter()
             .filter(|c| c.metadata.deletion_timestamp.is_none())
@@ -268,8 +268,8 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
     };
     update_nodepools(ctx, &per_pool).await;
     if wake {
-        ctx.rebuild_catalog(None);
-        let _ = ctx.provision.send(());
+        ctx.catalog.rebuild(None);
+        ctx.wake.provision();
     }
     Ok(())
 }
@@ -278,7 +278,7 @@ async fn update_nodepools(
     ctx: &Context,
     per_pool: &BTreeMap<String, (i64, crate::scheduling::Resources)>,
 ) {
-    for pool in crate::controller::watch::list(&ctx.caches.nodepools) {
+    for pool in crate::controller::watch::list(&ctx.kube.caches.nodepools) {
         let (nodes, used) = per_pool.get(&pool.name_any()).copied().unwrap_or_default();
         let status = pool.status.clone().unwrap_or_default();
         let mut resources = crate::scheduling::convert::resource_list(&used);
@@ -289,11 +289,12 @@ async fn update_nodepools(
         if status.nodes == nodes && status.resources == resources {
             continue;
         }
-        ctx.patch_nodepool_status(
-            &pool.name_any(),
-            json!({"nodes": nodes, "resources": resources}),
-        )
-        .await;
+        ctx.kube
+            .patch_nodepool_status(
+                &pool.name_any(),
+                json!({"nodes": nodes, "resources": resources}),
+            )
+            .await;
     }
 }
 
@@ -337,14 +338,15 @@ async fn bind(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, node: &Ovh
         .inc();
     tracing::info!(nodeclaim = %name, ovh_node = %node.id, node_name = %node.name,
         provider_id = provider_id.as_deref().unwrap_or("-"), "OVH node bound to NodeClaim");
-    ctx.event(
-        claim,
-        false,
-        "Launched",
-        "Launch",
-        format!("OVH node {} ({})", node.name, node.id),
-    )
-    .await;
+    ctx.kube
+        .event(
+            claim,
+            false,
+            "Launched",
+            "Launch",
+            format!("OVH node {} ({})", node.name, node.id),
+        )
+        .await;
 }
 
 /// Removes the Node and the termination finalizer of a NodeClaim whose OVH node is gone.
@@ -356,7 +358,7 @@ async fn release(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim) {
         .map(|s| s.node_name.clone())
         .unwrap_or_default();
     if !node_name.is_empty() {
-        let nodes: Api<Node> = Api::all(ctx.kube.clone());
+        let nodes: Api<Node> = Api::all(ctx.kube.client.clone());
         match nodes.delete(&node_name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -388,8 +390,8 @@ async fn release(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim) {
 const ADVANCE_CONCURRENCY: usize = 16;
 
 /// The cached Nodes by `spec.providerID` (how a NodeClaim finds its Node).
-fn nodes_by_provider_id(ctx: &Context) -> HashMap<String, Arc<Node>> {
-    ctx.caches
+fn nodes_by_provider_id(caches: &Caches) -> HashMap<String, Arc<Node>> {
+    caches
         .nodes
         .state()
         .into_iter()
@@ -440,7 +442,9 @@ async fn advance(
     match verdict {
         Liveness::Ok => {}
         Liveness::NodeFailed(status) => {
-            ctx.unavailable.mark(&flavor, &zone_of(claim), &status);
+            ctx.catalog
+                .unavailable
+                .mark(&flavor, &zone_of(claim), &status);
             delete_claim(
                 ctx,
                 claim,
@@ -463,7 +467,9 @@ async fn advance(
                     "the node did not join the cluster in time",
                 )
             };
-            ctx.unavailable.mark(&flavor, &zone_of(claim), reason);
+            ctx.catalog
+                .unavailable
+                .mark(&flavor, &zone_of(claim), reason);
             delete_claim(
                 ctx,
                 claim,
@@ -482,7 +488,7 @@ async fn advance(
     };
     let node_name = node.name_any();
     if !claim.is_condition_true(CONDITION_REGISTERED) {
-        let nodes: Api<Node> = Api::all(ctx.kube.clone());
+        let nodes: Api<Node> = Api::all(ctx.kube.client.clone());
         // The cache's copy may be behind the kubelet's and the node lifecycle controller's
         // writes: the patch only applies over the version it was computed from.
         match patch_node(&nodes, (*node).clone(), |n| Some(node_patch(claim, n))).await {
@@ -516,28 +522,22 @@ async fn advance(
                 })
                 .inc();
             tracing::info!(nodeclaim = %name, node = %node_name, "NodeClaim registered");
-            ctx.event(
-                claim,
-                false,
-                "Registered",
-                "Register",
-                format!("node {node_name} joined"),
-            )
-            .await;
+            ctx.kube
+                .event(
+                    claim,
+                    false,
+                    "Registered",
+                    "Register",
+                    format!("node {node_name} joined"),
+                )
+                .await;
         }
         return false;
     }
     if !claim.is_condition_true(CONDITION_INITIALIZED) {
         if let Some((capacity, allocatable)) = rules::initialized(claim, &node) {
             let learned = crate::scheduling::convert::resources(&allocatable);
-            let changed = ctx
-                .allocatable
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .observe(&flavor, learned);
-            if changed {
-                ctx.rebuild_catalog(None);
-            }
+            ctx.catalog.observe_allocatable(&flavor, learned);
             let r = super::claim_status::update(api, &ctx.clock, claim, |s, now| {
                 s.capacity = capacity.clone();
                 s.allocatable = allocatable.clone();
@@ -563,7 +563,7 @@ async fn advance(
             })
             .await;
             if r.is_ok() {
-                let nodes: Api<Node> = Api::all(ctx.kube.clone());
+                let nodes: Api<Node> = Api::all(ctx.kube.client.clone());
                 let _ = nodes
                     .patch(
                         &node_name,
@@ -581,14 +581,15 @@ async fn advance(
                     })
                     .inc();
                 tracing::info!(nodeclaim = %name, node = %node_name, "NodeClaim initialized");
-                ctx.event(
-                    claim,
-                    false,
-                    "Initialized",
-                    "Initialize",
-                    format!("node {node_name} is ready"),
-                )
-                .await;
+                ctx.kube
+                    .event(
+                        claim,
+                        false,
+                        "Initialized",
+                        "Initialize",
+                        format!("node {node_name} is ready"),
+                    )
+                    .await;
             }
         }
     }

@@ -8,6 +8,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use super::disruption_metrics::DisruptionMetrics;
 use crate::ovh::RequestMetrics;
 
 /// Labels of NodeClaim counters.
@@ -49,6 +50,8 @@ pub struct Metrics {
     pub managed_nodes: Gauge,
     /// 1 while this replica leads.
     pub leader: Gauge,
+    /// Disruption's own metrics (under their own prefix).
+    pub disruption: DisruptionMetrics,
 }
 
 impl Default for Metrics {
@@ -68,6 +71,7 @@ impl Default for Metrics {
             hourly_cost: Gauge::default(),
             managed_nodes: Gauge::default(),
             leader: Gauge::default(),
+            disruption: DisruptionMetrics::default(),
         }
     }
 }
@@ -76,6 +80,7 @@ impl Metrics {
     /// Registers every metric under the `karpenter_ovhcloud` prefix.
     pub fn register(&self, registry: &mut Registry) {
         self.ovh.register(registry);
+        self.disruption.register(registry);
         let r = registry.sub_registry_with_prefix("karpenter_ovhcloud");
         r.register(
             "nodeclaims_created",

@@ -116,13 +116,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         endpoint = %args.ovh_endpoint, time_scale = args.time_scale, "starting the controller");
 
     let metrics = Arc::new(Metrics::default());
-    let disruption_metrics =
-        Arc::new(crate::controller::disruption_metrics::DisruptionMetrics::default());
     let runtime = Arc::new(PolicyRuntime::new(RuntimeConfig::default())?);
     let policies = PolicySet::new(runtime)?;
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    disruption_metrics.register(&mut registry);
     policies.metrics().register(&mut registry);
     let health = Arc::new(http::Health::default());
     http::serve(
@@ -152,7 +149,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let (tx, rx) = mpsc::unbounded_channel();
     let (caches, writers) = watch::caches();
-    let mut context = Context::new(
+    let context = Context::new(
         kube.clone(),
         Settings::from_args(&args),
         clock.clone(),
@@ -163,13 +160,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.unavailable_offerings_ttl,
         tx,
     );
-    context.disruption = disruption_metrics;
     let ctx = Arc::new(context);
     match own_credentials(&kube, &args).await {
         Ok(Some(c)) => {
             let client = ctx.ovh_client(args.ovh_endpoint.clone(), c.clone())?;
-            let _ = ctx.own_credentials.set(c);
-            ctx.ovh.store(Some(Arc::new(client)));
+            let _ = ctx.ovh.own_credentials.set(c);
+            ctx.ovh.client.store(Some(Arc::new(client)));
         }
         Ok(None) => {
             tracing::info!("no OVH credentials of its own: waiting for a Ready OVHNodeClass")
@@ -239,7 +235,7 @@ async fn provisioning_loop(ctx: Arc<Context>, mut batcher: Batcher<()>) {
         tracing::debug!(events = batch.len(), "provisioning batch");
         if let Err(e) = crate::controller::provisioning::provision(&ctx).await {
             tracing::warn!(error = %e, "provisioning pass failed; retrying on the next batch");
-            let _ = ctx.provision.send(());
+            ctx.wake.provision();
             tokio::time::sleep(ctx.real(Duration::from_secs(1))).await;
         }
     }
@@ -251,12 +247,12 @@ async fn reconcile_loop(ctx: Arc<Context>) {
             tracing::warn!(error = %e, "reconcile pass failed");
         }
         // Offerings may have become available again; pods still pending get another pass.
-        ctx.unavailable.prune();
-        if !ctx.state().snapshot().pending.is_empty() {
-            let _ = ctx.provision.send(());
+        ctx.catalog.unavailable.prune();
+        if !ctx.model.cluster().snapshot().pending.is_empty() {
+            ctx.wake.provision();
         }
         tokio::select! {
-            _ = ctx.reconcile.notified() => {
+            _ = ctx.wake.reconcile.notified() => {
                 // Coalesce bursts of node events.
                 tokio::time::sleep(ctx.real(Duration::from_millis(500))).await;
             }

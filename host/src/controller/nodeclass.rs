@@ -54,7 +54,7 @@ pub async fn class_credentials(
     class: &OVHNodeClass,
 ) -> Result<Credentials, Verdict> {
     let Some(r) = &class.spec.credentials_secret_ref else {
-        return ctx.own_credentials.get().cloned().ok_or_else(|| {
+        return ctx.ovh.own_credentials.get().cloned().ok_or_else(|| {
             Verdict::not_ready(
                 REASON_CREDENTIALS_NOT_FOUND,
                 "no credentialsSecretRef and the controller has no OVH credentials of its own"
@@ -62,7 +62,7 @@ pub async fn class_credentials(
             )
         });
     };
-    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &r.namespace);
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.client.clone(), &r.namespace);
     let secret = match secrets.get_opt(&r.name).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -217,13 +217,19 @@ pub async fn run(ctx: Arc<Context>) {
     let mut pools_reported = crate::controller::nodepool::Reported::new();
     // Verdicts from half-listed caches would be wrong: a NodePool listed before its class
     // would be told `NodeClassNotFound`. (Err: the writer is gone, the controller is stopping.)
-    if ctx.caches.nodeclasses.wait_until_ready().await.is_err()
-        || ctx.caches.nodepools.wait_until_ready().await.is_err()
+    if ctx
+        .kube
+        .caches
+        .nodeclasses
+        .wait_until_ready()
+        .await
+        .is_err()
+        || ctx.kube.caches.nodepools.wait_until_ready().await.is_err()
     {
         return;
     }
     loop {
-        for class in list(&ctx.caches.nodeclasses) {
+        for class in list(&ctx.kube.caches.nodeclasses) {
             let name = class.name_any();
             let generation = class.metadata.generation.unwrap_or(0);
             let due = match seen.get(&name) {
@@ -251,7 +257,7 @@ pub async fn run(ctx: Arc<Context>) {
                 },
             );
         }
-        let live: std::collections::HashSet<String> = list(&ctx.caches.nodeclasses)
+        let live: std::collections::HashSet<String> = list(&ctx.kube.caches.nodeclasses)
             .iter()
             .map(|c| c.name_any())
             .collect();
@@ -259,7 +265,7 @@ pub async fn run(ctx: Arc<Context>) {
         // After the classes: the NodePools' verdicts use the catalog they just rebuilt.
         crate::controller::nodepool::reconcile(&ctx, &mut pools_reported).await;
         tokio::select! {
-            _ = ctx.nodeclass_changed.notified() => {}
+            _ = ctx.wake.nodeclass_changed.notified() => {}
             _ = tokio::time::sleep(ctx.real(Duration::from_secs(10))) => {}
         }
     }
@@ -281,10 +287,10 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
     let zones = region_zones(&class.spec.region);
     let (verdict, flavors) = match result {
         Ok((discovery, credentials)) => {
-            if ctx.ovh.load().is_none() {
+            if ctx.ovh.client.load().is_none() {
                 if let Ok(c) = ctx.ovh_client(ctx.settings.endpoint_for(class), credentials) {
                     tracing::info!(nodeclass = %name, "using the OVHNodeClass's credentials for pool bookkeeping");
-                    ctx.ovh.store(Some(Arc::new(c)));
+                    ctx.ovh.client.store(Some(Arc::new(c)));
                 }
             }
             let flavors: Vec<DiscoveredFlavor> = discovery
@@ -296,7 +302,7 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
                 })
                 .collect();
             let count = flavors.len();
-            ctx.rebuild_catalog(Some(CatalogInput {
+            ctx.catalog.rebuild(Some(CatalogInput {
                 zones: zones.clone(),
                 flavors: discovery.flavors,
                 prices: discovery.prices,
@@ -332,7 +338,7 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
         status.flavors = flavors;
         status.zones = zones;
     }
-    let api: Api<OVHNodeClass> = Api::all(ctx.kube.clone());
+    let api: Api<OVHNodeClass> = Api::all(ctx.kube.client.clone());
     if let Err(e) = api
         .patch_status(
             &name,
@@ -349,18 +355,19 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
         } else {
             tracing::warn!(nodeclass = %name, reason = %verdict.reason, message = %verdict.message, "OVHNodeClass not ready");
         }
-        ctx.event(
-            class,
-            !verdict.ready,
-            &verdict.reason,
-            "Validate",
-            verdict.message.clone(),
-        )
-        .await;
+        ctx.kube
+            .event(
+                class,
+                !verdict.ready,
+                &verdict.reason,
+                "Validate",
+                verdict.message.clone(),
+            )
+            .await;
     }
     check_nodepools(ctx, class, &verdict).await;
     if verdict.ready {
-        let _ = ctx.provision.send(());
+        ctx.wake.provision();
     }
     verdict.ready
 }
@@ -371,11 +378,11 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
 async fn check_nodepools(ctx: &Context, class: &OVHNodeClass, verdict: &Verdict) {
     let name = class.name_any();
     let classes = [class.clone()];
-    for pool in list(&ctx.caches.nodepools)
+    for pool in list(&ctx.kube.caches.nodepools)
         .iter()
         .filter(|p| nodeclass_of(p, &classes).is_some())
     {
-        let incompatible = verdict.ready && impossible(class, pool, &ctx.catalog().1);
+        let incompatible = verdict.ready && impossible(class, pool, &ctx.catalog.read().1);
         let bad = incompatible || !verdict.ready;
         let pool_name = pool.name_any();
         let (reason, note) = if !verdict.ready {
@@ -409,11 +416,12 @@ async fn check_nodepools(ctx: &Context, class: &OVHNodeClass, verdict: &Verdict)
         if !changed {
             continue;
         }
-        ctx.patch_nodepool_status(&pool_name, json!({"conditions": status.conditions}))
+        ctx.kube
+            .patch_nodepool_status(&pool_name, json!({"conditions": status.conditions}))
             .await;
         if incompatible {
             tracing::warn!(nodepool = %pool_name, nodeclass = %name, "{note}");
-            ctx.event(pool, true, reason, "Validate", note).await;
+            ctx.kube.event(pool, true, reason, "Validate", note).await;
         }
     }
 }

@@ -201,15 +201,15 @@ pub type Reported = HashMap<String, (Option<i64>, Result<(), Invalid>, bool)>;
 /// Sets `ValidationSucceeded` (and `NodeClassReady` when the class is missing) on every
 /// NodePool whose verdict changed since `reported`, with a Warning Event when it turns bad.
 pub async fn reconcile(ctx: &Context, reported: &mut Reported) {
-    let classes = list(&ctx.caches.nodeclasses);
-    let pools = list(&ctx.caches.nodepools);
+    let classes = list(&ctx.kube.caches.nodeclasses);
+    let pools = list(&ctx.kube.caches.nodepools);
     for pool in pools
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
     {
         let name = pool.name_any();
         let class = nodeclass_of(pool, &classes);
-        let verdict = check(pool, class, &ctx.catalog().1);
+        let verdict = check(pool, class, &ctx.catalog.read().1);
         let found = class.is_some();
         let generation = pool.metadata.generation;
         let now = (generation, verdict.clone(), found);
@@ -276,13 +276,15 @@ async fn announce(ctx: &Context, pool: &NodePool, verdict: &Result<(), Invalid>,
     let name = pool.name_any();
     if let Err(e) = verdict {
         tracing::warn!(nodepool = %name, reason = e.reason, message = %e.message, "NodePool can never launch a node");
-        ctx.event(pool, true, e.reason, "Validate", e.message.clone())
+        ctx.kube
+            .event(pool, true, e.reason, "Validate", e.message.clone())
             .await;
     }
     if !found {
         let message = class_message(pool);
         tracing::warn!(nodepool = %name, %message, "NodePool's node class not found");
-        ctx.event(pool, true, REASON_NODECLASS_NOT_FOUND, "Validate", message)
+        ctx.kube
+            .event(pool, true, REASON_NODECLASS_NOT_FOUND, "Validate", message)
             .await;
     }
 }
@@ -290,7 +292,7 @@ async fn announce(ctx: &Context, pool: &NodePool, verdict: &Result<(), Invalid>,
 /// Writes the conditions on the NodePool as the API server holds it now (not the cache, which
 /// may miss another writer's latest conditions).
 async fn write_conditions(ctx: &Context, name: &str, verdict: &Result<(), Invalid>, found: bool) {
-    let api: Api<NodePool> = Api::all(ctx.kube.clone());
+    let api: Api<NodePool> = Api::all(ctx.kube.client.clone());
     let fresh = match api.get_opt(name).await {
         Ok(Some(p)) => p,
         Ok(None) => return,
@@ -324,7 +326,8 @@ async fn write_conditions(ctx: &Context, name: &str, verdict: &Result<(), Invali
         );
     }
     if changed {
-        ctx.patch_nodepool_status(name, json!({ "conditions": conditions }))
+        ctx.kube
+            .patch_nodepool_status(name, json!({ "conditions": conditions }))
             .await;
     }
 }

@@ -77,7 +77,7 @@ pub fn parse(cm: &ConfigMap) -> Result<PolicyConfigMap, String> {
 
 /// Watches the policy ConfigMaps and loads them.
 pub async fn run(ctx: Arc<Context>) {
-    let api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &ctx.settings.namespace);
+    let api: Api<ConfigMap> = Api::namespaced(ctx.kube.client.clone(), &ctx.settings.namespace);
     let config = watcher::Config::default().labels(POLICY_ANNOTATION);
     let mut stream = std::pin::pin!(watcher::watcher(api, config).default_backoff());
     // ConfigMap name -> (world, digest of bytes+config) loaded from it.
@@ -115,7 +115,7 @@ async fn apply(ctx: &Arc<Context>, cm: &ConfigMap, loaded: &mut HashMap<String, 
     if loaded.get(&name).is_some_and(|(_, d)| *d == print) {
         return;
     }
-    let set = ctx.policies.clone();
+    let set = ctx.policies.set.clone();
     let source = PolicySource::Loaded(format!("configmap {}/{name}", ctx.settings.namespace));
     let world = parsed.world;
     let config = parsed.config.clone();
@@ -135,48 +135,52 @@ async fn apply(ctx: &Arc<Context>, cm: &ConfigMap, loaded: &mut HashMap<String, 
     let digest = policy.policy.info.digest.to_string();
     let meta = policy.policy.metadata.clone();
     if world == World::FlavorSelection {
-        ctx.named_policies
+        ctx.policies
+            .loaded
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.clone(), policy.clone());
     }
     let is_default = cm.annotations().get(DEFAULT_ANNOTATION).map(String::as_str) != Some("false");
     if is_default {
-        ctx.policies.activate(policy);
+        ctx.policies.set.activate(policy);
     }
     loaded.insert(name.clone(), (world, print));
     tracing::info!(configmap = %name, %world, policy = %meta.name, version = %meta.version, %digest,
         active = is_default, "policy loaded from ConfigMap");
-    ctx.event(
-        cm,
-        false,
-        "PolicyLoaded",
-        "LoadPolicy",
-        format!(
-            "{world} policy {} {} ({digest}) loaded{}",
-            meta.name,
-            meta.version,
-            if is_default { " and active" } else { "" }
-        ),
-    )
-    .await;
+    ctx.kube
+        .event(
+            cm,
+            false,
+            "PolicyLoaded",
+            "LoadPolicy",
+            format!(
+                "{world} policy {} {} ({digest}) loaded{}",
+                meta.name,
+                meta.version,
+                if is_default { " and active" } else { "" }
+            ),
+        )
+        .await;
 }
 
 async fn refuse(ctx: &Context, cm: &ConfigMap, why: &str) {
     let name = cm.name_any();
     tracing::warn!(configmap = %name, reason = %why, "policy ConfigMap refused; the previous policy stays active");
-    ctx.event(
-        cm,
-        true,
-        "PolicyRefused",
-        "LoadPolicy",
-        format!("refused, the previous policy stays active: {why}"),
-    )
-    .await;
+    ctx.kube
+        .event(
+            cm,
+            true,
+            "PolicyRefused",
+            "LoadPolicy",
+            format!("refused, the previous policy stays active: {why}"),
+        )
+        .await;
 }
 
 fn remove(ctx: &Context, name: &str, loaded: &mut HashMap<String, (World, String)>) {
-    ctx.named_policies
+    ctx.policies
+        .loaded
         .write()
         .unwrap_or_else(|e| e.into_inner())
         .remove(name);
@@ -184,9 +188,9 @@ fn remove(ctx: &Context, name: &str, loaded: &mut HashMap<String, (World, String
         return;
     };
     let origin = format!("configmap {}/{name}", ctx.settings.namespace);
-    if ctx.policies.active(world).source == PolicySource::Loaded(origin) {
+    if ctx.policies.set.active(world).source == PolicySource::Loaded(origin) {
         tracing::info!(configmap = %name, %world, "policy ConfigMap deleted; the embedded default is active again");
-        ctx.policies.reset(world);
+        ctx.policies.set.reset(world);
     }
 }
 

@@ -17,7 +17,7 @@ use crate::api::{
     hash, NodeClaim, NodePool, NodeSelectorRequirementWithMinValues, OVHNodeClass,
     ResourceRequirements,
 };
-use crate::controller::context::Context;
+use crate::controller::context::{Caches, Context, Offerings, Policies};
 use crate::controller::watch::{claim_node, list};
 use crate::policy::{ActivePolicy, World};
 use crate::provisioning::claims::NodeClaimSpec;
@@ -53,9 +53,13 @@ pub fn nodeclass_of<'a>(pool: &NodePool, classes: &'a [OVHNodeClass]) -> Option<
 
 /// The NodePools provisioning may use (dynamic, not being deleted, valid, with a Ready
 /// OVHNodeClass), with what their NodeClaims already use.
-pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpec)> {
-    let classes = list(&ctx.caches.nodeclasses);
-    let catalog = ctx.catalog();
+pub fn pool_specs(
+    caches: &Caches,
+    offerings: &Offerings,
+    claims: &[NodeClaim],
+) -> Vec<(NodePool, PoolSpec)> {
+    let classes = list(&caches.nodeclasses);
+    let catalog = offerings.read();
     let mut used: HashMap<String, (Resources, u32)> = HashMap::new();
     for c in claims.iter().filter(|c| is_live(c)) {
         let (Some(pool), Some(flavor)) = (
@@ -70,7 +74,7 @@ pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpe
         e.0 += flavor.capacity;
         e.1 += 1;
     }
-    list(&ctx.caches.nodepools)
+    list(&caches.nodepools)
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_static())
         .filter_map(|p| {
@@ -99,8 +103,8 @@ pub fn pool_specs(ctx: &Context, claims: &[NodeClaim]) -> Vec<(NodePool, PoolSpe
 }
 
 /// The flavors of the catalog, for the scheduling pass.
-pub fn flavor_specs(ctx: &Context) -> Arc<Vec<FlavorSpec>> {
-    Arc::new(ctx.catalog().1.specs())
+pub fn flavor_specs(offerings: &Offerings) -> Arc<Vec<FlavorSpec>> {
+    Arc::new(offerings.read().1.specs())
 }
 
 /// The NodeClaim object of a planned node.
@@ -160,11 +164,11 @@ pub fn nodeclaim_object(
 
 /// The flavor-selection policy a NodePool asks for (its policy annotation naming a loaded
 /// policy ConfigMap), else the active one.
-pub fn policy_for(ctx: &Context, pool: &NodePool) -> Arc<ActivePolicy> {
+pub fn policy_for(policies: &Policies, pool: &NodePool) -> Arc<ActivePolicy> {
     pool.annotations()
         .get(labels::POLICY_ANNOTATION)
-        .and_then(|name| ctx.named_policy(name))
-        .unwrap_or_else(|| ctx.policies.active(World::FlavorSelection))
+        .and_then(|name| policies.named(name))
+        .unwrap_or_else(|| policies.set.active(World::FlavorSelection))
 }
 
 /// Publishes `reason` Events with these notes on the pods, each only when `record` says the
@@ -177,7 +181,7 @@ async fn tell_pods(
     reason: &str,
 ) {
     let news: Vec<_> = {
-        let mut pending = ctx.pending_pods();
+        let mut pending = ctx.model.pending_pods();
         let mut news = Vec::new();
         for (pod, note) in notes {
             if record(&mut pending, pod, &note) {
@@ -189,7 +193,8 @@ async fn tell_pods(
     // Concurrently: a 1,000-pod burst is 1,000 Events, one request each.
     futures::stream::iter(news)
         .for_each_concurrent(EVENT_CONCURRENCY, |(reference, note)| async move {
-            ctx.event_on(&reference, warning, reason, "Provision", note)
+            ctx.kube
+                .event_on(&reference, warning, reason, "Provision", note)
                 .await;
         })
         .await;
@@ -224,10 +229,10 @@ async fn warn_unplaced<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a Object
 /// One provisioning pass over the pending pods. Returns the NodeClaims created.
 pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     let started = Instant::now();
-    let claims_api: Api<NodeClaim> = Api::all(ctx.kube.clone());
-    let claims = list(&ctx.caches.nodeclaims);
-    let pools = pool_specs(ctx, &claims);
-    let mut snapshot = ctx.state().snapshot();
+    let claims_api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
+    let claims = list(&ctx.kube.caches.nodeclaims);
+    let pools = pool_specs(&ctx.kube.caches, &ctx.catalog, &claims);
+    let mut snapshot = ctx.model.cluster().snapshot();
     if snapshot.pending.is_empty() {
         return Ok(0);
     }
@@ -241,9 +246,9 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
         return Ok(0);
     }
     ctx.metrics.batches.inc();
-    let flavors = flavor_specs(ctx);
+    let flavors = flavor_specs(&ctx.catalog);
     // The pool pass waits for the whole batch: one write per pool per batch.
-    let mut keeper = ctx.pools.lock().await;
+    let mut keeper = ctx.ovh.pools.lock().await;
     let mut sizes: HashMap<String, u32> = keeper.pool_sizes();
     for c in claims.iter().filter(|c| is_live(c)) {
         if let Some(p) = c.labels().get(labels::OVH_POOL) {
@@ -259,7 +264,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     // cannot place go to the next.
     let mut groups: Vec<(Arc<ActivePolicy>, Vec<PoolSpec>)> = Vec::new();
     for (np, spec) in &pools {
-        let policy = policy_for(ctx, np);
+        let policy = policy_for(&ctx.policies, np);
         match groups.iter_mut().find(|(p, _)| {
             p.policy.info.digest == policy.policy.info.digest && p.config == policy.config
         }) {
@@ -272,7 +277,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
         if snapshot.pending.is_empty() {
             break;
         }
-        let set = ctx.policies.clone();
+        let set = ctx.policies.set.clone();
         let flavors = flavors.clone();
         let sizes_now = sizes.clone();
         let snap = snapshot.clone();
@@ -297,7 +302,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
         plans.push(plan);
     }
 
-    let classes = list(&ctx.caches.nodeclasses);
+    let classes = list(&ctx.kube.caches.nodeclasses);
     let mut created = 0;
     // Events wait until the OVH pools are written: they are news, the nodes are the point.
     let mut launched: Vec<(NodeClaim, &NodeClaimSpec)> = Vec::new();
@@ -319,8 +324,8 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
                             reason: "provisioning".into(),
                         })
                         .inc();
-                    let node = claim_node(ctx, &claim);
-                    ctx.state().apply_claim(&name, node);
+                    let node = claim_node(&ctx.catalog, &ctx.model, &claim);
+                    ctx.model.cluster().apply_claim(&name, node);
                     tracing::info!(nodeclaim = %name, nodepool = %spec.nodepool, flavor = %spec.flavor,
                         zone = %spec.zone, ovh_pool = %spec.ovh_pool, pods = spec.pods.len(), "NodeClaim created");
                     launched.push((claim, spec));
@@ -341,20 +346,21 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     for (claim, spec) in &launched {
         let target = format!("nodeclaim/{}", claim.name_any());
         nominate(ctx, spec.pods.iter().map(|p| (p, target.as_str()))).await;
-        ctx.event(
-            claim,
-            false,
-            "Launching",
-            "Provision",
-            format!(
-                "launching a {} in {} (OVH pool {}) for {} pod(s)",
-                spec.flavor,
-                spec.zone,
-                spec.ovh_pool,
-                spec.pods.len()
-            ),
-        )
-        .await;
+        ctx.kube
+            .event(
+                claim,
+                false,
+                "Launching",
+                "Provision",
+                format!(
+                    "launching a {} in {} (OVH pool {}) for {} pod(s)",
+                    spec.flavor,
+                    spec.zone,
+                    spec.ovh_pool,
+                    spec.pods.len()
+                ),
+            )
+            .await;
     }
     // Pods waiting for a node already on its way.
     let claim_names: std::collections::HashSet<String> =
@@ -387,7 +393,8 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
             );
             tracing::warn!(pods = last.unplaced.len(), reasons = %reasons.join("; "), "pods left unplaced");
             for (np, _) in &pools {
-                ctx.event(np, true, "Unschedulable", "Provision", note.clone())
+                ctx.kube
+                    .event(np, true, "Unschedulable", "Provision", note.clone())
                     .await;
             }
         }

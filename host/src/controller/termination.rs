@@ -121,8 +121,8 @@ pub fn with_disrupted_taint(node: &Node) -> Option<Vec<k8s_openapi::api::core::v
 }
 
 /// Taints `node` as disrupted (no new pod lands there).
-pub async fn taint_node(ctx: &Context, node: &str) -> kube::Result<()> {
-    let nodes: Api<Node> = Api::all(ctx.kube.clone());
+pub async fn taint_node(client: &kube::Client, node: &str) -> kube::Result<()> {
+    let nodes: Api<Node> = Api::all(client.clone());
     let Some(current) = nodes.get_opt(node).await? else {
         return Ok(());
     };
@@ -146,7 +146,7 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
         .as_ref()
         .map(|s| s.node_name.clone())
         .unwrap_or_default();
-    let nodes: Api<Node> = Api::all(ctx.kube.clone());
+    let nodes: Api<Node> = Api::all(ctx.kube.client.clone());
     let node = if node_name.is_empty() {
         None
     } else {
@@ -162,11 +162,11 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
         // Never registered (or its Node is gone): nothing runs there that we can see.
         None => DrainStep::Drained,
         Some(_) => {
-            if let Err(e) = taint_node(ctx, &node_name).await {
+            if let Err(e) = taint_node(&ctx.kube.client, &node_name).await {
                 tracing::warn!(nodeclaim = %name, node = %node_name, error = %e, "cannot taint the node");
                 return false;
             }
-            let pods: Api<Pod> = Api::all(ctx.kube.clone());
+            let pods: Api<Pod> = Api::all(ctx.kube.client.clone());
             let list = match pods
                 .list(&ListParams::default().fields(&format!("spec.nodeName={node_name}")))
                 .await
@@ -205,7 +205,7 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
             // granted in time is tried again on the next pass.
             let bound = Duration::from_secs(1);
             let calls = keys.into_iter().map(|(ns, pod)| async move {
-                let api: Api<Pod> = Api::namespaced(ctx.kube.clone(), &ns);
+                let api: Api<Pod> = Api::namespaced(ctx.kube.client.clone(), &ns);
                 let r = tokio::time::timeout(bound, api.evict(&pod, &EvictParams::default())).await;
                 (ns, pod, r)
             });
@@ -213,7 +213,7 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
                 let pod = format!("{ns}/{pod}");
                 match r {
                     Ok(Ok(_)) => {
-                        ctx.disruption.pods_evicted.inc();
+                        ctx.metrics.disruption.pods_evicted.inc();
                         tracing::info!(nodeclaim = %name, node = %node_name, %pod, "pod evicted");
                     }
                     Ok(Err(kube::Error::Api(e))) if e.code == 404 => {}
@@ -234,7 +234,7 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
         }
         DrainStep::Force(keys) => {
             for (ns, pod) in keys {
-                let api: Api<Pod> = Api::namespaced(ctx.kube.clone(), &ns);
+                let api: Api<Pod> = Api::namespaced(ctx.kube.client.clone(), &ns);
                 match api
                     .delete(&pod, &DeleteParams::default().grace_period(0))
                     .await
@@ -255,7 +255,7 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
 }
 
 async fn mark_drained(ctx: &Context, claim: &NodeClaim) {
-    let api: Api<NodeClaim> = Api::all(ctx.kube.clone());
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     let r = super::claim_status::update(&api, &ctx.clock, claim, |status, now| {
         condition::set(
             &mut status.conditions,

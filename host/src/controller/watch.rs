@@ -14,7 +14,7 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::context::{Caches, Context};
+use super::context::{Caches, Context, Model, Offerings};
 use crate::api::{NodeClaim, NodePool, OVHNodeClass};
 use crate::scheduling::convert;
 use crate::scheduling::{daemonset_overhead, Resources};
@@ -105,7 +105,11 @@ where
 }
 
 /// The in-flight node of a NodeClaim, with its flavor's allocatable and DaemonSet overhead.
-pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNode {
+pub fn claim_node(
+    catalog: &Offerings,
+    model: &Model,
+    claim: &NodeClaim,
+) -> crate::scheduling::SimNode {
     let flavor = claim
         .metadata
         .labels
@@ -113,8 +117,8 @@ pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNod
         .and_then(|l| l.get(crate::api::labels::INSTANCE_TYPE))
         .cloned()
         .unwrap_or_default();
-    let allocatable = ctx
-        .catalog()
+    let allocatable = catalog
+        .read()
         .1
         .get(&flavor)
         .map(|f| f.allocatable)
@@ -122,7 +126,7 @@ pub fn claim_node(ctx: &Context, claim: &NodeClaim) -> crate::scheduling::SimNod
     // Named after its Node once known: the cluster model keeps it in flight until that Node
     // reports allocatable resources ([`crate::state::ClusterState::snapshot`]).
     let node = convert::nodeclaim_node(claim, allocatable, Resources::default());
-    let daemonsets = ctx.state().snapshot().daemonsets;
+    let daemonsets = model.cluster().snapshot().daemonsets;
     let overhead = daemonset_overhead(daemonsets.iter().map(|d| &**d), &node.labels, &node.taints);
     crate::scheduling::SimNode {
         requested: overhead,
@@ -136,18 +140,18 @@ fn apply_claim(ctx: &Context, claim: &NodeClaim) {
     };
     if claim.metadata.deletion_timestamp.is_some() {
         // Going away: its pods need another node, it is no destination.
-        ctx.state().delete_claim(&name);
-        let _ = ctx.provision.send(());
+        ctx.model.cluster().delete_claim(&name);
+        ctx.wake.provision();
         return;
     }
-    let node = claim_node(ctx, claim);
-    ctx.state().apply_claim(&name, node);
+    let node = claim_node(&ctx.catalog, &ctx.model, claim);
+    ctx.model.cluster().apply_claim(&name, node);
 }
 
 /// Starts every watch; returns the readiness tracker.
 pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
     let synced = Arc::new(Synced::default());
-    let client = ctx.kube.clone();
+    let client = ctx.kube.client.clone();
 
     let c = ctx.clone();
     tokio::spawn(drive(
@@ -157,7 +161,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         move |ev| {
             let wake = match ev {
                 Event::Apply(p) | Event::InitApply(p) => {
-                    let waited = c.pending_pods().observe(p, std::time::Instant::now());
+                    let waited = c.model.pending_pods().observe(p, std::time::Instant::now());
                     if let Some(waited) = waited {
                         c.metrics
                             .pod_pending_to_bound
@@ -166,15 +170,15 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
                     is_pending(p)
                 }
                 Event::Delete(p) => {
-                    c.pending_pods().forget(p);
+                    c.model.pending_pods().forget(p);
                     false
                 }
                 Event::InitDone => true,
                 _ => false,
             };
-            c.state().apply_event(model_event(ev));
+            c.model.cluster().apply_event(model_event(ev));
             if wake {
-                let _ = c.provision.send(());
+                c.wake.provision();
             }
         },
     ));
@@ -185,9 +189,9 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         synced.clone(),
         reflect(writers.nodes, stream::<Node>(&client)),
         move |ev| {
-            c.state().apply_event(model_event(ev));
+            c.model.cluster().apply_event(model_event(ev));
             if matches!(ev, Event::Apply(_) | Event::Delete(_)) {
-                c.reconcile.notify_one();
+                c.wake.reconcile.notify_one();
             }
         },
     ));
@@ -197,7 +201,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         "daemonsets",
         synced.clone(),
         stream::<DaemonSet>(&client),
-        move |ev| c.state().apply_event(model_event(ev)),
+        move |ev| c.model.cluster().apply_event(model_event(ev)),
     ));
 
     let c = ctx.clone();
@@ -205,7 +209,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         "pdbs",
         synced.clone(),
         stream::<PodDisruptionBudget>(&client),
-        move |ev| c.state().apply_event(model_event(ev)),
+        move |ev| c.model.cluster().apply_event(model_event(ev)),
     ));
 
     let c = ctx.clone();
@@ -217,21 +221,22 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
             Event::Apply(claim) | Event::InitApply(claim) => apply_claim(&c, claim),
             Event::Delete(claim) => {
                 if let Some(name) = &claim.metadata.name {
-                    c.state().delete_claim(name);
+                    c.model.cluster().delete_claim(name);
                 }
-                let _ = c.provision.send(());
+                c.wake.provision();
             }
             Event::Init => {}
             Event::InitDone => {
                 // Forget claims the relist did not return.
                 let live: std::collections::HashSet<String> = c
+                    .kube
                     .caches
                     .nodeclaims
                     .state()
                     .iter()
                     .filter_map(|n| n.metadata.name.clone())
                     .collect();
-                let mut state = c.state();
+                let mut state = c.model.cluster();
                 for gone in state
                     .claim_names()
                     .into_iter()
@@ -250,9 +255,9 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         reflect(writers.nodepools, stream::<NodePool>(&client)),
         move |ev| {
             if matches!(ev, Event::Apply(_) | Event::InitDone) {
-                let _ = c.provision.send(());
+                c.wake.provision();
                 // Validation runs in the node class loop.
-                c.nodeclass_changed.notify_one();
+                c.wake.nodeclass_changed.notify_one();
             }
         },
     ));
@@ -264,7 +269,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         reflect(writers.nodeclasses, stream::<OVHNodeClass>(&client)),
         move |ev| {
             if matches!(ev, Event::Apply(_) | Event::InitDone) {
-                c.nodeclass_changed.notify_one();
+                c.wake.nodeclass_changed.notify_one();
             }
         },
     ));
