@@ -31,11 +31,13 @@ impl Operator {
     ];
 
     /// Parses the Kubernetes spelling (`In`, `NotIn`, ...); None for an unknown operator.
+    #[inline]
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|op| op.as_str() == text)
     }
 
     /// The Kubernetes spelling, e.g. `NotIn`.
+    #[inline]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::In => "In",
@@ -56,6 +58,7 @@ impl Operator {
 ///   that element parse as `i64` (no trimming, as Kubernetes' `strconv.ParseInt`); the label
 ///   value is then compared with it. Anything else (absent label, several values, a
 ///   non-numeric value on either side) does not match.
+#[inline]
 pub fn matches<S: AsRef<str>>(operator: Operator, values: &[S], label_value: Option<&str>) -> bool {
     let listed = |v: &str| values.iter().any(|x| x.as_ref() == v);
     match operator {

@@ -37,6 +37,7 @@ impl Resources {
     };
 
     /// Requests of one pod: cpu and memory, one pod slot.
+    #[inline]
     pub const fn pod(cpu_millis: u64, memory_bytes: u64) -> Self {
         Self {
             cpu_millis,
@@ -49,6 +50,7 @@ impl Resources {
 
     /// The fit rule: true when every dimension of the request `self` is at most the same
     /// dimension of `free` (what is left on a node, or a flavor's allocatable).
+    #[inline]
     pub fn fits_in(&self, free: &Resources) -> bool {
         self.cpu_millis <= free.cpu_millis
             && self.memory_bytes <= free.memory_bytes
@@ -59,7 +61,9 @@ impl Resources {
 
     /// How many copies of `self` (one pod's requests) fit in `free`: the tightest dimension
     /// decides; `u32::MAX` when `self` is all zero (or the count exceeds `u32`).
+    #[inline]
     pub fn copies_within(&self, free: &Resources) -> u32 {
+        #[inline]
         fn ratio(need: u64, have: u64) -> u64 {
             have.checked_div(need).unwrap_or(u64::MAX)
         }
@@ -77,11 +81,13 @@ impl Resources {
     /// The NodePool limit rule: true when `self` (a new node's full capacity) is within
     /// `limit` (what the NodePool's `spec.limits` leave) in CPU, memory, ephemeral storage and
     /// GPUs. Pods are not limited.
+    #[inline]
     pub fn within_limits(&self, limit: &Resources) -> bool {
         Resources { pods: 0, ..*self }.fits_in(&Resources { pods: 0, ..*limit })
     }
 
     /// Component-wise sum, saturating at each type's maximum.
+    #[inline]
     pub fn saturating_add(&self, other: &Resources) -> Resources {
         Resources {
             cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
@@ -95,6 +101,7 @@ impl Resources {
     }
 
     /// Component-wise `self - other`, floored at zero.
+    #[inline]
     pub fn saturating_sub(&self, other: &Resources) -> Resources {
         Resources {
             cpu_millis: self.cpu_millis.saturating_sub(other.cpu_millis),
@@ -108,6 +115,7 @@ impl Resources {
     }
 
     /// `self` times `n`, saturating (the requests of `n` identical pods).
+    #[inline]
     pub fn saturating_mul(&self, n: u32) -> Resources {
         Resources {
             cpu_millis: self.cpu_millis.saturating_mul(u64::from(n)),
@@ -119,15 +127,18 @@ impl Resources {
     }
 
     /// Each dimension's smaller value.
+    #[inline]
     pub fn min_each(&self, other: &Resources) -> Resources {
         self.zip(other, u64::min, u32::min)
     }
 
     /// Each dimension's larger value.
+    #[inline]
     pub fn max_each(&self, other: &Resources) -> Resources {
         self.zip(other, u64::max, u32::max)
     }
 
+    #[inline]
     fn zip(&self, o: &Resources, wide: fn(u64, u64) -> u64, narrow: fn(u32, u32) -> u32) -> Self {
         Resources {
             cpu_millis: wide(self.cpu_millis, o.cpu_millis),
@@ -139,6 +150,7 @@ impl Resources {
     }
 
     /// True when every dimension is zero.
+    #[inline]
     pub fn is_zero(&self) -> bool {
         *self == Resources::ZERO
     }
@@ -147,6 +159,7 @@ impl Resources {
 /// [`Resources::saturating_add`].
 impl Add for Resources {
     type Output = Resources;
+    #[inline]
     fn add(self, other: Resources) -> Resources {
         self.saturating_add(&other)
     }
@@ -154,6 +167,7 @@ impl Add for Resources {
 
 /// [`Resources::saturating_add`], in place.
 impl AddAssign for Resources {
+    #[inline]
     fn add_assign(&mut self, other: Resources) {
         *self = self.saturating_add(&other);
     }
@@ -162,6 +176,7 @@ impl AddAssign for Resources {
 /// [`Resources::saturating_mul`].
 impl Mul<u32> for Resources {
     type Output = Resources;
+    #[inline]
     fn mul(self, n: u32) -> Resources {
         self.saturating_mul(n)
     }

@@ -21,11 +21,13 @@ impl TaintEffect {
     pub const ALL: [TaintEffect; 3] = [Self::NoSchedule, Self::PreferNoSchedule, Self::NoExecute];
 
     /// Parses the Kubernetes spelling; None for an unknown effect.
+    #[inline]
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.as_str() == text)
     }
 
     /// The Kubernetes spelling, e.g. `NoSchedule`.
+    #[inline]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NoSchedule => "NoSchedule",
@@ -36,6 +38,7 @@ impl TaintEffect {
 
     /// Whether an untolerated taint of this effect keeps a pod off the node: NoSchedule and
     /// NoExecute do, PreferNoSchedule never does.
+    #[inline]
     pub fn blocks_scheduling(self) -> bool {
         self != Self::PreferNoSchedule
     }
@@ -53,6 +56,7 @@ pub enum TolerationOperator {
 impl TolerationOperator {
     /// Parses the Kubernetes spelling; None for an unknown operator (Kubernetes reads an empty
     /// operator as `Equal`; that defaulting is the caller's).
+    #[inline]
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "Equal" => Some(Self::Equal),
@@ -62,6 +66,7 @@ impl TolerationOperator {
     }
 
     /// The Kubernetes spelling.
+    #[inline]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Equal => "Equal",
@@ -107,12 +112,14 @@ pub trait AsToleration {
 }
 
 impl AsTaint for Taint<'_> {
+    #[inline]
     fn as_taint(&self) -> Taint<'_> {
         *self
     }
 }
 
 impl AsToleration for Toleration<'_> {
+    #[inline]
     fn as_toleration(&self) -> Toleration<'_> {
         *self
     }
@@ -123,6 +130,7 @@ impl AsToleration for Toleration<'_> {
 /// A toleration with an effect only applies to taints of that effect. Without a key, `Exists`
 /// tolerates every taint and `Equal` none (Kubernetes refuses that combination). With a key,
 /// the taint's key must be the same, and `Equal` also needs the same value.
+#[inline]
 pub fn tolerates(toleration: &Toleration<'_>, taint: &Taint<'_>) -> bool {
     if toleration.effect.is_some_and(|e| e != taint.effect) {
         return false;
@@ -139,6 +147,7 @@ pub fn tolerates(toleration: &Toleration<'_>, taint: &Taint<'_>) -> bool {
 
 /// The first of `taints` that keeps a pod with `tolerations` off the node: one that
 /// [blocks scheduling](TaintEffect::blocks_scheduling) and that no toleration tolerates.
+#[inline]
 pub fn first_untolerated<'t, T: AsTaint, L: AsToleration>(
     taints: &'t [T],
     tolerations: &[L],
@@ -154,6 +163,7 @@ pub fn first_untolerated<'t, T: AsTaint, L: AsToleration>(
 
 /// Whether a pod with `tolerations` may schedule on a node with `taints` (no taint of
 /// [`first_untolerated`]).
+#[inline]
 pub fn all_tolerated<T: AsTaint, L: AsToleration>(taints: &[T], tolerations: &[L]) -> bool {
     first_untolerated(taints, tolerations).is_none()
 }
