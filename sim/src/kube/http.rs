@@ -5,6 +5,7 @@ use super::error::{ApiError, ApiResult};
 use super::patch::PatchType;
 use super::rbac::{self, Attributes, Identity};
 use super::resources::{list_header, ResourceDef, View};
+use super::schema::FieldValidation;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
     event_line, to_view, DeleteOptions, EventType, ListOptions, Store, Stored, WatchEvent,
@@ -86,10 +87,16 @@ async fn time_request(
     response
 }
 
+/// kube-apiserver's limit on a request body (3 MiB): larger writes get 413.
+pub const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+
 /// The axum router.
 pub fn router(server: Arc<Server>) -> axum::Router {
     axum::Router::new()
         .fallback(handle)
+        // Bodies up to this size reach the handler, which answers 413 with a Status over
+        // MAX_REQUEST_BYTES; beyond it axum refuses them itself (a memory guard).
+        .layer(axum::extract::DefaultBodyLimit::max(16 * MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             server.clone(),
             time_request,
@@ -174,18 +181,20 @@ impl Req {
         }
     }
 
-    fn write_options(&self) -> WriteOptions {
+    fn write_options(&self) -> ApiResult<WriteOptions> {
         let manager = self.q("fieldManager").map(String::from).or_else(|| {
             self.headers
                 .get(header::USER_AGENT)
                 .and_then(|u| u.to_str().ok())
                 .map(|u| u.split('/').next().unwrap_or(u).to_string())
         });
-        WriteOptions {
+        Ok(WriteOptions {
             field_manager: manager,
             dry_run: self.q("dryRun").is_some_and(|d| !d.is_empty()),
             force: self.flag("force"),
-        }
+            field_validation: FieldValidation::parse(self.q("fieldValidation"))?,
+            warnings: Default::default(),
+        })
     }
 }
 
@@ -481,9 +490,13 @@ async fn resource_request(
     }
     let ns = t.ns.clone().unwrap_or_default();
     let store = &s.store;
-    let opts = req.write_options();
+    let opts = req.write_options()?;
+    let writes = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+    if writes && req.body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::entity_too_large(MAX_REQUEST_BYTES));
+    }
     let sub = t.sub.as_deref();
-    match (&req.method, t.name.as_deref(), sub) {
+    let out = match (&req.method, t.name.as_deref(), sub) {
         (&Method::GET, None, None) if req.flag("watch") => watch(s, req, def, t.ns.clone()),
         (&Method::GET, None, None) => list(store, req, &def, t.ns.as_deref()),
         (&Method::GET, Some(name), None | Some("status")) => Ok(object_response(
@@ -577,7 +590,17 @@ async fn resource_request(
             Ok(value_response(200, &out))
         }
         _ => Err(ApiError::method_not_allowed()),
-    }
+    };
+    let warnings = opts.take_warnings();
+    out.map(|mut r| {
+        for w in warnings {
+            let text = format!("299 - {}", super::schema::errors::go_quote(&w));
+            if let Ok(h) = axum::http::HeaderValue::from_str(&text) {
+                r.headers_mut().append(header::WARNING, h);
+            }
+        }
+        r
+    })
 }
 
 fn list(store: &Store, req: &Req, def: &ResourceDef, ns: Option<&str>) -> ApiResult<Response> {
