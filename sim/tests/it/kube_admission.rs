@@ -674,3 +674,58 @@ async fn crds_with_bad_rules_or_patterns_are_refused() {
         "{m}"
     );
 }
+
+/// ConfigMap and Secret contents over 1 MiB are refused (422), as kube-apiserver does, before
+/// etcd's 1.5 MiB limit could be reached.
+#[tokio::test]
+async fn configmaps_and_secrets_are_limited_to_1_mib() {
+    let sim = KubeSim::start(SimConfig::default()).await.expect("sim");
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: sim.base_url(),
+        token: sim.admin_token().to_string(),
+    };
+    let big = "x".repeat(1024 * 1024 + 1);
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": big}});
+    let a = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            &[],
+            Some(&cm),
+        )
+        .await;
+    assert_eq!(a.code, 422, "{}", a.body);
+    assert_eq!(
+        a.body["message"],
+        "ConfigMap \"big\" is invalid: []: Too long: may not be more than 1048576 bytes"
+    );
+    let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "big"}, "stringData": {"a": big}});
+    let a = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/namespaces/default/secrets",
+            &[],
+            Some(&s),
+        )
+        .await;
+    assert_eq!(a.code, 422, "{}", a.body);
+    assert_eq!(
+        a.body["message"],
+        "Secret \"big\" is invalid: data: Too long: may not be more than 1048576 bytes"
+    );
+    assert_eq!(
+        a.body["details"]["causes"][0]["reason"],
+        "FieldValueTooLong"
+    );
+    let ok = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok"}, "binaryData": {"a": "eHh4"}});
+    let a = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            &[],
+            Some(&ok),
+        )
+        .await;
+    assert_eq!(a.code, 201, "{}", a.body);
+}

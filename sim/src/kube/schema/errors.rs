@@ -358,7 +358,7 @@ mod tests {
     fn aggregate_drops_duplicates() {
         let a = FieldError::required("a");
         let b = FieldError::required("b");
-        assert_eq!(aggregate(&[a.clone()]), "a: Required value");
+        assert_eq!(aggregate(std::slice::from_ref(&a)), "a: Required value");
         assert_eq!(
             aggregate(&[a.clone(), b, a]),
             "[a: Required value, b: Required value]"

@@ -5,14 +5,27 @@ use super::errors::{go_sharp_v, BadValue, ErrorType, FieldError};
 use super::node::{Additional, Node};
 use serde_json::{Map, Value};
 
-/// The key values of a `map` list's item.
+/// The key values of a `map` list's item (the key fields it has; none for a null item).
 fn key_of(node: &Node, item: &Value) -> Option<Value> {
-    let o = item.as_object()?;
     let mut m = Map::new();
-    for k in &node.map_keys {
-        m.insert(k.clone(), o.get(k).cloned().unwrap_or(Value::Null));
+    if let Some(o) = item.as_object() {
+        for k in &node.map_keys {
+            if let Some(v) = o.get(k) {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    } else if !item.is_null() {
+        return None;
     }
     Some(Value::Object(m))
+}
+
+/// The indexes of the second occurrences of repeated values (a third is not reported again),
+/// as `validateListSet` does.
+fn repeated(values: &[&Value]) -> Vec<usize> {
+    (0..values.len())
+        .filter(|&i| values[..i].iter().filter(|p| **p == values[i]).count() == 1)
+        .collect()
 }
 
 /// The old item a new item of list `node` correlates with: same key values in a `map` list;
@@ -21,6 +34,7 @@ pub fn correlate<'a>(node: &Node, old: Option<&'a Value>, item: &Value) -> Optio
     if node.list_type.as_deref() != Some("map") {
         return None;
     }
+    item.as_object()?;
     let key = key_of(node, item)?;
     old?.as_array()?
         .iter()
@@ -58,26 +72,35 @@ fn walk(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
         Value::Array(items) => {
             match node.list_type.as_deref() {
                 Some("set") => {
-                    for (i, x) in items.iter().enumerate() {
-                        if items[..i].contains(x) {
-                            out.push(FieldError::new(
-                                ErrorType::Duplicate,
-                                format!("{path}[{i}]"),
-                                BadValue::of(x),
-                                "",
-                            ));
-                        }
+                    let all: Vec<&Value> = items.iter().collect();
+                    for i in repeated(&all) {
+                        out.push(FieldError::new(
+                            ErrorType::Duplicate,
+                            format!("{path}[{i}]"),
+                            BadValue::of(&items[i]),
+                            "",
+                        ));
                     }
                 }
                 Some("map") => {
-                    let keys: Vec<Option<Value>> = items.iter().map(|x| key_of(node, x)).collect();
-                    for (i, k) in keys.iter().enumerate() {
-                        if let Some(k) = k {
-                            if keys[..i].iter().any(|p| p.as_ref() == Some(k)) {
+                    let keys: Option<Vec<Value>> = items.iter().map(|x| key_of(node, x)).collect();
+                    match keys {
+                        None => {
+                            if let Some(i) = items.iter().position(|x| key_of(node, x).is_none()) {
+                                out.push(FieldError::invalid(
+                                    format!("{path}[{i}]"),
+                                    BadValue::of(&items[i]),
+                                    "must be an object for an array of list-type map",
+                                ));
+                            }
+                        }
+                        Some(keys) => {
+                            let refs: Vec<&Value> = keys.iter().collect();
+                            for i in repeated(&refs) {
                                 out.push(FieldError::new(
                                     ErrorType::Duplicate,
                                     format!("{path}[{i}]"),
-                                    BadValue::Raw(go_sharp_v(k)),
+                                    BadValue::Raw(go_sharp_v(&keys[i])),
                                     "",
                                 ));
                             }
@@ -113,12 +136,13 @@ mod tests {
             "",
             &mut e,
         );
-        let v = json!({"s": ["a", "b", "a"], "m": [{"type": "R", "x": 1}, {"type": "R", "x": 2}], "a": ["x", "x"]});
+        let v = json!({"s": ["a", "b", "a", "a"], "m": [{"type": "R", "x": 1}, {"type": "R", "x": 2}, {"x": 3}, {"x": 4}], "a": ["x", "x"]});
         let out: Vec<String> = check(&n, &v).iter().map(ToString::to_string).collect();
         assert_eq!(
             out,
             [
                 "m[1]: Duplicate value: map[string]interface {}{\"type\":\"R\"}",
+                "m[3]: Duplicate value: map[string]interface {}{}",
                 "s[2]: Duplicate value: \"a\""
             ]
         );

@@ -57,9 +57,6 @@ pub fn check(node: &Node, v: &Value, old: Option<&Value>, path: &str, out: &mut 
     if old == Some(v) {
         return;
     }
-    if v.is_null() && node.nullable {
-        return;
-    }
     // type
     let allowed: Vec<&str> = if node.int_or_string {
         vec!["integer", "string"]
@@ -68,7 +65,22 @@ pub fn check(node: &Node, v: &Value, old: Option<&Value>, path: &str, out: &mut 
     } else {
         vec![node.type_.as_str()]
     };
-    let mut type_ok = true;
+    if v.is_null() {
+        // kube-openapi checks a null against the type and the enum only.
+        if !allowed.is_empty() && !node.nullable {
+            out.push(FieldError::new(
+                ErrorType::TypeInvalid,
+                path,
+                BadValue::Str("null".into()),
+                format!(
+                    "{path} in body must be of type {}: \"null\"",
+                    allowed.join(",")
+                ),
+            ));
+        }
+        check_enum(node, v, path, out);
+        return;
+    }
     if !allowed.is_empty() {
         let actual = json_type(v);
         let ok = allowed.contains(&actual)
@@ -84,7 +96,6 @@ pub fn check(node: &Node, v: &Value, old: Option<&Value>, path: &str, out: &mut 
                     allowed.join(",")
                 ),
             ));
-            type_ok = false;
         }
     }
     // allOf / anyOf / oneOf / not
@@ -140,17 +151,20 @@ pub fn check(node: &Node, v: &Value, old: Option<&Value>, path: &str, out: &mut 
             )));
         }
     }
-    if !type_ok {
-        // kube-openapi runs the combinators whatever the type; the other keywords apply to
-        // their own JSON types only.
-        return;
-    }
+    // A type error does not stop the other checks: each applies to its own JSON type.
     match v {
         Value::String(s) => check_string(node, s, path, out),
         Value::Number(_) => check_number(node, v, path, out),
         Value::Array(items) => check_array(node, items, old, path, out),
         _ => {}
     }
+    check_enum(node, v, path, out);
+    if let Value::Object(map) = v {
+        check_object(node, map, old, path, out);
+    }
+}
+
+fn check_enum(node: &Node, v: &Value, path: &str, out: &mut Vec<FieldError>) {
     if let Some(e) = &node.enum_ {
         if !e.contains(v) {
             let values: Vec<String> = e
@@ -168,43 +182,52 @@ pub fn check(node: &Node, v: &Value, old: Option<&Value>, path: &str, out: &mut 
             ));
         }
     }
-    if let Value::Object(map) = v {
-        if let Some(max) = node.max_properties {
-            if map.len() as u64 > max {
-                out.push(FieldError::too_many(path, map.len(), max));
-            }
+}
+
+/// kube-openapi's object validator: min/maxProperties, additionalProperties, properties,
+/// then `required`.
+fn check_object(
+    node: &Node,
+    map: &serde_json::Map<String, Value>,
+    old: Option<&Value>,
+    path: &str,
+    out: &mut Vec<FieldError>,
+) {
+    if let Some(min) = node.min_properties {
+        if (map.len() as u64) < min {
+            out.push(FieldError::invalid(
+                path,
+                BadValue::Int(map.len() as i64),
+                format!("{path} in body should have at least {min} properties"),
+            ));
         }
-        if let Some(min) = node.min_properties {
-            if (map.len() as u64) < min {
-                out.push(FieldError::invalid(
-                    path,
-                    BadValue::Int(map.len() as i64),
-                    format!("{path} in body should have at least {min} properties"),
-                ));
-            }
+    }
+    if let Some(max) = node.max_properties {
+        if map.len() as u64 > max {
+            out.push(FieldError::too_many(path, map.len(), max));
         }
-        let old_map = old.and_then(Value::as_object);
-        for (k, s) in &node.properties {
-            if let Some(child) = map.get(k) {
-                let o = old_map.and_then(|m| m.get(k));
-                check(s, child, o, &format!("{path}.{k}"), out);
-            }
+    }
+    let old_map = old.and_then(Value::as_object);
+    if let Additional::Schema(s) = &node.additional {
+        let mut keys: Vec<&String> = map
+            .keys()
+            .filter(|k| !node.properties.contains_key(*k))
+            .collect();
+        keys.sort();
+        for k in keys {
+            let o = old_map.and_then(|m| m.get(k));
+            check(s, &map[k.as_str()], o, &format!("{path}.{k}"), out);
         }
-        if let Additional::Schema(s) = &node.additional {
-            let mut keys: Vec<&String> = map
-                .keys()
-                .filter(|k| !node.properties.contains_key(*k))
-                .collect();
-            keys.sort();
-            for k in keys {
-                let o = old_map.and_then(|m| m.get(k));
-                check(s, &map[k.as_str()], o, &format!("{path}.{k}"), out);
-            }
+    }
+    for (k, s) in &node.properties {
+        if let Some(child) = map.get(k) {
+            let o = old_map.and_then(|m| m.get(k));
+            check(s, child, o, &format!("{path}.{k}"), out);
         }
-        for r in &node.required {
-            if !map.contains_key(r) {
-                out.push(FieldError::required(format!("{path}.{r}")));
-            }
+    }
+    for r in &node.required {
+        if !map.contains_key(r) {
+            out.push(FieldError::required(format!("{path}.{r}")));
         }
     }
 }
@@ -455,6 +478,20 @@ mod tests {
         assert_eq!(
             errs(json!({"type": "string", "nullable": true}), json!(null)),
             Vec::<String>::new()
+        );
+        assert_eq!(
+            errs(json!({"type": "string", "enum": ["a"]}), json!(5)),
+            [
+                "x: Invalid value: \"integer\": x in body must be of type string: \"integer\"",
+                "x: Unsupported value: 5: supported values: \"a\""
+            ]
+        );
+        assert_eq!(
+            errs(
+                json!({"type": "string", "nullable": true, "enum": ["a"]}),
+                json!(null)
+            ),
+            ["x: Unsupported value: \"null\": supported values: \"a\""]
         );
         assert_eq!(
             errs(

@@ -17,6 +17,40 @@ use std::sync::{Arc, Mutex};
 /// Total size of `metadata.annotations` kube-apiserver accepts (keys and values).
 pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
+/// Total size of a ConfigMap's `data` and `binaryData`, or of a Secret's `data` (decoded).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
+/// The bytes a base64 text decodes to.
+fn base64_len(s: &str) -> usize {
+    let pad = s.bytes().rev().take_while(|b| *b == b'=').count();
+    (s.len() / 4 * 3).saturating_sub(pad)
+}
+
+/// kube-apiserver's size checks of ConfigMap and Secret contents (`[]` and `data` are the
+/// fields it names).
+fn config_size_errors(def: &ResourceDef, v: &Value) -> Option<FieldError> {
+    if !def.group.is_empty() {
+        return None;
+    }
+    let strs = |k: &str, decode: bool| -> usize {
+        v[k].as_object().map_or(0, |m| {
+            m.values()
+                .filter_map(Value::as_str)
+                .map(|s| if decode { base64_len(s) } else { s.len() })
+                .sum()
+        })
+    };
+    match def.kind.as_str() {
+        "ConfigMap" if strs("data", false) + strs("binaryData", true) > MAX_CONFIG_BYTES => {
+            Some(FieldError::too_long("[]", MAX_CONFIG_BYTES as u64))
+        }
+        "Secret" if strs("data", true) > MAX_CONFIG_BYTES => {
+            Some(FieldError::too_long("data", MAX_CONFIG_BYTES as u64))
+        }
+        _ => None,
+    }
+}
+
 /// Options of a write.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
@@ -127,8 +161,8 @@ impl Store {
     }
 
     /// Admission's validation of a write (`old`: the stored object on update): metadata
-    /// (annotations size), the schemas of a CRD (they must compile), and a custom resource's
-    /// schema and rules.
+    /// (annotations size), ConfigMap and Secret sizes, the schemas of a CRD (they must
+    /// compile), and a custom resource's schema and rules.
     pub(super) fn validate_write(
         def: &ResourceDef,
         v: &Value,
@@ -148,6 +182,7 @@ impl Store {
                 ));
             }
         }
+        errs.extend(config_size_errors(def, v));
         if def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions" {
             let versions = v.pointer("/spec/versions").and_then(Value::as_array);
             for (i, ver) in versions.into_iter().flatten().enumerate() {
