@@ -210,7 +210,8 @@ pub fn escape(name: &str) -> Option<String> {
 }
 
 /// A JSON value as a CEL value of its schema (`integer`: int, `number`: double, objects with
-/// properties: escaped names, `null`s absent).
+/// properties: escaped names, `null`s absent; fields without a schema are not visible, as in
+/// apiserver's `UnstructuredToVal`).
 pub fn to_cel(node: Option<&Node>, v: &Value) -> cel::Value {
     match v {
         Value::Null => cel::Value::Null,
@@ -236,16 +237,17 @@ pub fn to_cel(node: Option<&Node>, v: &Value) -> cel::Value {
             let mut out = HashMap::with_capacity(map.len());
             let with_props = node.is_some_and(|n| !n.properties.is_empty());
             for (k, x) in map {
-                let child = node.and_then(|n| n.field(k));
+                let Some(child) = node.and_then(|n| n.field(k)) else {
+                    continue;
+                };
                 if with_props {
                     if x.is_null() {
                         continue;
                     }
-                    if let Some(name) = escape(k) {
-                        out.insert(Key::String(Arc::new(name)), to_cel(child, x));
-                    }
+                    let name = escape(k).unwrap_or_else(|| k.clone());
+                    out.insert(Key::String(Arc::new(name)), to_cel(Some(child), x));
                 } else {
-                    out.insert(Key::String(Arc::new(k.clone())), to_cel(child, x));
+                    out.insert(Key::String(Arc::new(k.clone())), to_cel(Some(child), x));
                 }
             }
             cel::Value::Map(Map { map: Arc::new(out) })
@@ -294,24 +296,42 @@ pub fn error_text(e: &ExecutionError) -> String {
 
 /// Evaluates the rules of the whole object; `old`: the stored object on update.
 pub fn validate(root: &Node, v: &Value, old: Option<&Value>, out: &mut Vec<FieldError>) {
-    if !root.has_rules {
-        return;
+    if root.has_rules {
+        walk(root, v, old, "", true, out);
     }
-    // The root as CEL sees it: `metadata` is only its name and generateName.
-    let mut view = v.clone();
-    let old_view = old.map(|o| {
-        let mut o = o.clone();
-        trim_meta(&mut o);
-        o
-    });
-    trim_meta(&mut view);
-    walk(root, &view, old_view.as_ref(), "", true, out);
 }
 
-fn trim_meta(v: &mut Value) {
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.retain(|k, _| k == "name" || k == "generateName");
+/// The root as CEL sees it: its schema's fields, `apiVersion`, `kind`, and `metadata` with
+/// only `name` and `generateName`.
+fn root_to_cel(node: &Node, v: &Value) -> cel::Value {
+    let mut m = match to_cel(Some(node), v) {
+        cel::Value::Map(m) => (*m.map).clone(),
+        _ => HashMap::new(),
+    };
+    for k in ["apiVersion", "kind"] {
+        if let Some(s) = v[k].as_str() {
+            m.insert(
+                Key::String(Arc::new(k.into())),
+                cel::Value::String(Arc::new(s.into())),
+            );
+        }
     }
+    let mut meta = HashMap::new();
+    for k in ["name", "generateName"] {
+        if let Some(s) = v["metadata"][k].as_str() {
+            meta.insert(
+                Key::String(Arc::new(k.into())),
+                cel::Value::String(Arc::new(s.into())),
+            );
+        }
+    }
+    m.insert(
+        Key::String(Arc::new("metadata".into())),
+        cel::Value::Map(Map {
+            map: Arc::new(meta),
+        }),
+    );
+    cel::Value::Map(Map { map: Arc::new(m) })
 }
 
 fn child_path(path: &str, k: &str) -> String {
@@ -338,7 +358,7 @@ fn walk(
         return;
     }
     if !node.rules.is_empty() {
-        eval_rules(node, v, old, path, unchanged, out);
+        eval_rules(node, v, old, path, unchanged, root, out);
     }
     match v {
         Value::Object(map) => {
@@ -383,15 +403,23 @@ fn eval_rules(
     old: Option<&Value>,
     path: &str,
     unchanged: bool,
+    root: bool,
     out: &mut Vec<FieldError>,
 ) {
     let field = if path.is_empty() { "<nil>" } else { path };
+    let convert = |x: &Value| {
+        if root {
+            root_to_cel(node, x)
+        } else {
+            to_cel(Some(node), x)
+        }
+    };
     let mut ctx = Context::with_env(ENV.clone());
-    match Box::<dyn Val>::try_from(to_cel(Some(node), v)) {
+    match Box::<dyn Val>::try_from(convert(v)) {
         Ok(s) => ctx.add_variable_as_val("self", s),
         Err(_) => return,
     }
-    let old_cel = old.map(|o| to_cel(Some(node), o));
+    let old_cel = old.map(convert);
     for rule in &node.rules {
         if unchanged && !rule.uses_old_self {
             continue;
@@ -472,12 +500,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// JSON as CEL without a schema: every field visible, integers as ints.
+    fn raw(v: &Value) -> cel::Value {
+        match v {
+            Value::Array(a) => cel::Value::List(Arc::new(a.iter().map(raw).collect())),
+            Value::Object(m) => cel::Value::Map(Map {
+                map: Arc::new(
+                    m.iter()
+                        .map(|(k, x)| (Key::String(Arc::new(k.clone())), raw(x)))
+                        .collect(),
+                ),
+            }),
+            other => to_cel(None, other),
+        }
+    }
+
     fn eval(rule: &str, v: Value) -> Result<cel::Value, String> {
         let p = ENV.compile(rule).map_err(|e| e.to_string())?;
         let mut ctx = Context::with_env(ENV.clone());
         ctx.add_variable_as_val(
             "self",
-            Box::<dyn Val>::try_from(to_cel(None, &v)).map_err(|_| "conv")?,
+            Box::<dyn Val>::try_from(raw(&v)).map_err(|_| "conv")?,
         );
         p.execute(&ctx).map_err(|e| error_text(&e))
     }
@@ -607,6 +650,21 @@ mod tests {
         );
         // An unchanged subtree: only transition rules run again.
         assert!(rules(schema.clone(), obj("bad"), Some(obj("bad"))).is_empty());
+    }
+
+    #[test]
+    fn root_rules_see_name_and_schema_fields_only() {
+        let schema = json!({"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.metadata.name.startsWith('a') && self.kind == 'K' && !has(self.metadata.labels)", "message": "root"}],
+            "properties": {"metadata": {"type": "object"}, "spec": {"type": "object",
+                "x-kubernetes-validations": [{"rule": "!has(self.free) || size(self.free) == 0", "message": "free"}],
+                "properties": {"free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}});
+        let obj = |name: &str| json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": name, "labels": {"a": "b"}}, "spec": {"free": {"x": 1}}});
+        assert!(rules(schema.clone(), obj("ab"), None).is_empty());
+        assert_eq!(
+            rules(schema, obj("b"), None),
+            ["<nil>: Invalid value: \"object\": root"]
+        );
     }
 
     #[test]
