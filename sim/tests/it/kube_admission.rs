@@ -168,6 +168,19 @@ impl Api {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Answer {
+        self.call_as(method, path, query, body, "application/json")
+            .await
+    }
+
+    /// A request with a body of content type `ct` (patches).
+    async fn call_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        ct: &str,
+    ) -> Answer {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -175,7 +188,7 @@ impl Api {
             .query(query);
         if let Some(b) = body {
             req = req
-                .header("content-type", "application/json")
+                .header("content-type", ct)
                 .body(serde_json::to_vec(b).expect("json"));
         }
         let resp = req.send().await.expect("request");
@@ -728,4 +741,120 @@ async fn configmaps_and_secrets_are_limited_to_1_mib() {
         )
         .await;
     assert_eq!(a.code, 201, "{}", a.body);
+}
+
+/// Patches (merge and JSON) and server-side apply are decoded and admitted like updates:
+/// defaults come back, transition rules hold, unknown fields are refused under Strict.
+#[tokio::test]
+async fn patches_and_apply_are_decoded_and_admitted() {
+    let sim = KubeSim::start(SimConfig::default()).await.expect("sim");
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: sim.base_url(),
+        token: sim.admin_token().to_string(),
+    };
+    let crd = install(&api, UPSTREAM_NODECLAIM).await;
+    let base = fixture("nodeclaim.yaml")["base"].clone();
+    let a = api
+        .call(reqwest::Method::POST, &crd.collection, &[], Some(&base))
+        .await;
+    assert_eq!(a.code, 201, "{}", a.body);
+    let item = format!("{}/nc", crd.path);
+    let merge_ct = "application/merge-patch+json";
+    // The patch drops the defaulted expireAfter: defaulted again, so spec == oldSelf holds.
+    let a = api
+        .call_as(
+            reqwest::Method::PATCH,
+            &item,
+            &[],
+            Some(&json!({"metadata": {"labels": {"a": "b"}}, "spec": {"expireAfter": null}})),
+            merge_ct,
+        )
+        .await;
+    assert_eq!(a.code, 200, "{}", a.body);
+    assert_eq!(a.body["spec"]["expireAfter"], "720h");
+    let a = api
+        .call_as(
+            reqwest::Method::PATCH,
+            &item,
+            &[],
+            Some(&json!({"spec": {"nodeClassRef": {"name": "other"}}})),
+            merge_ct,
+        )
+        .await;
+    assert_eq!(a.code, 422, "{}", a.body);
+    assert_eq!(
+        a.body["message"],
+        "NodeClaim.karpenter.sh \"nc\" is invalid: spec: Invalid value: \"object\": spec is immutable"
+    );
+    let a = api
+        .call_as(
+            reqwest::Method::PATCH,
+            &item,
+            &[("dryRun".into(), "All".into())],
+            Some(&json!([{"op": "replace", "path": "/spec/nodeClassRef/group", "value": ""}])),
+            "application/json-patch+json",
+        )
+        .await;
+    assert_eq!(a.code, 422, "{}", a.body);
+    let fields: Vec<&str> = a.body["details"]["causes"]
+        .as_array()
+        .expect("causes")
+        .iter()
+        .filter_map(|c| c["field"].as_str())
+        .collect();
+    // The spec's own rule first, then its fields' rules.
+    assert_eq!(fields, ["spec", "spec.nodeClassRef.group"]);
+    // Server-side apply: create with an unknown field, Strict then Warn.
+    let mut applied = base.clone();
+    applied["metadata"]["name"] = json!("nc2");
+    applied["spec"]["foo"] = json!(1);
+    let apply_ct = "application/apply-patch+yaml";
+    let q = |fv: &str| {
+        vec![
+            ("fieldManager".to_string(), "t".to_string()),
+            ("fieldValidation".to_string(), fv.to_string()),
+        ]
+    };
+    let item2 = format!("{}/nc2", crd.path);
+    let a = api
+        .call_as(
+            reqwest::Method::PATCH,
+            &item2,
+            &q("Strict"),
+            Some(&applied),
+            apply_ct,
+        )
+        .await;
+    assert_eq!(a.code, 400, "{}", a.body);
+    assert_eq!(
+        a.body["message"],
+        "NodeClaim in version \"v1\" cannot be handled as a NodeClaim: strict decoding error: unknown field \"spec.foo\""
+    );
+    let a = api
+        .call_as(
+            reqwest::Method::PATCH,
+            &item2,
+            &q("Warn"),
+            Some(&applied),
+            apply_ct,
+        )
+        .await;
+    assert_eq!(a.code, 201, "{}", a.body);
+    assert_eq!(a.warnings, ["unknown field \"spec.foo\""]);
+    assert_eq!(a.body["spec"]["expireAfter"], "720h");
+    assert!(a.body["spec"].get("foo").is_none());
+    // Applying a changed spec to the existing claim: refused by the transition rule.
+    applied["spec"]["nodeClassRef"]["name"] = json!("other");
+    let a = api
+        .call_as(
+            reqwest::Method::PATCH,
+            &item2,
+            &q("Ignore"),
+            Some(&applied),
+            apply_ct,
+        )
+        .await;
+    assert_eq!(a.code, 422, "{}", a.body);
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
 }

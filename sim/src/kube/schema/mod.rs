@@ -12,6 +12,14 @@
 //! - `listtype`: `set` and `map` list invariants and the correlation of list items,
 //! - `cel`: the rules,
 //! - `errors`: field errors and Go's value printing.
+//!
+//! Known differences from kube-apiserver 1.32: no CEL type checking (rules are only parsed, so a
+//! type error shows at evaluation as `no such overload`) and no cost budget; a rule's compile
+//! error names the rule, not Go's `%#v` of it, and carries cel-rust's parser text; ratcheting
+//! (an update leaves a subtree equal to its old value) skips the OpenAPI checks and the
+//! non-transition rules there without reporting their failures as warnings; formats other than
+//! `date-time`, `int32` and `int64` are not checked; object metadata is not validated beyond the
+//! annotations' size; a Go map's random order is the sorted order here.
 
 pub mod cel;
 pub mod decode;
