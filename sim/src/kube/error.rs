@@ -154,6 +154,46 @@ impl ApiError {
         e
     }
 
+    /// 422 with typed field errors: the message aggregates them (exact duplicates dropped),
+    /// every one is a cause with its own reason.
+    pub fn invalid_fields(
+        group: &str,
+        kind: &str,
+        name: &str,
+        errs: &[super::schema::errors::FieldError],
+    ) -> Self {
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!(
+                "{kind}{} \"{name}\" is invalid: {}",
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{group}")
+                },
+                super::schema::errors::aggregate(errs)
+            ),
+        );
+        let causes: Vec<Value> = errs.iter().map(|f| f.cause()).collect();
+        e.details = Some(json!({"name": name, "group": group, "kind": kind, "causes": causes}));
+        e
+    }
+
+    /// 413 for a request body over kube-apiserver's 3 MiB limit.
+    pub fn entity_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
+    /// 500 with etcd's refusal of an object over its request size limit.
+    pub fn etcd_too_large() -> Self {
+        Self::new(500, "", "etcdserver: request is too large")
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)

@@ -5,6 +5,7 @@ use super::error::{ApiError, ApiResult};
 use super::patch::PatchType;
 use super::rbac::{self, Attributes, Identity};
 use super::resources::{list_header, ResourceDef, View};
+use super::schema::FieldValidation;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{
     event_line, to_view, DeleteOptions, EventType, ListOptions, Store, Stored, WatchEvent,
@@ -86,10 +87,16 @@ async fn time_request(
     response
 }
 
+/// kube-apiserver's limit on a request body (3 MiB): larger writes get 413.
+pub const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+
 /// The axum router.
 pub fn router(server: Arc<Server>) -> axum::Router {
     axum::Router::new()
         .fallback(handle)
+        // Bodies up to this size reach the handler, which answers 413 with a Status over
+        // MAX_REQUEST_BYTES; beyond it axum refuses them itself (a memory guard).
+        .layer(axum::extract::DefaultBodyLimit::max(16 * MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             server.clone(),
             time_request,
@@ -174,18 +181,20 @@ impl Req {
         }
     }
 
-    fn write_options(&self) -> WriteOptions {
+    fn write_options(&self) -> ApiResult<WriteOptions> {
         let manager = self.q("fieldManager").map(String::from).or_else(|| {
             self.headers
                 .get(header::USER_AGENT)
                 .and_then(|u| u.to_str().ok())
                 .map(|u| u.split('/').next().unwrap_or(u).to_string())
         });
-        WriteOptions {
+        Ok(WriteOptions {
             field_manager: manager,
             dry_run: self.q("dryRun").is_some_and(|d| !d.is_empty()),
             force: self.flag("force"),
-        }
+            field_validation: FieldValidation::parse(self.q("fieldValidation"))?,
+            warnings: Default::default(),
+        })
     }
 }
 
@@ -481,103 +490,120 @@ async fn resource_request(
     }
     let ns = t.ns.clone().unwrap_or_default();
     let store = &s.store;
-    let opts = req.write_options();
-    let sub = t.sub.as_deref();
-    match (&req.method, t.name.as_deref(), sub) {
-        (&Method::GET, None, None) if req.flag("watch") => watch(s, req, def, t.ns.clone()),
-        (&Method::GET, None, None) => list(store, req, &def, t.ns.as_deref()),
-        (&Method::GET, Some(name), None | Some("status")) => Ok(object_response(
-            req,
-            &def,
-            200,
-            store.get(&def, &ns, name)?.as_ref(),
-        )),
-        (&Method::GET, Some(name), Some("scale")) => Ok(value_response(
-            200,
-            &subresources::scale_of(&def, &store.get(&def, &ns, name)?.value),
-        )),
-        (&Method::GET, Some(name), Some("log")) => {
-            store.get(&def, &ns, name)?;
-            let source = {
-                let logs = s.logs.lock().unwrap_or_else(|e| e.into_inner());
-                req.q("container")
-                    .and_then(|c| logs.get(&(ns.clone(), format!("{name}/{c}"))))
-                    .or_else(|| logs.get(&(ns.clone(), name.to_string())))
-                    .cloned()
-            };
-            let tail = req.q("tailLines").and_then(|t| t.parse::<usize>().ok());
-            Ok(log_response(source, tail, req.flag("follow")))
-        }
-        (&Method::POST, None, None) => {
-            let o = store.create(&def, &ns, req.body_value()?, &opts)?;
-            Ok(object_response(req, &def, 201, &o))
-        }
-        (&Method::POST, Some(name), Some("eviction")) => {
-            subresources::evict(store, &ns, name, &req.body_value()?)?;
-            Ok(value_response(
-                201,
-                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-            ))
-        }
-        (&Method::POST, Some(name), Some("binding")) => {
-            subresources::bind(store, &ns, name, &req.body_value()?)?;
-            Ok(value_response(
-                201,
-                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-            ))
-        }
-        (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
-            let sub = sub.filter(|x| *x == "status");
-            let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
-            let o = store.update(target, req.body_value()?, &opts)?;
-            Ok(object_response(req, &def, 200, &o))
-        }
-        (&Method::PUT, Some(name), Some("scale")) => {
-            let o = subresources::set_scale(store, &def, &ns, name, &req.body_value()?, &opts)?;
-            Ok(value_response(200, &subresources::scale_of(&def, &o.value)))
-        }
-        (&Method::PATCH, Some(name), Some("scale")) => {
-            let kind = PatchType::from_content_type(&req.content_type())
-                .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type()))?;
-            let cur = subresources::scale_of(&def, &store.get(&def, &ns, name)?.value);
-            let patched = match kind {
-                PatchType::Apply => {
-                    let mut c = cur.clone();
-                    super::patch::strategic_merge(&mut c, &req.body_value()?, "");
-                    c
-                }
-                k => super::patch::apply_patch(&cur, k, &req.body_value()?)?,
-            };
-            let o = subresources::set_scale(store, &def, &ns, name, &patched, &opts)?;
-            Ok(value_response(200, &subresources::scale_of(&def, &o.value)))
-        }
-        (&Method::PATCH, Some(name), None | Some("status")) => {
-            let kind = PatchType::from_content_type(&req.content_type())
-                .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type()))?;
-            let existed = kind != PatchType::Apply || store.get(&def, &ns, name).is_ok();
-            let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
-            let o = store.patch(target, kind, &req.body_value()?, &opts)?;
-            let code = if existed { 200 } else { 201 };
-            Ok(object_response(req, &def, code, &o))
-        }
-        (&Method::DELETE, Some(name), None) => {
-            let o = store.delete(&def, &ns, name, &delete_options(req)?)?;
-            Ok(object_response(req, &def, 200, &o))
-        }
-        (&Method::DELETE, None, None) => {
-            let gone = store.delete_collection(
-                &def,
-                t.ns.as_deref(),
-                &list_options(req)?,
-                &delete_options(req)?,
-            )?;
-            let mut out = list_header(&def);
-            out["metadata"] = json!({"resourceVersion": store.resource_version().to_string()});
-            out["items"] = Value::Array(gone.iter().map(|o| to_view(&def, &o.value)).collect());
-            Ok(value_response(200, &out))
-        }
-        _ => Err(ApiError::method_not_allowed()),
+    let opts = req.write_options()?;
+    let writes = matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+    if writes && req.body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::entity_too_large(MAX_REQUEST_BYTES));
     }
+    let sub = t.sub.as_deref();
+    // The request proper, in a closure so that a refusal still gets the warnings below.
+    let serve = || -> ApiResult<Response> {
+        match (&req.method, t.name.as_deref(), sub) {
+            (&Method::GET, None, None) if req.flag("watch") => watch(s, req, def, t.ns.clone()),
+            (&Method::GET, None, None) => list(store, req, &def, t.ns.as_deref()),
+            (&Method::GET, Some(name), None | Some("status")) => Ok(object_response(
+                req,
+                &def,
+                200,
+                store.get(&def, &ns, name)?.as_ref(),
+            )),
+            (&Method::GET, Some(name), Some("scale")) => Ok(value_response(
+                200,
+                &subresources::scale_of(&def, &store.get(&def, &ns, name)?.value),
+            )),
+            (&Method::GET, Some(name), Some("log")) => {
+                store.get(&def, &ns, name)?;
+                let source = {
+                    let logs = s.logs.lock().unwrap_or_else(|e| e.into_inner());
+                    req.q("container")
+                        .and_then(|c| logs.get(&(ns.clone(), format!("{name}/{c}"))))
+                        .or_else(|| logs.get(&(ns.clone(), name.to_string())))
+                        .cloned()
+                };
+                let tail = req.q("tailLines").and_then(|t| t.parse::<usize>().ok());
+                Ok(log_response(source, tail, req.flag("follow")))
+            }
+            (&Method::POST, None, None) => {
+                let o = store.create(&def, &ns, req.body_value()?, &opts)?;
+                Ok(object_response(req, &def, 201, &o))
+            }
+            (&Method::POST, Some(name), Some("eviction")) => {
+                subresources::evict(store, &ns, name, &req.body_value()?)?;
+                Ok(value_response(
+                    201,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                ))
+            }
+            (&Method::POST, Some(name), Some("binding")) => {
+                subresources::bind(store, &ns, name, &req.body_value()?)?;
+                Ok(value_response(
+                    201,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                ))
+            }
+            (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
+                let sub = sub.filter(|x| *x == "status");
+                let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
+                let o = store.update(target, req.body_value()?, &opts)?;
+                Ok(object_response(req, &def, 200, &o))
+            }
+            (&Method::PUT, Some(name), Some("scale")) => {
+                let o = subresources::set_scale(store, &def, &ns, name, &req.body_value()?, &opts)?;
+                Ok(value_response(200, &subresources::scale_of(&def, &o.value)))
+            }
+            (&Method::PATCH, Some(name), Some("scale")) => {
+                let kind = PatchType::from_content_type(&req.content_type())
+                    .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type()))?;
+                let cur = subresources::scale_of(&def, &store.get(&def, &ns, name)?.value);
+                let patched = match kind {
+                    PatchType::Apply => {
+                        let mut c = cur.clone();
+                        super::patch::strategic_merge(&mut c, &req.body_value()?, "");
+                        c
+                    }
+                    k => super::patch::apply_patch(&cur, k, &req.body_value()?)?,
+                };
+                let o = subresources::set_scale(store, &def, &ns, name, &patched, &opts)?;
+                Ok(value_response(200, &subresources::scale_of(&def, &o.value)))
+            }
+            (&Method::PATCH, Some(name), None | Some("status")) => {
+                let kind = PatchType::from_content_type(&req.content_type())
+                    .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type()))?;
+                let existed = kind != PatchType::Apply || store.get(&def, &ns, name).is_ok();
+                let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
+                let o = store.patch(target, kind, &req.body_value()?, &opts)?;
+                let code = if existed { 200 } else { 201 };
+                Ok(object_response(req, &def, code, &o))
+            }
+            (&Method::DELETE, Some(name), None) => {
+                let o = store.delete(&def, &ns, name, &delete_options(req)?)?;
+                Ok(object_response(req, &def, 200, &o))
+            }
+            (&Method::DELETE, None, None) => {
+                let gone = store.delete_collection(
+                    &def,
+                    t.ns.as_deref(),
+                    &list_options(req)?,
+                    &delete_options(req)?,
+                )?;
+                let mut out = list_header(&def);
+                out["metadata"] = json!({"resourceVersion": store.resource_version().to_string()});
+                out["items"] = Value::Array(gone.iter().map(|o| to_view(&def, &o.value)).collect());
+                Ok(value_response(200, &out))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    };
+    let out = serve();
+    // Warnings go with the answer, a refusal included (as kube-apiserver's do).
+    let mut r = out.unwrap_or_else(|e| error_response(&e));
+    for w in opts.take_warnings() {
+        let text = format!("299 - {}", super::schema::errors::go_quote(&w));
+        if let Ok(h) = axum::http::HeaderValue::from_str(&text) {
+            r.headers_mut().append(header::WARNING, h);
+        }
+    }
+    Ok(r)
 }
 
 fn list(store: &Store, req: &Req, def: &ResourceDef, ns: Option<&str>) -> ApiResult<Response> {

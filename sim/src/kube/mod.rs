@@ -2,8 +2,11 @@
 //!
 //! A kube-apiserver stand-in on loopback that kube-rs and the real `kubectl` talk to: discovery,
 //! CRUD with a global resourceVersion, list/watch with selectors and bookmarks, patches and
-//! server-side apply, finalizers and garbage collection, CRDs with schema defaulting, Tables,
-//! subresources (status, scale, eviction, binding, log) and RBAC for service-account tokens.
+//! server-side apply, finalizers and garbage collection, CRDs whose custom resources are
+//! admitted as kube-apiserver admits them (pruning, defaults, the structural schema and the
+//! `x-kubernetes-validations` CEL rules, see [`schema`]; request, object and annotation size
+//! limits), Tables, subresources (status, scale, eviction, binding, log) and RBAC for
+//! service-account tokens.
 //!
 //! In-process controllers use [`KubeSim::store`] directly (same semantics as over HTTP).
 

@@ -72,8 +72,8 @@ pub struct ResourceDef {
     pub view: View,
     /// Scale paths, when `scale` is served.
     pub scale: Option<ScalePaths>,
-    /// Structural schema (CRDs) used for defaulting.
-    pub schema: Option<Value>,
+    /// Compiled structural schema (CRDs): decoding, defaulting and validation.
+    pub schema: Option<Arc<crate::kube::schema::Compiled>>,
     /// Printer columns (CRDs).
     pub columns: Vec<PrinterColumn>,
     /// Whether this resource is a custom resource.
@@ -493,10 +493,26 @@ impl Registry {
                 .unwrap_or_default()
         };
         let namespaced = spec["scope"].as_str() != Some("Cluster");
-        for ver in spec["versions"].as_array().into_iter().flatten() {
+        for (i, ver) in spec["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if ver["served"].as_bool() == Some(false) {
                 continue;
             }
+            let schema = ver["schema"].get("openAPIV3Schema").and_then(|s| {
+                let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+                match crate::kube::schema::Compiled::new(s, &path) {
+                    Ok(c) => Some(Arc::new(c)),
+                    Err(e) => {
+                        // CRD writes are refused before this; only a restored snapshot gets here.
+                        tracing::warn!(crd = %plural, "schema not compiled: {}", crate::kube::schema::errors::aggregate(&e));
+                        None
+                    }
+                }
+            });
             let subs = &ver["subresources"];
             let mut subresources = Vec::new();
             if subs.get("status").is_some() {
@@ -556,7 +572,7 @@ impl Registry {
                 storage: (group.clone(), plural.clone()),
                 view: View::Native,
                 scale,
-                schema: Some(ver["schema"]["openAPIV3Schema"].clone()),
+                schema,
                 columns,
                 custom: true,
                 create_only: false,

@@ -7,6 +7,7 @@ mod cluster_e2e;
 mod cluster_kubectl;
 mod cluster_scheduler;
 mod cluster_workloads;
+mod kube_admission;
 mod kube_client;
 mod kube_kubectl;
 mod ovh_sim;

@@ -1,10 +1,10 @@
 //! Built-in defaulting and normalization: what kube-apiserver fills in or rewrites on writes
-//! (pod and workload defaults, Service cluster IPs, Secret `stringData`, CRD status, schema
-//! defaults), so clients read back what a real server would return.
+//! (pod and workload defaults, Service cluster IPs, Secret `stringData`, CRD status), so clients
+//! read back what a real server would return. Schema defaults of custom resources are applied
+//! at admission (`write.rs`, `crate::kube::schema`).
 
 use super::meta::{meta, meta_mut, now};
 use crate::kube::resources::ResourceDef;
-use crate::kube::schema;
 use serde_json::{json, Map, Value};
 
 /// Standard base64 with padding (Secret `stringData` to `data`).
@@ -262,9 +262,6 @@ pub(super) fn normalize(def: &ResourceDef, v: &mut Value) {
                 ]
             }),
         );
-    }
-    if let Some(s) = &def.schema {
-        schema::apply_defaults(v, s);
     }
 }
 

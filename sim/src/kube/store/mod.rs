@@ -42,6 +42,9 @@ use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
+/// etcd's `--max-request-bytes` (1.5 MiB): the largest object kube-apiserver can store.
+pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
+
 /// A stored object and its JSON, serialized once per write.
 #[derive(Debug)]
 pub struct Stored {
@@ -192,21 +195,68 @@ impl Store {
         self.tx.subscribe()
     }
 
+    /// The object as it would be committed next: with the next resourceVersion, serialized.
+    fn prepare(st: &State, mut value: Value) -> Arc<Stored> {
+        let rv = st.rv + 1;
+        meta_mut(&mut value).insert("resourceVersion".into(), json!(rv.to_string()));
+        Stored::new(value, rv)
+    }
+
     /// The one path every change takes: bumps the resourceVersion, stores or removes the object,
     /// keeps the dependents index, records the event and broadcasts it.
     fn commit(
         &self,
         st: &mut State,
         def_storage: &StorageKey,
-        mut value: Value,
+        value: Value,
         prev: Option<Arc<Stored>>,
         type_: EventType,
     ) -> Arc<Stored> {
-        st.rv += 1;
+        let stored = Self::prepare(st, value);
+        self.commit_stored(st, def_storage, stored, prev, type_)
+    }
+
+    /// [`Store::commit`] of a client's write, under etcd's request size limit: an object over
+    /// it is tried again without its managed fields, as kube-apiserver does, then refused
+    /// (500 `etcdserver: request is too large`).
+    fn commit_checked(
+        &self,
+        st: &mut State,
+        def_storage: &StorageKey,
+        value: Value,
+        prev: Option<Arc<Stored>>,
+        type_: EventType,
+    ) -> ApiResult<Arc<Stored>> {
+        let mut stored = Self::prepare(st, value);
+        if stored.json.len() > MAX_OBJECT_BYTES {
+            let mut v = stored.value.clone();
+            meta_mut(&mut v).remove("managedFields");
+            stored = Self::prepare(st, v);
+            if stored.json.len() > MAX_OBJECT_BYTES {
+                return Err(ApiError::etcd_too_large());
+            }
+        }
+        Ok(self.commit_stored(st, def_storage, stored, prev, type_))
+    }
+
+    fn commit_stored(
+        &self,
+        st: &mut State,
+        def_storage: &StorageKey,
+        stored: Arc<Stored>,
+        prev: Option<Arc<Stored>>,
+        type_: EventType,
+    ) -> Arc<Stored> {
+        st.rv = stored.rv;
         let rv = st.rv;
-        let ns = meta(&value)["namespace"].as_str().unwrap_or("").to_string();
-        let name = meta(&value)["name"].as_str().unwrap_or("").to_string();
-        meta_mut(&mut value).insert("resourceVersion".into(), json!(rv.to_string()));
+        let ns = meta(&stored.value)["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = meta(&stored.value)["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let key = (ns.clone(), name.clone());
         let oref: ObjRef = (def_storage.clone(), ns, name);
         if let Some(p) = &prev {
@@ -216,7 +266,6 @@ impl Store {
                 }
             }
         }
-        let stored = Stored::new(value, rv);
         let coll = st.collections.entry(def_storage.clone()).or_default();
         if type_ == EventType::Deleted {
             coll.remove(&key);

@@ -137,11 +137,12 @@ impl Store {
             }
         }
         normalize(def, &mut new);
+        Self::decode_custom(def, &mut new, opts)?;
         if part != Part::Status && spec_part(&new) != spec_part(&cur.value) {
             let g = meta(&cur.value)["generation"].as_i64().unwrap_or(1);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
-        Self::validate_custom(def, &new)?;
+        Self::validate_write(def, &new, Some(&cur.value))?;
         let t = now();
         let manager = opts
             .field_manager
@@ -184,7 +185,7 @@ impl Store {
         if same_content(&cur.value, &new) {
             return Ok(cur);
         }
-        let stored = self.commit(st, &def.storage, new, Some(cur), EventType::Modified);
+        let stored = self.commit_checked(st, &def.storage, new, Some(cur), EventType::Modified)?;
         self.after_write(st, def, &stored.value);
         Ok(stored)
     }

@@ -9,9 +9,47 @@ use super::{ns_key, State, Store, Stored};
 use crate::kube::apply::{self, Ctx, Part};
 use crate::kube::error::{ApiError, ApiResult};
 use crate::kube::resources::{ResourceDef, StorageKey, View};
-use crate::kube::schema;
+use crate::kube::schema::errors::FieldError;
+use crate::kube::schema::{Compiled, FieldValidation};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Total size of `metadata.annotations` kube-apiserver accepts (keys and values).
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// Total size of a ConfigMap's `data` and `binaryData`, or of a Secret's `data` (decoded).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
+/// The bytes a base64 text decodes to.
+fn base64_len(s: &str) -> usize {
+    let pad = s.bytes().rev().take_while(|b| *b == b'=').count();
+    (s.len() / 4 * 3).saturating_sub(pad)
+}
+
+/// kube-apiserver's size checks of ConfigMap and Secret contents (`[]` and `data` are the
+/// fields it names).
+fn config_size_errors(def: &ResourceDef, v: &Value) -> Option<FieldError> {
+    if !def.group.is_empty() {
+        return None;
+    }
+    let strs = |k: &str, decode: bool| -> usize {
+        v[k].as_object().map_or(0, |m| {
+            m.values()
+                .filter_map(Value::as_str)
+                .map(|s| if decode { base64_len(s) } else { s.len() })
+                .sum()
+        })
+    };
+    match def.kind.as_str() {
+        "ConfigMap" if strs("data", false) + strs("binaryData", true) > MAX_CONFIG_BYTES => {
+            Some(FieldError::too_long("[]", MAX_CONFIG_BYTES as u64))
+        }
+        "Secret" if strs("data", true) > MAX_CONFIG_BYTES => {
+            Some(FieldError::too_long("data", MAX_CONFIG_BYTES as u64))
+        }
+        _ => None,
+    }
+}
 
 /// Options of a write.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +60,26 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `force` (apply).
     pub force: bool,
+    /// `fieldValidation`: what unknown fields of a custom resource get.
+    pub field_validation: FieldValidation,
+    /// Warnings for the client (`Warning: 299` headers), shared by the clones of these
+    /// options that one request's write path makes.
+    pub warnings: Arc<Mutex<Vec<String>>>,
+}
+
+impl WriteOptions {
+    /// Records a warning for the client.
+    pub fn warn(&self, text: String) {
+        let mut w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        if !w.contains(&text) {
+            w.push(text);
+        }
+    }
+
+    /// The warnings recorded so far.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// The object an update or patch addresses. One value instead of four arguments, as every
@@ -86,16 +144,64 @@ impl Store {
         }
     }
 
-    /// Validates an object against its CRD schema.
-    pub(super) fn validate_custom(def: &ResourceDef, v: &Value) -> ApiResult<()> {
+    /// Decodes a custom resource as its CRD's schema says: unknown fields pruned (refused
+    /// under `fieldValidation=Strict`, warned under `Warn`), `null`s of non-nullable fields
+    /// dropped, defaults applied at every depth.
+    pub(super) fn decode_custom(
+        def: &ResourceDef,
+        v: &mut Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<()> {
         if let Some(s) = &def.schema {
-            let causes = schema::validate(v, s);
-            if !causes.is_empty() {
-                let name = meta(v)["name"].as_str().unwrap_or_default();
-                return Err(ApiError::invalid(&def.group, &def.kind, name, causes));
+            for w in s.decode(v, opts.field_validation, &def.kind, &def.version)? {
+                opts.warn(w);
             }
         }
         Ok(())
+    }
+
+    /// Admission's validation of a write (`old`: the stored object on update): metadata
+    /// (annotations size), ConfigMap and Secret sizes, the schemas of a CRD (they must
+    /// compile), and a custom resource's schema and rules.
+    pub(super) fn validate_write(
+        def: &ResourceDef,
+        v: &Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()> {
+        let name = meta(v)["name"].as_str().unwrap_or_default();
+        let mut errs = Vec::new();
+        if let Some(a) = meta(v)["annotations"].as_object() {
+            let size: usize = a
+                .iter()
+                .map(|(k, x)| k.len() + x.as_str().map_or(0, str::len))
+                .sum();
+            if size > MAX_ANNOTATIONS_BYTES {
+                errs.push(FieldError::too_long(
+                    "metadata.annotations",
+                    MAX_ANNOTATIONS_BYTES as u64,
+                ));
+            }
+        }
+        errs.extend(config_size_errors(def, v));
+        if def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions" {
+            let versions = v.pointer("/spec/versions").and_then(Value::as_array);
+            for (i, ver) in versions.into_iter().flatten().enumerate() {
+                if let Some(s) = ver.pointer("/schema/openAPIV3Schema") {
+                    let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+                    if let Err(e) = Compiled::new(s, &path) {
+                        errs.extend(e);
+                    }
+                }
+            }
+        }
+        if let Some(s) = &def.schema {
+            errs = s.validate(v, old, errs);
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(&def.group, &def.kind, name, &errs))
+        }
     }
 
     /// Creates an object.
@@ -183,7 +289,8 @@ impl Store {
         let cluster_ip = st.rv;
         default_builtin(def, &mut v, cluster_ip);
         normalize(def, &mut v);
-        Self::validate_custom(def, &v)?;
+        Self::decode_custom(def, &mut v, opts)?;
+        Self::validate_write(def, &v, None)?;
         let manager = opts
             .field_manager
             .clone()
@@ -207,7 +314,7 @@ impl Store {
         if opts.dry_run {
             return Ok(Stored::new(v, st.rv));
         }
-        let stored = self.commit(st, &def.storage, v, None, EventType::Added);
+        let stored = self.commit_checked(st, &def.storage, v, None, EventType::Added)?;
         self.after_write(st, def, &stored.value);
         Ok(stored)
     }
