@@ -9,4 +9,5 @@ mod cluster_scheduler;
 mod cluster_workloads;
 mod kube_client;
 mod kube_kubectl;
+mod kube_protobuf;
 mod ovh_sim;
