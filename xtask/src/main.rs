@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 
 mod bench;
 mod contract_types;
+mod k8s_assets;
 mod policies;
 
 fn main() -> Result<()> {
@@ -22,6 +23,7 @@ fn main() -> Result<()> {
         Some("build-policies") => policies::build(&root),
         Some("check-policies") => policies::check(&root),
         Some("gen-contract-types") => contract_types::generate(&root),
+        Some("k8s-assets") => k8s_assets::run(&root, &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -32,6 +34,8 @@ fn main() -> Result<()> {
                  build-policies       build every policy crate to a component in policies/dist and policies/testdata/dist\n  \
                  check-policies       rebuild the components and compare them byte for byte with the committed ones\n  \
                  gen-contract-types   regenerate the core's policy types and the host's conversions from wit/policy.wit\n  \
+                 k8s-assets --k8s-pb DIR --go DIR [--check]\n                       \
+                 regenerate (or check) the sim's Kubernetes protobuf descriptors and Go-tag tables\n  \
                  bench [--quick] [--out FILE]\n                       \
                  run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md)"
             );

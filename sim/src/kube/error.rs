@@ -223,9 +223,38 @@ impl ApiError {
         )
     }
 
-    /// 415.
-    pub fn unsupported_media_type(ct: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {ct}"))
+    /// 415: the request body's media type (or patch type) is not one of `accepted`.
+    pub fn unsupported_media_type(ct: &str, accepted: &[&str]) -> Self {
+        let mut e = Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
+            ),
+        );
+        if !ct.is_empty() {
+            e.details =
+                Some(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": ct}]}));
+        }
+        e
+    }
+
+    /// 406: no Accept range can be served. kube-apiserver lists its serializers' media types.
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!(
+                "only the following media types are accepted: {}",
+                super::media::ALL.join(", ")
+            ),
+        )
+    }
+
+    /// 500 with the apiserver's empty reason.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
     }
 
     /// 429 with causes (eviction blocked by a PodDisruptionBudget).

@@ -2,7 +2,9 @@
 
 use super::discovery;
 use super::error::{ApiError, ApiResult};
+use super::media::{self, Output, Wire};
 use super::patch::PatchType;
+use super::pb;
 use super::rbac::{self, Attributes, Identity};
 use super::resources::{list_header, ResourceDef, View};
 use super::schema::FieldValidation;
@@ -46,6 +48,8 @@ pub struct Server {
     pub timings: Mutex<Vec<RequestTiming>>,
     /// Watches answered 410 Gone (their resourceVersion was compacted away).
     pub gone_watches: std::sync::atomic::AtomicU64,
+    /// Whether built-in kinds are answered in protobuf to clients that ask for it.
+    pub protobuf_responses: bool,
 }
 
 /// How long the server took to answer one HTTP request: from its arrival to the response head
@@ -120,12 +124,39 @@ fn error_response(e: &ApiError) -> Response {
     value_response(e.code, &e.to_status())
 }
 
+fn protobuf_response(code: u16, content_type: &'static str, body: impl Into<Body>) -> Response {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body.into())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A JSON object (with apiVersion and kind) in the negotiated encoding: protobuf when the
+/// client asked for it and the kind has a message, JSON otherwise.
+fn respond(req: &Req, code: u16, v: &Value) -> Response {
+    if req.out().wire == Wire::Protobuf {
+        match pb::encode(v) {
+            Ok(b) => return protobuf_response(code, pb::MEDIA_TYPE, b),
+            Err(e) => tracing::warn!(error = %e, "protobuf encoding failed; answering JSON"),
+        }
+    }
+    value_response(code, v)
+}
+
+/// An error as a Status in the negotiated encoding (JSON before negotiation).
+fn error_for(req: &Req, e: &ApiError) -> Response {
+    respond(req, e.code, &e.to_status())
+}
+
 struct Req {
     method: Method,
     query: HashMap<String, String>,
     headers: HeaderMap,
     body: Bytes,
     who: Identity,
+    /// The negotiated response encoding (JSON until [`media::negotiate`] ran).
+    out: std::sync::OnceLock<Output>,
 }
 
 impl Req {
@@ -137,11 +168,17 @@ impl Req {
         matches!(self.q(k), Some("true") | Some("1"))
     }
 
+    /// The negotiated response encoding.
+    fn out(&self) -> Output {
+        self.out.get().copied().unwrap_or(Output::JSON)
+    }
+
     fn wants_table(&self) -> bool {
-        self.headers
-            .get(header::ACCEPT)
-            .and_then(|a| a.to_str().ok())
-            .is_some_and(|a| a.split(',').next().unwrap_or_default().contains("as=Table"))
+        self.out().table.is_some()
+    }
+
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|h| h.to_str().ok())
     }
 
     fn content_type(&self) -> String {
@@ -152,18 +189,27 @@ impl Req {
             .to_string()
     }
 
-    fn body_value(&self) -> ApiResult<Value> {
+    /// The request body as JSON: JSON, YAML or (built-in kinds) protobuf for creates and
+    /// updates, JSON or YAML for patches.
+    fn body_value(&self, def: &ResourceDef) -> ApiResult<Value> {
         if self.body.is_empty() {
             return Ok(json!({}));
         }
-        let ct = self.content_type();
-        if ct.contains("protobuf") {
-            // Only the kinds kubectl sends as protobuf regardless (it does not retry in JSON).
-            return super::protobuf::decode(&self.body, &ct);
-        }
-        if ct.contains("cbor") {
-            // client-go falls back to JSON on 415.
-            return Err(ApiError::unsupported_media_type(&ct));
+        let input = if self.method == Method::PATCH {
+            media::Input::Json
+        } else {
+            media::input(self.header(header::CONTENT_TYPE))?
+        };
+        if input == media::Input::Protobuf {
+            if def.custom {
+                // kube-apiserver negotiates protobuf for custom resources, then fails to decode.
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{v}\" cannot be handled as a {kind}: object *unstructured.Unstructured does not implement the protobuf marshalling interface and cannot be encoded to a protobuf message",
+                    kind = def.kind,
+                    v = def.version
+                )));
+            }
+            return pb::decode(&self.body);
         }
         match serde_json::from_slice(&self.body) {
             Ok(v) => Ok(v),
@@ -277,6 +323,7 @@ async fn handle(
         headers,
         body,
         who,
+        out: std::sync::OnceLock::new(),
     };
     let reg = || s.store.registry();
     let found = |v: Option<Value>| match v {
@@ -310,7 +357,7 @@ async fn handle(
     };
     match resource_request(&s, &req, group, version, rest).await {
         Ok(r) => r,
-        Err(e) => error_response(&e),
+        Err(e) => error_for(&req, &e),
     }
 }
 
@@ -399,7 +446,23 @@ fn object_response(req: &Req, def: &ResourceDef, code: u16, o: &Stored) -> Respo
             ),
         );
     }
+    if req.out().wire == Wire::Protobuf {
+        return respond(req, code, &to_view(def, &o.value));
+    }
     json_response(code, present_bytes(def, o))
+}
+
+/// The patch type of a PATCH request, or 415 listing those the resource accepts.
+fn patch_type(req: &Req, def: &ResourceDef) -> ApiResult<PatchType> {
+    let ct = req.content_type();
+    PatchType::from_content_type(&ct).ok_or_else(|| {
+        let accepted: &[&str] = if def.custom {
+            &super::patch::CUSTOM_PATCH_TYPES
+        } else {
+            &super::patch::PATCH_TYPES
+        };
+        ApiError::unsupported_media_type(&ct, accepted)
+    })
 }
 
 fn list_options(req: &Req) -> ApiResult<ListOptions> {
@@ -418,11 +481,11 @@ fn list_options(req: &Req) -> ApiResult<ListOptions> {
     })
 }
 
-fn delete_options(req: &Req) -> ApiResult<DeleteOptions> {
+fn delete_options(req: &Req, def: &ResourceDef) -> ApiResult<DeleteOptions> {
     let mut o = if req.body.is_empty() {
         DeleteOptions::default()
     } else {
-        DeleteOptions::from_value(&req.body_value()?)
+        DeleteOptions::from_value(&req.body_value(def)?)
     };
     if let Some(p) = req.q("propagationPolicy") {
         o.propagation = Some(p.to_string());
@@ -485,6 +548,16 @@ async fn resource_request(
             .push(message.clone());
         return Err(ApiError::forbidden(message));
     }
+    if t.sub.as_deref() != Some("log") {
+        // Before any work, as kube-apiserver does (pod logs are text whatever is asked).
+        let protobuf_ok =
+            s.protobuf_responses && !def.custom && pb::supports(&def.api_version(), &def.kind);
+        let _ = req.out.set(media::negotiate(
+            req.header(header::ACCEPT),
+            protobuf_ok,
+            req.q("includeObject"),
+        )?);
+    }
     if def.create_only {
         return review(s, req, &def);
     }
@@ -507,7 +580,7 @@ async fn resource_request(
                 200,
                 store.get(&def, &ns, name)?.as_ref(),
             )),
-            (&Method::GET, Some(name), Some("scale")) => Ok(value_response(
+            (&Method::GET, Some(name), Some("scale")) => Ok(respond(req, 
                 200,
                 &subresources::scale_of(&def, &store.get(&def, &ns, name)?.value),
             )),
@@ -524,19 +597,19 @@ async fn resource_request(
                 Ok(log_response(source, tail, req.flag("follow")))
             }
             (&Method::POST, None, None) => {
-                let o = store.create(&def, &ns, req.body_value()?, &opts)?;
+                let o = store.create(&def, &ns, req.body_value(&def)?, &opts)?;
                 Ok(object_response(req, &def, 201, &o))
             }
             (&Method::POST, Some(name), Some("eviction")) => {
-                subresources::evict(store, &ns, name, &req.body_value()?)?;
-                Ok(value_response(
+                subresources::evict(store, &ns, name, &req.body_value(&def)?)?;
+                Ok(respond(req, 
                     201,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
                 ))
             }
             (&Method::POST, Some(name), Some("binding")) => {
-                subresources::bind(store, &ns, name, &req.body_value()?)?;
-                Ok(value_response(
+                subresources::bind(store, &ns, name, &req.body_value(&def)?)?;
+                Ok(respond(req, 
                     201,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
                 ))
@@ -544,39 +617,37 @@ async fn resource_request(
             (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
                 let sub = sub.filter(|x| *x == "status");
                 let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
-                let o = store.update(target, req.body_value()?, &opts)?;
+                let o = store.update(target, req.body_value(&def)?, &opts)?;
                 Ok(object_response(req, &def, 200, &o))
             }
             (&Method::PUT, Some(name), Some("scale")) => {
-                let o = subresources::set_scale(store, &def, &ns, name, &req.body_value()?, &opts)?;
-                Ok(value_response(200, &subresources::scale_of(&def, &o.value)))
+                let o = subresources::set_scale(store, &def, &ns, name, &req.body_value(&def)?, &opts)?;
+                Ok(respond(req, 200, &subresources::scale_of(&def, &o.value)))
             }
             (&Method::PATCH, Some(name), Some("scale")) => {
-                let kind = PatchType::from_content_type(&req.content_type())
-                    .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type()))?;
+                let kind = patch_type(req, &def)?;
                 let cur = subresources::scale_of(&def, &store.get(&def, &ns, name)?.value);
                 let patched = match kind {
                     PatchType::Apply => {
                         let mut c = cur.clone();
-                        super::patch::strategic_merge(&mut c, &req.body_value()?, "");
+                        super::patch::strategic_merge(&mut c, &req.body_value(&def)?, "");
                         c
                     }
-                    k => super::patch::apply_patch(&cur, k, &req.body_value()?)?,
+                    k => super::patch::apply_patch(&cur, k, &req.body_value(&def)?)?,
                 };
                 let o = subresources::set_scale(store, &def, &ns, name, &patched, &opts)?;
-                Ok(value_response(200, &subresources::scale_of(&def, &o.value)))
+                Ok(respond(req, 200, &subresources::scale_of(&def, &o.value)))
             }
             (&Method::PATCH, Some(name), None | Some("status")) => {
-                let kind = PatchType::from_content_type(&req.content_type())
-                    .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type()))?;
+                let kind = patch_type(req, &def)?;
                 let existed = kind != PatchType::Apply || store.get(&def, &ns, name).is_ok();
                 let target = WriteTarget::object(&def, &ns, name).with_sub(sub);
-                let o = store.patch(target, kind, &req.body_value()?, &opts)?;
+                let o = store.patch(target, kind, &req.body_value(&def)?, &opts)?;
                 let code = if existed { 200 } else { 201 };
                 Ok(object_response(req, &def, code, &o))
             }
             (&Method::DELETE, Some(name), None) => {
-                let o = store.delete(&def, &ns, name, &delete_options(req)?)?;
+                let o = store.delete(&def, &ns, name, &delete_options(req, &def)?)?;
                 Ok(object_response(req, &def, 200, &o))
             }
             (&Method::DELETE, None, None) => {
@@ -584,12 +655,12 @@ async fn resource_request(
                     &def,
                     t.ns.as_deref(),
                     &list_options(req)?,
-                    &delete_options(req)?,
+                    &delete_options(req, &def)?,
                 )?;
                 let mut out = list_header(&def);
                 out["metadata"] = json!({"resourceVersion": store.resource_version().to_string()});
                 out["items"] = Value::Array(gone.iter().map(|o| to_view(&def, &o.value)).collect());
-                Ok(value_response(200, &out))
+                Ok(respond(req, 200, &out))
             }
             _ => Err(ApiError::method_not_allowed()),
         }
@@ -618,7 +689,7 @@ fn list(store: &Store, req: &Req, def: &ResourceDef, ns: Option<&str>) -> ApiRes
             &rv,
             page.continue_.as_deref(),
         );
-        return Ok(value_response(200, &t));
+        return Ok(respond(req, 200, &t));
     }
     let mut meta = json!({"resourceVersion": rv});
     if let Some(c) = &page.continue_ {
@@ -626,6 +697,16 @@ fn list(store: &Store, req: &Req, def: &ResourceDef, ns: Option<&str>) -> ApiRes
     }
     if let Some(r) = page.remaining {
         meta["remainingItemCount"] = json!(r);
+    }
+    if req.out().wire == Wire::Protobuf {
+        let items: Vec<Value> = page.items.iter().map(|o| to_view(def, &o.value)).collect();
+        let list = json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": meta,
+            "items": items,
+        });
+        return Ok(respond(req, 200, &list));
     }
     let head = format!(
         "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
@@ -654,6 +735,7 @@ struct WatchFilter {
     labels: LabelSelector,
     fields: FieldSelector,
     table: Option<IncludeObject>,
+    wire: Wire,
 }
 
 impl WatchFilter {
@@ -691,6 +773,12 @@ impl WatchFilter {
         }
         let native = self.def.view == View::Native
             && ev.obj.value["apiVersion"].as_str() == Some(self.def.api_version().as_str());
+        if self.wire == Wire::Protobuf {
+            if native && type_ == ev.type_ {
+                return ev.native_frame(|| self.frame(type_.as_str(), &ev.obj.value));
+            }
+            return self.frame(type_.as_str(), &ev.obj.value);
+        }
         if native && type_ == ev.type_ {
             return Some(ev.native_line());
         }
@@ -707,7 +795,23 @@ impl WatchFilter {
         }
         let o =
             json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": meta});
+        if self.wire == Wire::Protobuf {
+            if let Ok(b) = pb::encode(&o) {
+                return pb::watch_frame("BOOKMARK", &b);
+            }
+        }
         event_line("BOOKMARK", &serde_json::to_vec(&o).unwrap_or_default())
+    }
+
+    /// A protobuf watch frame for a stored object, as this watcher's version presents it.
+    fn frame(&self, type_: &str, stored: &Value) -> Option<Bytes> {
+        match pb::encode(&to_view(&self.def, stored)) {
+            Ok(b) => Some(pb::watch_frame(type_, &b)),
+            Err(e) => {
+                tracing::warn!(error = %e, "protobuf watch event not encodable; skipped");
+                None
+            }
+        }
     }
 }
 
@@ -739,20 +843,21 @@ fn watch(
         ns,
         labels: lo.labels,
         fields: lo.fields,
-        table: req
-            .wants_table()
-            .then(|| IncludeObject::parse(req.q("includeObject"))),
+        table: req.out().table,
+        wire: req.out().wire,
     };
+    let wire = filter.wire;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1024);
     let start = match s.store.watch(&def, rv, send_initial) {
         Ok(st) => Some(st),
         Err(e) if e.code == 410 => {
             s.gone_watches
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let line = event_line(
-                "ERROR",
-                &serde_json::to_vec(&e.to_status()).unwrap_or_default(),
-            );
+            let status = e.to_status();
+            let line = match pb::encode(&status) {
+                Ok(b) if wire == Wire::Protobuf => pb::watch_frame("ERROR", &b),
+                _ => event_line("ERROR", &serde_json::to_vec(&status).unwrap_or_default()),
+            };
             let _ = tx.try_send(line);
             None
         }
@@ -804,9 +909,13 @@ fn watch(
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
+    let content_type = match wire {
+        Wire::Protobuf => pb::WATCH_MEDIA_TYPE,
+        Wire::Json => "application/json",
+    };
     Ok(Response::builder()
         .status(200)
-        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-cache, private")
         .body(Body::from_stream(stream))
         .unwrap_or_default())
@@ -817,7 +926,7 @@ fn review(s: &Arc<Server>, req: &Req, def: &ResourceDef) -> ApiResult<Response> 
     if req.method != Method::POST {
         return Err(ApiError::method_not_allowed());
     }
-    let mut body = req.body_value()?;
+    let mut body = req.body_value(def)?;
     let allowed = if let Some(ra) = body.pointer("/spec/resourceAttributes") {
         let a = Attributes {
             verb: ra["verb"].as_str().unwrap_or_default().into(),
@@ -839,7 +948,7 @@ fn review(s: &Arc<Server>, req: &Req, def: &ResourceDef) -> ApiResult<Response> 
         body["metadata"] = json!({});
     }
     body["metadata"]["creationTimestamp"] = Value::Null;
-    Ok(value_response(201, &body))
+    Ok(respond(req, 201, &body))
 }
 
 /// Where the `pods/log` of a pod comes from.

@@ -14,8 +14,9 @@ mod apply;
 mod discovery;
 pub mod error;
 mod http;
+pub mod media;
 pub mod patch;
-mod protobuf;
+pub mod pb;
 pub mod rbac;
 pub mod resources;
 pub mod schema;
@@ -62,6 +63,9 @@ pub struct Config {
     pub store: StoreConfig,
     /// Interval between watch bookmarks.
     pub bookmark_interval: Duration,
+    /// Answer built-in kinds in protobuf when clients ask for it (kubectl does); false answers
+    /// JSON whatever the Accept header says (a switch for bisecting codec bugs).
+    pub protobuf_responses: bool,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             store: StoreConfig::default(),
             bookmark_interval: Duration::from_secs(1),
+            protobuf_responses: true,
         }
     }
 }
@@ -110,6 +115,7 @@ impl KubeSim {
             forbidden: Mutex::new(Vec::new()),
             timings: Mutex::new(Vec::new()),
             gone_watches: Default::default(),
+            protobuf_responses: config.protobuf_responses,
         });
         let sim = KubeSim {
             server,

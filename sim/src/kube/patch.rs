@@ -16,6 +16,21 @@ pub enum PatchType {
     Apply,
 }
 
+/// The patch media types of built-in kinds, as kube-apiserver lists them in a 415.
+pub const PATCH_TYPES: [&str; 4] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+    "application/strategic-merge-patch+json",
+];
+
+/// The patch media types of custom resources (no strategic merge patch).
+pub const CUSTOM_PATCH_TYPES: [&str; 3] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
 impl PatchType {
     /// From a Content-Type header.
     pub fn from_content_type(ct: &str) -> Option<Self> {

@@ -57,9 +57,11 @@ pub fn set_scale(
     scale: &Value,
     opts: &WriteOptions,
 ) -> ApiResult<Arc<Stored>> {
+    // Go's Scale has a non-pointer `replicas,omitempty`: absent is 0 (a protobuf Scale of 0
+    // replicas decodes without it).
     let replicas = scale
         .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
+        .map_or(Some(0), Value::as_i64)
         .ok_or_else(|| {
             ApiError::invalid(
                 "autoscaling",

@@ -10,4 +10,5 @@ mod cluster_workloads;
 mod kube_admission;
 mod kube_client;
 mod kube_kubectl;
+mod kube_protobuf;
 mod ovh_sim;

@@ -208,7 +208,10 @@ impl Store {
             .and_then(|c| c.get(&key))
             .cloned();
         if kind == PatchType::Strategic && def.custom {
-            return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json (strategic merge patch is not supported for custom resources)"));
+            return Err(ApiError::unsupported_media_type(
+                "application/strategic-merge-patch+json",
+                &super::super::patch::CUSTOM_PATCH_TYPES,
+            ));
         }
         if kind == PatchType::Apply {
             let manager = opts

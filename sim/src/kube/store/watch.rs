@@ -45,6 +45,8 @@ pub struct WatchEvent {
     pub prev: Option<Arc<Stored>>,
     /// The JSON line, built by the first watcher that needs it.
     line: OnceLock<Bytes>,
+    /// The protobuf frame, built by the first protobuf watcher that needs it.
+    frame: OnceLock<Option<Bytes>>,
 }
 
 impl WatchEvent {
@@ -63,6 +65,7 @@ impl WatchEvent {
             obj,
             prev,
             line: OnceLock::new(),
+            frame: OnceLock::new(),
         })
     }
 
@@ -71,6 +74,13 @@ impl WatchEvent {
         self.line
             .get_or_init(|| event_line(self.type_.as_str(), &self.obj.json))
             .clone()
+    }
+}
+
+impl WatchEvent {
+    /// The protobuf watch frame of the stored form, built once (by `build`) for all watchers.
+    pub fn native_frame(&self, build: impl FnOnce() -> Option<Bytes>) -> Option<Bytes> {
+        self.frame.get_or_init(build).clone()
     }
 }
 
