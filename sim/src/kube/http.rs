@@ -580,7 +580,8 @@ async fn resource_request(
                 200,
                 store.get(&def, &ns, name)?.as_ref(),
             )),
-            (&Method::GET, Some(name), Some("scale")) => Ok(respond(req, 
+            (&Method::GET, Some(name), Some("scale")) => Ok(respond(
+                req,
                 200,
                 &subresources::scale_of(&def, &store.get(&def, &ns, name)?.value),
             )),
@@ -602,14 +603,16 @@ async fn resource_request(
             }
             (&Method::POST, Some(name), Some("eviction")) => {
                 subresources::evict(store, &ns, name, &req.body_value(&def)?)?;
-                Ok(respond(req, 
+                Ok(respond(
+                    req,
                     201,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
                 ))
             }
             (&Method::POST, Some(name), Some("binding")) => {
                 subresources::bind(store, &ns, name, &req.body_value(&def)?)?;
-                Ok(respond(req, 
+                Ok(respond(
+                    req,
                     201,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
                 ))
@@ -621,7 +624,8 @@ async fn resource_request(
                 Ok(object_response(req, &def, 200, &o))
             }
             (&Method::PUT, Some(name), Some("scale")) => {
-                let o = subresources::set_scale(store, &def, &ns, name, &req.body_value(&def)?, &opts)?;
+                let o =
+                    subresources::set_scale(store, &def, &ns, name, &req.body_value(&def)?, &opts)?;
                 Ok(respond(req, 200, &subresources::scale_of(&def, &o.value)))
             }
             (&Method::PATCH, Some(name), Some("scale")) => {
@@ -667,7 +671,7 @@ async fn resource_request(
     };
     let out = serve();
     // Warnings go with the answer, a refusal included (as kube-apiserver's do).
-    let mut r = out.unwrap_or_else(|e| error_response(&e));
+    let mut r = out.unwrap_or_else(|e| error_for(req, &e));
     for w in opts.take_warnings() {
         let text = format!("299 - {}", super::schema::errors::go_quote(&w));
         if let Ok(h) = axum::http::HeaderValue::from_str(&text) {
