@@ -75,7 +75,9 @@ pub fn apply_patch(current: &Value, kind: PatchType, patch: &Value) -> ApiResult
     Ok(out)
 }
 
-/// Merge key of a list field, per the built-in types' `patchMergeKey` tags.
+/// Merge key of a list field, per the built-in types' `patchMergeKey` tags. Lists not named
+/// here are atomic: a patch replaces them whole (`spec.taints` of a Node is one, as
+/// `+listType=atomic` says; `kubectl taint` sends the whole new list).
 pub fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     Some(match field {
         "containers"
@@ -98,7 +100,6 @@ pub fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
             }
         }
         "conditions" | "addresses" => "type",
-        "taints" => "key",
         "ownerReferences" => "uid",
         "hostAliases" => "ip",
         "topologySpreadConstraints" => "topologyKey",
@@ -247,10 +248,26 @@ mod tests {
 
     #[test]
     fn strategic_delete_directive_and_finalizer_union() {
-        let cur = json!({"metadata": {"finalizers": ["a"]}, "spec": {"taints": [{"key": "k1"}, {"key": "k2"}]}});
-        let p = json!({"metadata": {"finalizers": ["b"]}, "spec": {"taints": [{"key": "k1", "$patch": "delete"}]}});
+        let cur = json!({"metadata": {"finalizers": ["a"]}, "spec": {"containers": [{"name": "k1"}, {"name": "k2"}]}});
+        let p = json!({"metadata": {"finalizers": ["b"]}, "spec": {"containers": [{"name": "k1", "$patch": "delete"}]}});
         let out = apply_patch(&cur, PatchType::Strategic, &p).unwrap();
         assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
-        assert_eq!(out["spec"]["taints"], json!([{"key": "k2"}]));
+        assert_eq!(out["spec"]["containers"], json!([{"name": "k2"}]));
+    }
+
+    #[test]
+    fn strategic_replaces_taints_whole() {
+        // Two taints with one key and two effects stay two; removing one keeps the other
+        // (`kubectl taint` sends the whole remaining list).
+        let cur = json!({"spec": {"taints": [{"key": "k", "effect": "NoSchedule"}, {"key": "o", "effect": "NoSchedule"}]}});
+        let both = json!({"spec": {"taints": [{"key": "k", "effect": "NoSchedule"}, {"key": "k", "effect": "NoExecute"}, {"key": "o", "effect": "NoSchedule"}]}});
+        let out = apply_patch(&cur, PatchType::Strategic, &both).unwrap();
+        assert_eq!(out["spec"]["taints"], both["spec"]["taints"]);
+        let one = json!({"spec": {"taints": [{"key": "o", "effect": "NoSchedule"}]}});
+        let out = apply_patch(&out, PatchType::Strategic, &one).unwrap();
+        assert_eq!(out["spec"]["taints"], one["spec"]["taints"]);
+        let none = json!({"spec": {"taints": null}});
+        let out = apply_patch(&out, PatchType::Strategic, &none).unwrap();
+        assert!(out["spec"].get("taints").is_none());
     }
 }
