@@ -32,6 +32,8 @@ const PROTOS: &[&str] = &[
     "api/events/v1/generated.proto",
     "api/authorization/v1/generated.proto",
     "api/autoscaling/v1/generated.proto",
+    "api/batch/v1/generated.proto",
+    "api/scheduling/v1/generated.proto",
     "apiextensions-apiserver/pkg/apis/apiextensions/v1/generated.proto",
     "apimachinery/pkg/apis/meta/v1/generated.proto",
     "apimachinery/pkg/runtime/generated.proto",
@@ -50,6 +52,8 @@ const GO_PACKAGES: &[(&str, &str)] = &[
     ("api/events/v1", "api.events.v1"),
     ("api/authorization/v1", "api.authorization.v1"),
     ("api/autoscaling/v1", "api.autoscaling.v1"),
+    ("api/batch/v1", "api.batch.v1"),
+    ("api/scheduling/v1", "api.scheduling.v1"),
     (
         "apiextensions-apiserver/pkg/apis/apiextensions/v1",
         "apiextensions_apiserver.pkg.apis.apiextensions.v1",

@@ -217,6 +217,33 @@ fn selector_string(sel: &Value) -> String {
     }
 }
 
+/// The STATUS column of a Job, as kubectl's printer derives it from the conditions.
+fn job_status(j: &Value) -> &'static str {
+    let has = |t: &str| {
+        j.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|x| x["type"] == t && x["status"] == "True"))
+    };
+    if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if !j
+        .pointer("/metadata/deletionTimestamp")
+        .is_none_or(Value::is_null)
+    {
+        "Terminating"
+    } else if has("Suspended") {
+        "Suspended"
+    } else if has("FailureTarget") {
+        "FailureTarget"
+    } else if has("SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else {
+        "Running"
+    }
+}
+
 fn pod_status(p: &Value) -> String {
     if !p
         .pointer("/metadata/deletionTimestamp")
@@ -407,6 +434,106 @@ fn builtin(def: &ResourceDef, o: &Value) -> (Vec<Value>, Vec<Value>) {
                 ],
             )
         }
+        "Job" => {
+            let (c, im) = containers_images(&spec["template"]["spec"]);
+            let succeeded = st["succeeded"].as_i64().unwrap_or(0);
+            let completions = match (spec["completions"].as_i64(), spec["parallelism"].as_i64()) {
+                (Some(n), _) => format!("{succeeded}/{n}"),
+                (None, None) => format!("{succeeded}/1 of 1"),
+                (None, Some(p)) if p > 1 => format!("{succeeded}/1 of {p}"),
+                (None, Some(_)) => format!("{succeeded}/1"),
+            };
+            let ts = |v: &Value| {
+                v.as_str()
+                    .and_then(|x| x.parse::<jiff::Timestamp>().ok())
+                    .map(|t| t.as_second())
+            };
+            let duration = match (ts(&st["startTime"]), ts(&st["completionTime"])) {
+                (None, _) => String::new(),
+                (Some(a), None) => human_duration(jiff::Timestamp::now().as_second() - a),
+                (Some(a), Some(b)) => human_duration(b - a),
+            };
+            (
+                vec![
+                    col("Name", "string", 0),
+                    col("Status", "string", 0),
+                    col("Completions", "string", 0),
+                    col("Duration", "string", 0),
+                    col("Age", "string", 0),
+                    col("Containers", "string", 1),
+                    col("Images", "string", 1),
+                    col("Selector", "string", 1),
+                ],
+                vec![
+                    name,
+                    json!(job_status(o)),
+                    json!(completions),
+                    json!(duration),
+                    ag,
+                    json!(c),
+                    json!(im),
+                    json!(selector_string(&spec["selector"])),
+                ],
+            )
+        }
+        "CronJob" => {
+            let job_spec = &spec["jobTemplate"]["spec"];
+            let (c, im) = containers_images(&job_spec["template"]["spec"]);
+            let suspend = match spec["suspend"].as_bool() {
+                Some(true) => "True",
+                Some(false) => "False",
+                None => "<unset>",
+            };
+            let last = if st["lastScheduleTime"].is_string() {
+                age(&st["lastScheduleTime"])
+            } else {
+                "<none>".into()
+            };
+            (
+                vec![
+                    col("Name", "string", 0),
+                    col("Schedule", "string", 0),
+                    col("Timezone", "string", 0),
+                    col("Suspend", "boolean", 0),
+                    col("Active", "integer", 0),
+                    col("Last Schedule", "string", 0),
+                    col("Age", "string", 0),
+                    col("Containers", "string", 1),
+                    col("Images", "string", 1),
+                    col("Selector", "string", 1),
+                ],
+                vec![
+                    name,
+                    json!(s(&spec["schedule"])),
+                    json!(s(&spec["timeZone"])),
+                    json!(suspend),
+                    json!(st["active"].as_array().map_or(0, Vec::len)),
+                    json!(last),
+                    ag,
+                    json!(c),
+                    json!(im),
+                    json!(selector_string(&job_spec["selector"])),
+                ],
+            )
+        }
+        "PriorityClass" => (
+            vec![
+                col("Name", "string", 0),
+                col("Value", "integer", 0),
+                col("Global-Default", "boolean", 0),
+                col("Age", "string", 0),
+                col("PreemptionPolicy", "string", 0),
+            ],
+            vec![
+                name,
+                i(&o["value"]),
+                json!(o["globalDefault"].as_bool().unwrap_or(false)),
+                ag,
+                json!(o["preemptionPolicy"]
+                    .as_str()
+                    .unwrap_or("PreemptLowerPriority")),
+            ],
+        ),
         "ReplicaSet" => {
             let (c, im) = containers_images(&spec["template"]["spec"]);
             (

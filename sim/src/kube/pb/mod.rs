@@ -51,6 +51,8 @@ fn package(api_version: &str) -> Option<&'static str> {
         "events.k8s.io" => "api.events.v1",
         "authorization.k8s.io" => "api.authorization.v1",
         "autoscaling" => "api.autoscaling.v1",
+        "batch" => "api.batch.v1",
+        "scheduling.k8s.io" => "api.scheduling.v1",
         "apiextensions.k8s.io" => "apiextensions_apiserver.pkg.apis.apiextensions.v1",
         "meta.k8s.io" => META,
         _ => return None,

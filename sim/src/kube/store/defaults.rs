@@ -86,9 +86,6 @@ fn default_pod_spec(spec: &mut Value, is_pod: bool) {
         let sa = o["serviceAccountName"].clone();
         o.entry("serviceAccount").or_insert(sa);
         o.entry("enableServiceLinks").or_insert(json!(true));
-        o.entry("priority").or_insert(json!(0));
-        o.entry("preemptionPolicy")
-            .or_insert(json!("PreemptLowerPriority"));
         let tol = o.entry("tolerations").or_insert(json!([]));
         if let Some(t) = tol.as_array_mut() {
             for key in [
@@ -115,6 +112,56 @@ fn default_pod_spec(spec: &mut Value, is_pod: bool) {
                 default_container(c);
             }
         }
+    }
+}
+
+/// Label of a Job's pods naming the Job's uid (the generated selector's key).
+pub const JOB_CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
+/// Label of a Job's pods naming the Job.
+pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
+
+/// Job defaults (kube-apiserver's `SetDefaults_Job` and the generated selector of
+/// `job.Strategy`); `uid` and `job` empty: a CronJob's template, which gets no selector.
+fn default_job_spec(spec: &mut Value, uid: &str, job: &str) {
+    let Some(s) = spec.as_object_mut() else {
+        return;
+    };
+    if s.get("completions").is_none_or(Value::is_null)
+        && s.get("parallelism").is_none_or(Value::is_null)
+    {
+        s.insert("completions".into(), json!(1));
+    }
+    s.entry("parallelism").or_insert(json!(1));
+    s.entry("backoffLimit").or_insert(json!(6));
+    s.entry("completionMode").or_insert(json!("NonIndexed"));
+    s.entry("suspend").or_insert(json!(false));
+    s.entry("podReplacementPolicy")
+        .or_insert(json!("TerminatingOrFailed"));
+    let manual = s.get("manualSelector") == Some(&json!(true));
+    if !uid.is_empty() && !manual && s.get("selector").is_none_or(Value::is_null) {
+        s.insert(
+            "selector".into(),
+            json!({"matchLabels": {JOB_CONTROLLER_UID: uid}}),
+        );
+        let t = s.entry("template").or_insert(json!({}));
+        if !t["metadata"].is_object() {
+            t["metadata"] = json!({});
+        }
+        if !t["metadata"]["labels"].is_object() {
+            t["metadata"]["labels"] = json!({});
+        }
+        let labels = &mut t["metadata"]["labels"];
+        for (k, x) in [
+            (JOB_CONTROLLER_UID, uid),
+            ("controller-uid", uid),
+            (JOB_NAME, job),
+            ("job-name", job),
+        ] {
+            labels[k] = json!(x);
+        }
+    }
+    if let Some(ps) = spec.pointer_mut("/template/spec") {
+        default_pod_spec(ps, false);
     }
 }
 
@@ -167,6 +214,30 @@ pub(super) fn default_builtin(def: &ResourceDef, v: &mut Value, cluster_ip: u64)
             }
             if let Some(ps) = v.pointer_mut("/spec/template/spec") {
                 default_pod_spec(ps, false);
+            }
+        }
+        ("batch", "Job") => {
+            let uid = meta(v)["uid"].as_str().unwrap_or_default().to_string();
+            let job = name.as_str().unwrap_or_default().to_string();
+            if let Some(spec) = v.get_mut("spec") {
+                default_job_spec(spec, &uid, &job);
+            }
+        }
+        ("batch", "CronJob") => {
+            if let Some(s) = v.get_mut("spec").and_then(Value::as_object_mut) {
+                s.entry("concurrencyPolicy").or_insert(json!("Allow"));
+                s.entry("suspend").or_insert(json!(false));
+                s.entry("successfulJobsHistoryLimit").or_insert(json!(3));
+                s.entry("failedJobsHistoryLimit").or_insert(json!(1));
+            }
+            if let Some(spec) = v.pointer_mut("/spec/jobTemplate/spec") {
+                default_job_spec(spec, "", "");
+            }
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            if let Some(o) = v.as_object_mut() {
+                o.entry("preemptionPolicy")
+                    .or_insert(json!("PreemptLowerPriority"));
             }
         }
         ("", "Service") => {

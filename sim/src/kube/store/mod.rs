@@ -4,6 +4,7 @@
 //! This module owns the shared state and the one commit path every change goes through; the
 //! rest is split by concern:
 //! - `defaults`: built-in defaulting and normalization on write,
+//! - `admission`: the built-in admission plugins and validation (priority classes, Jobs),
 //! - `views`: conversion between stored and served versions,
 //! - `meta`: metadata accessors and generated names, uids and timestamps,
 //! - `write` and `update`: create, update, patch and server-side apply,
@@ -13,6 +14,7 @@
 //! - `watch`: watch events and their replay,
 //! - `persistence`: snapshot dump and restore.
 
+mod admission;
 mod defaults;
 mod delete;
 mod gc;
@@ -24,7 +26,8 @@ mod views;
 mod watch;
 mod write;
 
-pub use defaults::qos_class;
+pub use admission::{HIGHEST_USER_PRIORITY, SYSTEM_PRIORITY_CLASSES};
+pub use defaults::{qos_class, JOB_CONTROLLER_UID, JOB_NAME};
 pub use delete::DeleteOptions;
 pub use list::{ListOptions, ListPage};
 pub use meta::now;
@@ -144,6 +147,11 @@ impl Store {
                 json!({"metadata": {"name": ns}}),
                 &WriteOptions::default(),
             );
+        }
+        if let Some(pc_def) = store.def("scheduling.k8s.io", "v1", "priorityclasses") {
+            for pc in admission::system_priority_classes() {
+                let _ = store.create(&pc_def, "", pc, &WriteOptions::default());
+            }
         }
         store
     }

@@ -143,6 +143,7 @@ impl Store {
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         Self::validate_write(def, &new, Some(&cur.value))?;
+        super::admission::admit(st, def, &mut new, Some(&cur.value))?;
         let t = now();
         let manager = opts
             .field_manager

@@ -291,6 +291,8 @@ impl Store {
         normalize(def, &mut v);
         Self::decode_custom(def, &mut v, opts)?;
         Self::validate_write(def, &v, None)?;
+        // Before the dry-run return: a dry run is refused as the write would be.
+        super::admission::admit(st, def, &mut v, None)?;
         let manager = opts
             .field_manager
             .clone()
