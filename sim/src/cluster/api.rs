@@ -23,6 +23,7 @@ pub(crate) struct Api {
     pub replicasets: Arc<ResourceDef>,
     pub daemonsets: Arc<ResourceDef>,
     pub pdbs: Arc<ResourceDef>,
+    pub jobs: Arc<ResourceDef>,
     pub namespaces: Arc<ResourceDef>,
     pub leases: Arc<ResourceDef>,
 }
@@ -54,6 +55,7 @@ impl Api {
             replicasets: def(&store, "apps", "v1", "replicasets"),
             daemonsets: def(&store, "apps", "v1", "daemonsets"),
             pdbs: def(&store, "policy", "v1", "poddisruptionbudgets"),
+            jobs: def(&store, "batch", "v1", "jobs"),
             namespaces: def(&store, "", "v1", "namespaces"),
             leases: def(&store, "coordination.k8s.io", "v1", "leases"),
             store,
@@ -152,6 +154,17 @@ impl Api {
                 ..Default::default()
             },
         )
+    }
+
+    /// Deletes an object with explicit options (propagation, preconditions).
+    pub fn delete_with(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Arc<Stored>> {
+        self.store.delete(def, ns, name, opts)
     }
 
     /// Records a core/v1 Event about `obj`, aggregated like client-go's recorder: the same

@@ -3,6 +3,11 @@
 //! ContainerCreating to Running and Ready; graceful deletion waits the pod's grace period
 //! before the kubelet removes it; NoExecute taints evict pods that do not tolerate them (after
 //! `tolerationSeconds`); pods of a deleted Node are removed (pod GC).
+//!
+//! Containers end: a pod annotated [`RUN_SECONDS`] (guide seconds), or whose first container
+//! runs `sleep N`, exits after that long with the code of [`EXIT_CODE`] (default 0). Under
+//! `restartPolicy: Never` (or `OnFailure` with code 0) the pod becomes Succeeded or Failed;
+//! otherwise the container restarts in place (`restartCount`, `lastState.terminated`).
 
 use super::api::{name_of, ns_of, uid_of, Api, PodCache};
 use super::model::{condition_true, NodeInfo, PodInfo};
@@ -11,6 +16,53 @@ use crate::kube::WatchEvent;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+
+/// Pod annotation: how long (guide seconds, a decimal number) its containers run before they
+/// exit. Without it, a `sleep N` command runs N seconds; otherwise containers never exit.
+pub const RUN_SECONDS: &str = "sim.karpenter-ovhcloud.sh/run-seconds";
+/// Pod annotation: the exit code its containers end with (default 0).
+pub const EXIT_CODE: &str = "sim.karpenter-ovhcloud.sh/exit-code";
+
+/// How long a pod's containers run (guide time), if they ever end: [`RUN_SECONDS`], else the
+/// `N` of a `sleep N` in the first container's command and args (also `sh -c "sleep N"`).
+pub fn run_duration(pod: &Value) -> Option<Duration> {
+    let secs = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+            .map(Duration::from_secs_f64)
+    };
+    if let Some(a) = pod
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(RUN_SECONDS))
+        .and_then(Value::as_str)
+    {
+        return secs(a);
+    }
+    let c = pod.pointer("/spec/containers/0")?;
+    let words: Vec<&str> = ["command", "args"]
+        .iter()
+        .flat_map(|k| c[*k].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .flat_map(str::split_whitespace)
+        .collect();
+    let at = words
+        .iter()
+        .position(|w| *w == "sleep" || w.ends_with("/sleep"))?;
+    words
+        .get(at + 1)
+        .and_then(|n| secs(n.trim_end_matches('s')))
+}
+
+/// The exit code a pod's containers end with ([`EXIT_CODE`], default 0).
+pub fn exit_code(pod: &Value) -> i64 {
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get(EXIT_CODE))
+        .and_then(Value::as_str)
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(0)
+}
 
 /// The taint a Node carries until it is Ready.
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
@@ -24,6 +76,8 @@ pub(crate) struct Kubelet {
     node_seen: HashMap<String, Instant>,
     lease_renewed: HashMap<String, Instant>,
     pod_started: HashMap<String, Instant>,
+    /// When each pod's containers (last) started running, for those that end.
+    running_since: HashMap<String, Instant>,
     terminating_since: HashMap<String, Instant>,
     noexecute_since: HashMap<(String, String), Instant>,
     /// UID of the Node each pod was first seen on: a Node deleted and registered again (same
@@ -65,6 +119,7 @@ impl Kubelet {
             node_seen: HashMap::new(),
             lease_renewed: HashMap::new(),
             pod_started: HashMap::new(),
+            running_since: HashMap::new(),
             terminating_since: HashMap::new(),
             noexecute_since: HashMap::new(),
             pod_node: HashMap::new(),
@@ -335,6 +390,95 @@ impl Kubelet {
         }
     }
 
+    /// Ends the containers of a running pod whose run time is over: the pod Succeeded or
+    /// Failed, or its containers restarted in place. Returns the deadline while running.
+    fn run_out(&mut self, now: Instant, raw: &Value, uid: &str) -> Option<Instant> {
+        let run = run_duration(raw)?;
+        let since = *self.running_since.entry(uid.to_string()).or_insert(now);
+        let at = since + self.timing.real(run);
+        if now < at {
+            return Some(at);
+        }
+        let code = exit_code(raw);
+        let policy = raw["spec"]["restartPolicy"].as_str().unwrap_or("Always");
+        let ends = policy == "Never" || (policy == "OnFailure" && code == 0);
+        let t = crate::kube::store::now();
+        let reason = if code == 0 { "Completed" } else { "Error" };
+        let host = raw["spec"]["nodeName"].as_str();
+        let mut statuses: Vec<Value> = raw
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for c in &mut statuses {
+            let started = c
+                .pointer("/state/running/startedAt")
+                .cloned()
+                .unwrap_or(json!(t));
+            let terminated = json!({"exitCode": code, "reason": reason, "startedAt": started,
+                                    "finishedAt": t, "containerID": c["containerID"]});
+            if ends {
+                c["state"] = json!({"terminated": terminated});
+                c["ready"] = json!(false);
+                c["started"] = json!(false);
+            } else {
+                c["lastState"] = json!({"terminated": terminated});
+                c["state"] = json!({"running": {"startedAt": t}});
+                c["restartCount"] = json!(c["restartCount"].as_i64().unwrap_or(0) + 1);
+            }
+        }
+        let status = if ends {
+            let phase = if code == 0 { "Succeeded" } else { "Failed" };
+            let why = if code == 0 {
+                "PodCompleted"
+            } else {
+                "PodFailed"
+            };
+            let mut conds: Vec<Value> = raw
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for c in &mut conds {
+                let ty = c["type"].as_str().unwrap_or_default().to_string();
+                match ty.as_str() {
+                    "Ready" | "ContainersReady" => *c = cond(&ty, false, Some(why), &t),
+                    "PodReadyToStartContainers" => *c = cond(&ty, false, None, &t),
+                    _ => {}
+                }
+            }
+            json!({"phase": phase, "conditions": conds, "containerStatuses": statuses})
+        } else {
+            json!({"containerStatuses": statuses})
+        };
+        let _ = self.api.merge(
+            &self.api.pods,
+            ns_of(raw),
+            name_of(raw),
+            &json!({"status": status}),
+            Some("status"),
+            COMPONENT,
+        );
+        if ends {
+            self.running_since.remove(uid);
+            None
+        } else {
+            for c in raw["spec"]["containers"].as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or_default();
+                self.api.event(
+                    raw,
+                    "Normal",
+                    "Started",
+                    &format!("Started container {name}"),
+                    COMPONENT,
+                    host,
+                );
+            }
+            self.running_since.insert(uid.to_string(), now);
+            Some(now + self.timing.real(run))
+        }
+    }
+
     /// Stops a terminating pod's containers: not Ready any more, deleted once the grace period
     /// is over. Returns the deadline while waiting.
     fn terminate(&mut self, now: Instant, raw: &Value, uid: &str) -> Option<Instant> {
@@ -519,12 +663,19 @@ impl Reconciler for Kubelet {
                 let at = started + self.timing.real(self.timing.pod_start);
                 if now >= at {
                     self.start_containers(raw, node_raw, true);
+                    self.running_since.insert(pod.uid.clone(), now);
+                    if let Some(run) = run_duration(raw) {
+                        wake(Some(now + self.timing.real(run)));
+                    }
                 } else {
                     wake(Some(at));
                 }
+            } else if pod.phase == "Running" {
+                wake(self.run_out(now, raw, &pod.uid));
             }
         }
         self.pod_started.retain(|u, _| live.contains(u));
+        self.running_since.retain(|u, _| live.contains(u));
         self.pod_node.retain(|u, _| live.contains(u));
         self.terminating_since.retain(|u, _| live.contains(u));
         self.noexecute_since.retain(|(u, _), _| live.contains(u));

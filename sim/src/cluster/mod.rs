@@ -3,7 +3,8 @@
 //!
 //! [`SimCluster::start`] starts both servers on loopback and the loops that play
 //! kube-scheduler ([`scheduler`]), the kubelets ([`kubelet`]), the workload controllers
-//! ([`workloads`]), the disruption controller and MKS ([`mks`]: OVH nodes become Nodes). They
+//! ([`workloads`]), the Job controller (`jobs`), the disruption controller and MKS ([`mks`]:
+//! OVH nodes become Nodes). They
 //! talk to the API server's store in-process, with exactly the writes (subresources, field
 //! managers, Events, resourceVersions, watch events) the real components make over HTTP, so a
 //! controller watching over HTTP sees what it would see on MKS.
@@ -22,6 +23,7 @@
 //! ```
 
 mod api;
+mod jobs;
 pub mod kubelet;
 pub mod mks;
 pub mod model;
@@ -276,6 +278,11 @@ impl SimCluster {
         tasks.push(spawn_loop(
             store.clone(),
             workloads::Workloads::new(api.clone()),
+            None,
+        ));
+        tasks.push(spawn_loop(
+            store.clone(),
+            jobs::Jobs::new(api.clone(), config.timing),
             None,
         ));
         tasks.push(spawn_loop(
