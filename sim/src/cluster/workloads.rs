@@ -56,6 +56,21 @@ fn template_with_labels(template: &Value, extra: &[(&str, &str)]) -> Value {
     t
 }
 
+/// A pod template without its `null`s (`metadata.creationTimestamp: null` in what kubectl
+/// sends back on `rollout undo`), so equal templates hash equal.
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), without_nulls(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
 /// DaemonSet pods tolerate what the DaemonSet controller adds to every daemon pod.
 fn daemon_tolerations(spec: &mut Value) {
     let defaults = [
@@ -126,7 +141,8 @@ impl Workloads {
         let name = name_of(d);
         let want = replicas(d);
         let template = &d["spec"]["template"];
-        let hash = short_hash(template);
+        let hash = short_hash(&without_nulls(template));
+        let paused = d.pointer("/spec/paused") == Some(&json!(true));
         let owned = Self::owned(all_rs, d);
         let revision = |rs: &Value| -> i64 {
             rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
@@ -167,7 +183,42 @@ impl Workloads {
             unavailable = 1;
         }
         let new_rs = match new_rs {
-            Some(rs) => rs,
+            Some(rs) => {
+                // A template that came back (rollout undo) makes its ReplicaSet the newest
+                // revision again; the numbers it had are kept in revision-history.
+                let others = old.iter().map(revision).max().unwrap_or(0);
+                let rev = revision(&rs);
+                if rev > others || paused {
+                    rs
+                } else {
+                    let prev = rs
+                        .pointer("/metadata/annotations/deployment.kubernetes.io~1revision-history")
+                        .and_then(Value::as_str)
+                        .filter(|h| !h.is_empty());
+                    let history = match prev {
+                        Some(h) => format!("{h},{rev}"),
+                        None => rev.to_string(),
+                    };
+                    match self.api.merge(
+                        &self.api.replicasets,
+                        ns,
+                        name_of(&rs),
+                        &json!({"metadata": {"annotations": {
+                            "deployment.kubernetes.io/revision": (others + 1).to_string(),
+                            "deployment.kubernetes.io/revision-history": history}}}),
+                        None,
+                        DEPLOYMENT_CONTROLLER,
+                    ) {
+                        Ok(s) => s.value.clone(),
+                        Err(_) => return,
+                    }
+                }
+            }
+            None if paused => {
+                // A paused Deployment makes no new ReplicaSet.
+                self.deployment_status(d, None, &old);
+                return;
+            }
             None => {
                 let initial = if recreate {
                     if old_replicas == 0 {
@@ -254,8 +305,29 @@ impl Workloads {
                 .and_then(Value::as_i64)
                 .unwrap_or(0)
         };
+        // The Deployment carries the revision of its newest ReplicaSet (`rollout undo`
+        // replaces these annotations, `rollout history` reads the ReplicaSets').
+        let rev = revision(&new_rs).to_string();
+        if d.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+            .and_then(Value::as_str)
+            != Some(rev.as_str())
+        {
+            let _ = self.api.merge(
+                &self.api.deployments,
+                ns,
+                name,
+                &json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": rev}}}),
+                None,
+                DEPLOYMENT_CONTROLLER,
+            );
+        }
         let new_cur = replicas(&new_rs);
-        if recreate {
+        if paused {
+            // Paused: scaling only, when no rollout is under way.
+            if old.iter().all(|r| replicas(r) == 0) {
+                scale(&new_rs, want);
+            }
+        } else if recreate {
             for rs in &old {
                 scale(rs, 0);
             }
@@ -312,10 +384,13 @@ impl Workloads {
                 .api
                 .delete(&self.api.replicasets, ns, name_of(rs), None);
         }
-        self.deployment_status(d, &new_rs, &old);
+        self.deployment_status(d, Some(&new_rs), &old);
     }
 
-    fn deployment_status(&self, d: &Value, new_rs: &Value, old: &[Value]) {
+    fn deployment_status(&self, d: &Value, new_rs: Option<&Value>, old: &[Value]) {
+        let none = json!({});
+        let paused = d.pointer("/spec/paused") == Some(&json!(true));
+        let new_rs = new_rs.unwrap_or(&none);
         let st = |rs: &Value, k: &str| {
             rs.pointer(&format!("/status/{k}"))
                 .and_then(Value::as_i64)
@@ -368,7 +443,14 @@ impl Workloads {
                     "Deployment does not have minimum availability.".into(),
                 )
             },
-            if complete {
+            if paused {
+                keep(
+                    "Progressing",
+                    "Unknown",
+                    "DeploymentPaused",
+                    "Deployment is paused".into(),
+                )
+            } else if complete {
                 keep(
                     "Progressing",
                     "True",
