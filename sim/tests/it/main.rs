@@ -4,6 +4,7 @@
 mod common;
 
 mod cluster_e2e;
+mod cluster_jobs;
 mod cluster_kubectl;
 mod cluster_scheduler;
 mod cluster_workloads;
