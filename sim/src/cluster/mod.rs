@@ -277,7 +277,7 @@ impl SimCluster {
         ));
         tasks.push(spawn_loop(
             store.clone(),
-            workloads::Workloads::new(api.clone()),
+            workloads::Workloads::new(api.clone(), config.timing),
             None,
         ));
         tasks.push(spawn_loop(

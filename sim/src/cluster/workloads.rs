@@ -2,19 +2,23 @@
 //! of the template, Recreate, revision history), ReplicaSet -> Pods, DaemonSet -> a pod on
 //! every node it should run on (including new ones), with their status subresources. Owned
 //! objects carry controller ownerReferences, so deleting an owner garbage-collects them.
+//!
+//! Deployments carry the revision of their newest ReplicaSet; a template that comes back
+//! (`kubectl rollout undo`) reuses its ReplicaSet, renumbered; `paused` stops rollouts; a pod
+//! counts as available once Ready for `minReadySeconds` (guide time).
 
 use super::api::{
     controller_ref, controller_uid, name_of, ns_of, short_hash, uid_of, Api, ParsedPod, PodCache,
 };
 use super::model::{condition_true, tolerated, NodeInfo, PodInfo, Taint, Toleration};
-use super::Reconciler;
+use super::{Reconciler, Timing};
 use crate::kube::selector::LabelSelector;
 use crate::kube::subresources::int_or_percent;
 use crate::kube::{Stored, WatchEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
 const REPLICASET_CONTROLLER: &str = "replicaset-controller";
@@ -22,7 +26,10 @@ const DAEMONSET_CONTROLLER: &str = "daemonset-controller";
 
 pub(crate) struct Workloads {
     api: Api,
+    timing: Timing,
     pod_cache: PodCache,
+    /// When each pod was first seen Ready (`minReadySeconds` counts from there).
+    ready_since: HashMap<String, Instant>,
 }
 
 fn replicas(v: &Value) -> i64 {
@@ -44,6 +51,9 @@ fn pod_ready(v: &Value) -> bool {
 /// The template a controller stamps pods from, with extra labels.
 fn template_with_labels(template: &Value, extra: &[(&str, &str)]) -> Value {
     let mut t = template.clone();
+    if !t.is_object() {
+        t = json!({});
+    }
     if !t["metadata"].is_object() {
         t["metadata"] = json!({});
     }
@@ -111,10 +121,12 @@ pub fn daemon_should_run(template_spec: &Value, node: &NodeInfo) -> bool {
 }
 
 impl Workloads {
-    pub fn new(api: Api) -> Self {
+    pub fn new(api: Api, timing: Timing) -> Self {
         Workloads {
             api,
+            timing,
             pod_cache: PodCache::default(),
+            ready_since: HashMap::new(),
         }
     }
 
@@ -558,7 +570,19 @@ impl Workloads {
         }
     }
 
-    fn replicaset_status(&self, pods: &[ParsedPod]) {
+    /// ReplicaSet status; a Ready pod is available once Ready for `minReadySeconds` (guide
+    /// time). Returns when the next pod becomes available.
+    fn replicaset_status(&mut self, pods: &[ParsedPod]) -> Option<Instant> {
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        let mut live = std::collections::HashSet::new();
+        for (p, i) in pods {
+            if pod_ready(&p.value) {
+                live.insert(i.uid.as_str());
+                self.ready_since.entry(i.uid.clone()).or_insert(now);
+            }
+        }
+        self.ready_since.retain(|u, _| live.contains(u.as_str()));
         let owned = PodsByOwner::new(pods);
         for rs in self.api.all(&self.api.replicasets) {
             let rs = &rs.value;
@@ -568,6 +592,21 @@ impl Workloads {
                 .filter(|(_, i)| is_active(i))
                 .collect();
             let ready = active.iter().filter(|(p, _)| pod_ready(&p.value)).count() as i64;
+            let min_ready = self.timing.real(Duration::from_secs(
+                rs.pointer("/spec/minReadySeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    .max(0) as u64,
+            ));
+            let mut available = 0i64;
+            for (_, i) in active.iter().filter(|(p, _)| pod_ready(&p.value)) {
+                let at = self.ready_since.get(&i.uid).map_or(now, |t| *t + min_ready);
+                if at <= now {
+                    available += 1;
+                } else {
+                    next = Some(next.map_or(at, |n: Instant| n.min(at)));
+                }
+            }
             let sel = LabelSelector::from_object(
                 &rs["spec"]["template"]["metadata"]["labels"]
                     .as_object()
@@ -580,10 +619,13 @@ impl Workloads {
             });
             if ready > 0 {
                 status["readyReplicas"] = json!(ready);
-                status["availableReplicas"] = json!(ready);
+            }
+            if available > 0 {
+                status["availableReplicas"] = json!(available);
             }
             self.write_status(&self.api.replicasets, rs, status, REPLICASET_CONTROLLER);
         }
+        next
     }
 
     /// Creates a pod from a template, owned by `owner` (`node`: pinned there by node affinity,
@@ -824,9 +866,10 @@ impl Reconciler for Workloads {
         self.scale_replicasets(&self.api.pod_infos(&mut cache));
         let nodes = self.api.node_infos();
         self.daemonsets(&self.api.pod_infos(&mut cache), &nodes);
-        self.replicaset_status(&self.api.pod_infos(&mut cache));
+        let pods = self.api.pod_infos(&mut cache);
+        let next = self.replicaset_status(&pods);
         self.pod_cache = cache;
-        None
+        next.map(|t| t.saturating_duration_since(Instant::now()))
     }
 }
 

@@ -652,6 +652,47 @@ async fn rollout_undo_twice_reuses_the_replicasets() {
     assert_eq!(image_and_revision(&k).await, "nginx:3.0/5");
 }
 
+/// `ready/available` of the ReplicaSet of Deployment `slow`.
+async fn ready_and_available(k: &Kubectl) -> String {
+    k.jsonpath(
+        &["rs", "-l", "app=slow"],
+        "{.items[0].status.readyReplicas}/{.items[0].status.availableReplicas}",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_ready_seconds_delays_availability() {
+    let (_c, k) = open_cluster().await;
+    // Pods count as available 200 guide seconds (2 s here) after they are Ready.
+    k.apply(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: slow}
+spec:
+  replicas: 2
+  minReadySeconds: 200
+  selector: {matchLabels: {app: slow}}
+  template:
+    metadata: {labels: {app: slow}}
+    spec:
+      containers: [{name: app, image: registry.k8s.io/pause:3.10}]
+"#,
+    )
+    .await;
+    eventually("both pods Ready, none available yet", || async {
+        (ready_and_available(&k).await == "2/").then_some(())
+    })
+    .await;
+    eventually("both pods available", || async {
+        (ready_and_available(&k).await == "2/2").then_some(())
+    })
+    .await;
+    k.ok(&["rollout", "status", "deployment/slow", "--timeout=30s"])
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_taint_adds_and_removes_one_of_two_effects() {
     let (_c, k) = open_cluster().await;
