@@ -410,7 +410,7 @@ impl Kubelet {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        for c in &mut statuses {
+        for c in statuses.iter_mut().filter(|c| c.is_object()) {
             let started = c
                 .pointer("/state/running/startedAt")
                 .cloned()

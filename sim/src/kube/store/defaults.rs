@@ -144,6 +144,9 @@ fn default_job_spec(spec: &mut Value, uid: &str, job: &str) {
             json!({"matchLabels": {JOB_CONTROLLER_UID: uid}}),
         );
         let t = s.entry("template").or_insert(json!({}));
+        if !t.is_object() {
+            return;
+        }
         if !t["metadata"].is_object() {
             t["metadata"] = json!({});
         }
