@@ -3,6 +3,7 @@
 use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::media::{self, Output, Wire};
+use super::openapi;
 use super::patch::PatchType;
 use super::pb;
 use super::rbac::{self, Attributes, Identity};
@@ -330,6 +331,10 @@ async fn handle(
         Some(v) => value_response(200, &v),
         None => error_response(&ApiError::no_route(&path)),
     };
+    let found_doc = |d: Option<Arc<openapi::Doc>>| match d {
+        Some(d) => json_response(200, d.json.clone()),
+        None => error_response(&ApiError::no_route(&path)),
+    };
     if req.method == Method::GET {
         match segs.as_slice() {
             ["api"] => {
@@ -342,10 +347,17 @@ async fn handle(
             ["api", v] => return found(discovery::resource_list(&reg(), "", v)),
             ["apis", g] => return found(discovery::api_group(&reg(), g)),
             ["apis", g, v] => return found(discovery::resource_list(&reg(), g, v)),
-            ["openapi", "v3"] => return value_response(200, &discovery::openapi_v3_root(&reg())),
-            ["openapi", "v3", "api", v] => return found(discovery::openapi_v3_gv(&reg(), "", v)),
+            ["openapi", "v2"] => {
+                // JSON only: the gnostic protobuf form kubectl asks for alone gets 406.
+                return match media::negotiate(req.header(header::ACCEPT), false, None) {
+                    Ok(_) => json_response(200, openapi::v2_document(&reg()).json.clone()),
+                    Err(e) => error_response(&e),
+                };
+            }
+            ["openapi", "v3"] => return value_response(200, &openapi::v3_root(&reg())),
+            ["openapi", "v3", "api", v] => return found_doc(openapi::v3_document(&reg(), "", v)),
             ["openapi", "v3", "apis", g, v] => {
-                return found(discovery::openapi_v3_gv(&reg(), g, v))
+                return found_doc(openapi::v3_document(&reg(), g, v))
             }
             _ => {}
         }
