@@ -5,11 +5,22 @@
 //! the Go struct tags (kubernetes/api, apimachinery, apiextensions-apiserver at v0.33.1) the
 //! JSON facts no proto carries (`sim/src/kube/pb/gotags.rs`): which scalar fields Go omits when
 //! zero, which sub-messages are embedded (inlined) in JSON, and which fields JSON names
-//! differently. `--check` regenerates in memory and compares with the committed files.
+//! differently. It also trims the upstream OpenAPI v2 document (`swagger.json` of Kubernetes
+//! 1.33.1) to the definitions of the kinds the sim serves and everything they reference
+//! (`sim/src/kube/assets/k8s-1.33-definitions.json`, keys sorted, minified): the built-in
+//! schemas of `/openapi/v2`, `/openapi/v3`, `kubectl explain` and server-side field validation.
+//! `--check` regenerates in memory and compares with the committed files.
 //!
-//! Sources: `--k8s-pb DIR` is a checkout of kube-rs/k8s-pb at tag
-//! 0.8.0; `--go DIR` holds `api/`, `apimachinery/` and `apiextensions-apiserver/` checkouts at
-//! v0.33.1.
+//! Sources: `--k8s-pb DIR` is a checkout of kube-rs/k8s-pb at tag 0.8.0 (its
+//! `k8s-pb-codegen/protos/` and `k8s-pb-codegen/openapi/swagger.json`); `--go DIR` holds
+//! `api/`, `apimachinery/` and `apiextensions-apiserver/` checkouts at v0.33.1. For example:
+//!
+//! ```text
+//! git clone -b 0.8.0 https://github.com/kube-rs/k8s-pb /tmp/k8s-pb
+//! for r in api apimachinery apiextensions-apiserver; do
+//!   git clone -b v0.33.1 https://github.com/kubernetes/$r /tmp/go/$r; done
+//! cargo xtask k8s-assets --k8s-pb /tmp/k8s-pb --go /tmp/go [--check]
+//! ```
 
 use anyhow::{bail, Context, Result};
 use prost_reflect::{DescriptorPool, Kind};
@@ -21,6 +32,45 @@ use std::path::{Path, PathBuf};
 const FDS: &str = "sim/src/kube/assets/k8s-1.33.fds";
 /// The generated Go-tag tables.
 const GOTAGS: &str = "sim/src/kube/pb/gotags.rs";
+/// The trimmed OpenAPI v2 definitions.
+const DEFINITIONS: &str = "sim/src/kube/assets/k8s-1.33-definitions.json";
+
+/// The definitions kept (with everything they reference): the kinds the sim serves and their
+/// lists, the bodies of their subresources, the meta types of every API, and the workload kinds
+/// the sim is expected to serve next (Job, CronJob, PriorityClass).
+const OPENAPI_ROOTS: &[&str] = &[
+    "io.k8s.api.core.v1.Namespace",
+    "io.k8s.api.core.v1.Pod",
+    "io.k8s.api.core.v1.Node",
+    "io.k8s.api.core.v1.ConfigMap",
+    "io.k8s.api.core.v1.Secret",
+    "io.k8s.api.core.v1.Service",
+    "io.k8s.api.core.v1.ServiceAccount",
+    "io.k8s.api.core.v1.Event",
+    "io.k8s.api.core.v1.Binding",
+    "io.k8s.api.events.v1.Event",
+    "io.k8s.api.apps.v1.Deployment",
+    "io.k8s.api.apps.v1.ReplicaSet",
+    "io.k8s.api.apps.v1.DaemonSet",
+    "io.k8s.api.policy.v1.PodDisruptionBudget",
+    "io.k8s.api.policy.v1.Eviction",
+    "io.k8s.api.coordination.v1.Lease",
+    "io.k8s.api.rbac.v1.Role",
+    "io.k8s.api.rbac.v1.RoleBinding",
+    "io.k8s.api.rbac.v1.ClusterRole",
+    "io.k8s.api.rbac.v1.ClusterRoleBinding",
+    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+    "io.k8s.api.authorization.v1.SelfSubjectAccessReview",
+    "io.k8s.api.autoscaling.v1.Scale",
+    "io.k8s.api.batch.v1.Job",
+    "io.k8s.api.batch.v1.CronJob",
+    "io.k8s.api.scheduling.v1.PriorityClass",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
+];
 
 /// Protos compiled, relative to k8s-pb's `k8s-pb-codegen/protos` (their imports come along).
 const PROTOS: &[&str] = &[
@@ -83,7 +133,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     };
     let (fds, pool) = descriptors(&k8s_pb.join("k8s-pb-codegen/protos"))?;
     let gotags = gotags(&go, &pool)?;
-    let outputs = [(FDS, fds), (GOTAGS, gotags.into_bytes())];
+    let definitions = definitions(&k8s_pb.join("k8s-pb-codegen/openapi/swagger.json"))?;
+    let outputs = [
+        (FDS, fds),
+        (GOTAGS, gotags.into_bytes()),
+        (DEFINITIONS, definitions.into_bytes()),
+    ];
     for (path, bytes) in outputs {
         let path = root.join(path);
         if check {
@@ -103,6 +158,106 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("xtask: wrote {} ({} bytes)", path.display(), bytes.len());
         }
+    }
+    Ok(())
+}
+
+/// The `definitions` of `swagger.json` reachable from [`OPENAPI_ROOTS`] (each root's `...List`
+/// too, when upstream has one), as minified JSON with sorted keys.
+fn definitions(swagger: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(swagger)
+        .with_context(|| format!("reading {}", swagger.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", swagger.display()))?;
+    let Some(all) = doc.get("definitions").and_then(|d| d.as_object()) else {
+        bail!("{} has no definitions", swagger.display());
+    };
+    let mut todo: Vec<String> = Vec::new();
+    for r in OPENAPI_ROOTS {
+        if !all.contains_key(*r) {
+            bail!("{} has no definition {r}", swagger.display());
+        }
+        todo.push(r.to_string());
+        let list = format!("{r}List");
+        if all.contains_key(&list) {
+            todo.push(list);
+        }
+    }
+    let mut kept = std::collections::BTreeMap::new();
+    while let Some(name) = todo.pop() {
+        if kept.contains_key(&name) {
+            continue;
+        }
+        let Some(def) = all.get(&name) else {
+            bail!(
+                "{} references a missing definition {name}",
+                swagger.display()
+            );
+        };
+        refs(def, &mut todo);
+        kept.insert(name, def);
+    }
+    let mut out = String::from("{");
+    for (i, (name, def)) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(name)?);
+        out.push(':');
+        sorted_json(def, &mut out)?;
+    }
+    out.push_str("}\n");
+    Ok(out)
+}
+
+/// The definitions a schema's `$ref`s name.
+fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x.as_str()) {
+                    ("$ref", Some(r)) => {
+                        if let Some(name) = r.strip_prefix("#/definitions/") {
+                            out.push(name.to_string());
+                        }
+                    }
+                    _ => refs(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+/// Minified JSON with object keys sorted, whatever serde_json's map order is.
+fn sorted_json(v: &serde_json::Value, out: &mut String) -> Result<()> {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k)?);
+                out.push(':');
+                sorted_json(&m[k], out)?;
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                sorted_json(x, out)?;
+            }
+            out.push(']');
+        }
+        other => out.push_str(&serde_json::to_string(other)?),
     }
     Ok(())
 }

@@ -35,7 +35,9 @@ fn main() -> Result<()> {
                  check-policies       rebuild the components and compare them byte for byte with the committed ones\n  \
                  gen-contract-types   regenerate the core's policy types and the host's conversions from wit/policy.wit\n  \
                  k8s-assets --k8s-pb DIR --go DIR [--check]\n                       \
-                 regenerate (or check) the sim's Kubernetes protobuf descriptors and Go-tag tables\n  \
+                 regenerate (or check) the sim's Kubernetes assets: protobuf descriptors, Go-tag tables and\n                       \
+                 OpenAPI definitions (DIRs: kube-rs/k8s-pb at tag 0.8.0; kubernetes/api, apimachinery and\n                       \
+                 apiextensions-apiserver at v0.33.1, side by side; see xtask/src/k8s_assets.rs)\n  \
                  bench [--quick] [--out FILE]\n                       \
                  run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md)"
             );

@@ -1,8 +1,7 @@
-//! `/version`, discovery documents and the OpenAPI v3 documents kubectl consults.
+//! `/version` and the discovery documents (the OpenAPI documents are in `openapi.rs`).
 
 use super::resources::{subresource_kind, Registry};
 use serde_json::{json, Value};
-use sha1::{Digest, Sha1};
 
 /// `/version`.
 pub fn version() -> Value {
@@ -89,66 +88,4 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
-}
-
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
-}
-
-/// OpenAPI v3 document of one group/version: a PATCH operation per kind, declaring the
-/// `fieldValidation` parameter so kubectl leaves validation to the server.
-pub fn openapi_v3_gv(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let defs = reg.resources_of(group, version);
-    if defs.is_empty() {
-        return None;
-    }
-    let mut paths = serde_json::Map::new();
-    for d in defs.iter().filter(|d| !d.create_only) {
-        let base = format!("/{}", gv_path(group, version));
-        let p = if d.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", d.plural)
-        } else {
-            format!("{base}/{}/{{name}}", d.plural)
-        };
-        let params = json!([
-            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}},
-        ]);
-        let gvk = json!({"group": group, "version": version, "kind": d.kind});
-        paths.insert(
-            p,
-            json!({
-                "patch": {"operationId": format!("patch{}", d.kind), "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk, "parameters": params,
-                          "responses": {"200": {"description": "OK"}}},
-                "put": {"operationId": format!("replace{}", d.kind), "x-kubernetes-action": "put", "x-kubernetes-group-version-kind": gvk, "parameters": params,
-                        "responses": {"200": {"description": "OK"}}},
-            }),
-        );
-    }
-    Some(
-        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths, "components": {"schemas": {}}}),
-    )
-}
-
-/// `/openapi/v3`: the index of per-group/version documents.
-pub fn openapi_v3_root(reg: &Registry) -> Value {
-    let mut paths = serde_json::Map::new();
-    for (g, vs) in reg.group_versions() {
-        for v in vs {
-            let doc = openapi_v3_gv(reg, &g, &v).unwrap_or(Value::Null);
-            let hash = hex::encode(Sha1::digest(doc.to_string().as_bytes())).to_uppercase();
-            let path = gv_path(&g, &v);
-            paths.insert(
-                path.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
-            );
-        }
-    }
-    json!({"paths": paths})
 }

@@ -252,6 +252,41 @@ impl ApiError {
         )
     }
 
+    /// 422 for a patch whose result has unknown fields under `fieldValidation=Strict`:
+    /// kube-apiserver's `Invalid` with an empty kind and name on field `patch`.
+    pub fn strict_patch(patched: &str, why: &str) -> Self {
+        let m = format!(
+            "Invalid value: {}: {why}",
+            super::schema::errors::go_quote(patched)
+        );
+        let mut e = Self::new(422, "Invalid", format!(" \"\" is invalid: patch: {m}"));
+        e.details = Some(
+            json!({"causes": [{"reason": "FieldValueInvalid", "message": m, "field": "patch"}]}),
+        );
+        e
+    }
+
+    /// 500 (empty reason) for a server-side apply configuration with fields the schema does
+    /// not declare: the typed conversion of the patch fails. `errs` are structured-merge-diff's
+    /// (`.spec.foo: field not declared in schema`).
+    pub fn typed_patch(gvk: &str, ns: &str, name: &str, errs: &[String]) -> Self {
+        let text = match errs {
+            [one] => one.clone(),
+            _ => {
+                let mut t = String::from("errors:\n");
+                for e in errs {
+                    t.push_str(&format!("  {e}\n"));
+                }
+                t
+            }
+        };
+        Self::new(
+            500,
+            "",
+            format!("failed to create typed patch object ({ns}/{name}; {gvk}): {text}"),
+        )
+    }
+
     /// 500 with the apiserver's empty reason.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)

@@ -3,6 +3,7 @@
 use super::discovery;
 use super::error::{ApiError, ApiResult};
 use super::media::{self, Output, Wire};
+use super::openapi;
 use super::patch::PatchType;
 use super::pb;
 use super::rbac::{self, Attributes, Identity};
@@ -330,6 +331,10 @@ async fn handle(
         Some(v) => value_response(200, &v),
         None => error_response(&ApiError::no_route(&path)),
     };
+    let found_doc = |d: Option<Arc<openapi::Doc>>| match d {
+        Some(d) => json_response(200, d.json.clone()),
+        None => error_response(&ApiError::no_route(&path)),
+    };
     if req.method == Method::GET {
         match segs.as_slice() {
             ["api"] => {
@@ -342,10 +347,17 @@ async fn handle(
             ["api", v] => return found(discovery::resource_list(&reg(), "", v)),
             ["apis", g] => return found(discovery::api_group(&reg(), g)),
             ["apis", g, v] => return found(discovery::resource_list(&reg(), g, v)),
-            ["openapi", "v3"] => return value_response(200, &discovery::openapi_v3_root(&reg())),
-            ["openapi", "v3", "api", v] => return found(discovery::openapi_v3_gv(&reg(), "", v)),
+            ["openapi", "v2"] => {
+                // JSON only: the gnostic protobuf form kubectl asks for alone gets 406.
+                return match media::negotiate(req.header(header::ACCEPT), false, None) {
+                    Ok(_) => json_response(200, openapi::v2_document(&reg()).json.clone()),
+                    Err(e) => error_response(&e),
+                };
+            }
+            ["openapi", "v3"] => return value_response(200, &openapi::v3_root(&reg())),
+            ["openapi", "v3", "api", v] => return found_doc(openapi::v3_document(&reg(), "", v)),
             ["openapi", "v3", "apis", g, v] => {
-                return found(discovery::openapi_v3_gv(&reg(), g, v))
+                return found_doc(openapi::v3_document(&reg(), g, v))
             }
             _ => {}
         }
@@ -421,10 +433,13 @@ fn verb_of(req: &Req, t: &Target) -> &'static str {
 }
 
 /// Serializes an object as the target version presents it (stored bytes when identical).
+/// Whether the stored object is what this version serves as it is (no view, same version).
+fn native(def: &ResourceDef, o: &Stored) -> bool {
+    def.view == View::Native && o.value["apiVersion"].as_str() == Some(def.api_version().as_str())
+}
+
 fn present_bytes(def: &ResourceDef, o: &Stored) -> Bytes {
-    if def.view == View::Native
-        && o.value["apiVersion"].as_str() == Some(def.api_version().as_str())
-    {
+    if native(def, o) {
         o.json.clone()
     } else {
         Bytes::from(serde_json::to_vec(&to_view(def, &o.value)).unwrap_or_default())
@@ -447,6 +462,15 @@ fn object_response(req: &Req, def: &ResourceDef, code: u16, o: &Stored) -> Respo
         );
     }
     if req.out().wire == Wire::Protobuf {
+        if native(def, o) {
+            if let Some(raw) = o.protobuf() {
+                return protobuf_response(
+                    code,
+                    pb::MEDIA_TYPE,
+                    pb::wrap(&def.api_version(), &def.kind, &raw),
+                );
+            }
+        }
         return respond(req, code, &to_view(def, &o.value));
     }
     json_response(code, present_bytes(def, o))
@@ -703,6 +727,31 @@ fn list(store: &Store, req: &Req, def: &ResourceDef, ns: Option<&str>) -> ApiRes
         meta["remainingItemCount"] = json!(r);
     }
     if req.out().wire == Wire::Protobuf {
+        // Each stored object's message is encoded once and kept; the list concatenates them.
+        let raw: Option<Vec<Bytes>> = page
+            .items
+            .iter()
+            .map(|o| {
+                if native(def, o) {
+                    o.protobuf()
+                } else {
+                    pb::encode_raw(&to_view(def, &o.value))
+                        .ok()
+                        .map(Bytes::from)
+                }
+            })
+            .collect();
+        if let Some(raw) = raw {
+            match pb::encode_list(
+                &def.api_version(),
+                &format!("{}List", def.kind),
+                &meta,
+                &raw,
+            ) {
+                Ok(b) => return Ok(protobuf_response(200, pb::MEDIA_TYPE, b)),
+                Err(e) => tracing::warn!(error = %e, "protobuf list encoding failed"),
+            }
+        }
         let items: Vec<Value> = page.items.iter().map(|o| to_view(def, &o.value)).collect();
         let list = json!({
             "kind": format!("{}List", def.kind),

@@ -15,6 +15,7 @@ mod discovery;
 pub mod error;
 mod http;
 pub mod media;
+pub mod openapi;
 pub mod patch;
 pub mod pb;
 pub mod rbac;

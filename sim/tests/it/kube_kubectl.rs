@@ -780,3 +780,216 @@ async fn create_generators_send_protobuf_and_read_back() {
         "{deploy}"
     );
 }
+
+/// The NodePool CRD, established.
+async fn install_nodepools(env: &Env) {
+    env.ok(&["apply", "-f", &data("karpenter.sh_nodepools.yaml")])
+        .await;
+    env.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/nodepools.karpenter.sh",
+        "--timeout=20s",
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reads_the_openapi_v3_documents() {
+    let env = Env::new().await;
+    install_nodepools(&env).await;
+    let out = env.ok(&["explain", "pods.spec.containers"]).await;
+    assert!(out.contains("KIND:       Pod"), "{out}");
+    assert!(out.contains("FIELD: containers <[]Container>"), "{out}");
+    assert!(
+        out.contains("List of containers belonging to the pod."),
+        "{out}"
+    );
+    assert!(out.contains("livenessProbe\t<Probe>"), "{out}");
+    let out = env.ok(&["explain", "deploy", "--recursive"]).await;
+    assert!(out.contains("GROUP:      apps"), "{out}");
+    assert!(out.contains("KIND:       Deployment"), "{out}");
+    assert!(out.contains("maxUnavailable\t<IntOrString>"), "{out}");
+    assert!(
+        out.contains("containers\t<[]Container> -required-"),
+        "{out}"
+    );
+    let out = env.ok(&["explain", "nodepools.spec.template"]).await;
+    assert!(out.contains("GROUP:      karpenter.sh"), "{out}");
+    assert!(out.contains("KIND:       NodePool"), "{out}");
+    assert!(out.contains("FIELD: template <Object>"), "{out}");
+    assert!(out.contains("spec\t<Object> -required-"), "{out}");
+    let out = env
+        .ok(&["explain", "nodepools.spec.template", "--recursive"])
+        .await;
+    assert!(out.contains("nodeClassRef\t<Object> -required-"), "{out}");
+    let o = env.run(&["explain", "pods.spec.foo"]).await;
+    assert!(!o.ok);
+    assert!(
+        o.stderr.contains("field \"foo\" does not exist"),
+        "{}",
+        o.stderr
+    );
+}
+
+const STRICT_DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: web\n        image: nginx\n        foo: bar\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_validates_unknown_fields_on_the_server() {
+    let env = Env::new().await;
+    install_nodepools(&env).await;
+    let strict_text =
+        "strict decoding error: unknown field \"spec.template.spec.containers[0].foo\"";
+    let bad = env.file("bad.yaml", STRICT_DEPLOYMENT);
+    // Strict (kubectl's default): refused, with the field's path.
+    let o = env.run(&["apply", "-f", &bad]).await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(o.stderr.contains(strict_text), "{}", o.stderr);
+    let o = env.run(&["apply", "--validate=strict", "-f", &bad]).await;
+    assert!(!o.ok && o.stderr.contains(strict_text), "{}", o.stderr);
+    // Warn: created, the field dropped, kubectl prints the server's warning.
+    let o = env.run(&["apply", "--validate=warn", "-f", &bad]).await;
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("Warning: unknown field \"spec.template.spec.containers[0].foo\""),
+        "{}",
+        o.stderr
+    );
+    let got = env
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0]}",
+        ])
+        .await;
+    assert!(!got.contains("foo") && got.contains("nginx"), "{got}");
+    // A re-apply (a strategic merge patch) with the unknown field: refused under Strict.
+    let o = env.run(&["apply", "-f", &bad]).await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(o.stderr.contains(strict_text), "{}", o.stderr);
+    // Ignore: the field is dropped silently.
+    let o = env.run(&["apply", "--validate=false", "-f", &bad]).await;
+    assert!(o.ok, "{}", o.stderr);
+    assert!(!o.stderr.contains("Warning"), "{}", o.stderr);
+    let got = env.ok(&["get", "deploy", "web", "-o", "json"]).await;
+    assert!(!got.contains("\"foo\""), "{got}");
+    // Server-side apply: the typed patch cannot hold the field, whatever the directive.
+    let o = env
+        .run(&["apply", "--server-side", "--validate=false", "-f", &bad])
+        .await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(
+        o.stderr
+            .contains(".spec.template.spec.containers[0].foo: field not declared in schema"),
+        "{}",
+        o.stderr
+    );
+    // The same with a NodePool.
+    let np = env.file(
+        "np.yaml",
+        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata:\n  name: np\nspec:\n  foo: 1\n  template:\n    spec:\n      nodeClassRef:\n        group: karpenter.ovhcloud.sh\n        kind: OVHNodeClass\n        name: default\n      requirements: []\n",
+    );
+    let o = env.run(&["apply", "-f", &np]).await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(
+        o.stderr
+            .contains("strict decoding error: unknown field \"spec.foo\""),
+        "{}",
+        o.stderr
+    );
+    let o = env.run(&["apply", "--validate=warn", "-f", &np]).await;
+    assert!(o.ok, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("Warning: unknown field \"spec.foo\""),
+        "{}",
+        o.stderr
+    );
+    let o = env.run(&["apply", "-f", &np]).await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(
+        o.stderr
+            .contains("strict decoding error: unknown field \"spec.foo\""),
+        "{}",
+        o.stderr
+    );
+    env.ok(&["apply", "--validate=false", "-f", &np]).await;
+    let got = env.ok(&["get", "nodepool", "np", "-o", "json"]).await;
+    assert!(!got.contains("\"foo\""), "{got}");
+    let o = env.run(&["apply", "--server-side", "-f", &np]).await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(
+        o.stderr.contains(".spec.foo: field not declared in schema"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_patches_with_strict_field_validation() {
+    let env = Env::new().await;
+    let ok = env.file(
+        "ok.yaml",
+        &STRICT_DEPLOYMENT.replace("        foo: bar\n", ""),
+    );
+    env.ok(&["apply", "-f", &ok]).await;
+    let log = env.dir.path().join("editor.log");
+    // An editor that changes a label.
+    let label = env.file(
+        "label.sh",
+        "#!/bin/sh\nsed -i 's/^metadata:$/metadata:\\n  labels:\\n    edited: \"yes\"/' \"$1\"\n",
+    );
+    // An editor that adds spec.foo (once: it is idempotent) and keeps what it was shown.
+    let foo = env.file(
+        "foo.sh",
+        &format!(
+            "#!/bin/sh\ncat \"$1\" >> {log}\ngrep -q '^  foo: 1$' \"$1\" || sed -i 's/^spec:$/spec:\\n  foo: 1/' \"$1\"\n",
+            log = log.display()
+        ),
+    );
+    for f in [&label, &foo] {
+        std::process::Command::new("chmod")
+            .args(["+x", f])
+            .status()
+            .unwrap();
+    }
+    let edit = |editor: &str| {
+        let mut c = env.command(&["edit", "deploy/web", "-n", "default"]);
+        c.env("EDITOR", editor).env("KUBE_EDITOR", editor);
+        c
+    };
+    let out = edit(&label).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("deployment.apps/web edited"), "{stdout}");
+    let got = env
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.labels.edited}",
+        ])
+        .await;
+    assert_eq!(got, "yes");
+    let out = edit(&foo).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Edit cancelled, no valid changes were saved."),
+        "{stderr}"
+    );
+    let shown = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        shown.contains("strict decoding error: unknown field \"spec.foo\""),
+        "{shown}"
+    );
+    let got = env.ok(&["get", "deploy", "web", "-o", "json"]).await;
+    assert!(!got.contains("\"foo\""), "{got}");
+}

@@ -381,3 +381,102 @@ async fn negotiation_errors_match_kube_apiserver() {
     .await;
     assert_eq!(text.code, 406);
 }
+
+/// The OpenAPI documents through raw kube-rs requests: `/openapi/v2` in JSON (406 for the
+/// gnostic protobuf kubectl asks alone), the `/openapi/v3` index and a custom resource's
+/// group/version document at its hashed URL; then a create without `fieldValidation` (the
+/// server's default, Warn) prunes an unknown field with a `Warning` header.
+#[tokio::test]
+async fn openapi_documents_and_default_field_validation() {
+    let (_sim, client) = start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/data/karpenter.sh_nodepools.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    crds.create(
+        &PostParams::default(),
+        &serde_norway::from_str(&text).unwrap(),
+    )
+    .await
+    .unwrap();
+    let v2 = send(
+        &client,
+        "GET",
+        "/openapi/v2",
+        None,
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(v2.code, 200);
+    let doc = v2.json();
+    assert_eq!(doc["swagger"], "2.0");
+    assert!(doc["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
+    assert!(doc["definitions"]["sh.karpenter.v1.NodePool"].is_object());
+    let gnostic = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+    let refused = send(&client, "GET", "/openapi/v2", None, gnostic, vec![]).await;
+    assert_eq!(refused.code, 406);
+    let root = send(
+        &client,
+        "GET",
+        "/openapi/v3",
+        None,
+        "application/json",
+        vec![],
+    )
+    .await;
+    let url = root.json()["paths"]["apis/karpenter.sh/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("karpenter.sh/v1 listed")
+        .to_string();
+    assert!(
+        url.starts_with("/openapi/v3/apis/karpenter.sh/v1?hash="),
+        "{url}"
+    );
+    let gv = send(&client, "GET", &url, None, "application/json", vec![]).await;
+    assert_eq!(gv.code, 200);
+    let gv = gv.json();
+    let np = &gv["components"]["schemas"]["sh.karpenter.v1.NodePool"];
+    assert_eq!(
+        np["x-kubernetes-group-version-kind"],
+        serde_json::json!([{"group": "karpenter.sh", "kind": "NodePool", "version": "v1"}])
+    );
+    assert!(gv["components"]["schemas"]["sh.karpenter.v1.NodePoolList"].is_object());
+    // The same document again: same hash.
+    let again = send(
+        &client,
+        "GET",
+        "/openapi/v3",
+        None,
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        again.json()["paths"]["apis/karpenter.sh/v1"]["serverRelativeURL"],
+        url.as_str()
+    );
+    // Warn is the default: the unknown field is dropped and named in a Warning header.
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "w", "namespace": "default"}, "data": {"a": "b"}, "foo": 1});
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/default/configmaps")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&cm).unwrap()))
+        .unwrap();
+    let res = client.send(req).await.expect("response");
+    assert_eq!(res.status().as_u16(), 201);
+    let warnings: Vec<String> = res
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|w| w.to_str().ok().map(String::from))
+        .collect();
+    assert_eq!(warnings, ["299 - \"unknown field \\\"foo\\\"\""]);
+    let body = res.into_body().collect_bytes().await.unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(created.get("foo").is_none(), "{created}");
+}

@@ -154,16 +154,54 @@ pub fn supports(api_version: &str, kind: &str) -> bool {
 pub fn encode(obj: &Value) -> ApiResult<Bytes> {
     let api_version = obj["apiVersion"].as_str().unwrap_or_default();
     let kind = obj["kind"].as_str().unwrap_or_default();
+    Ok(envelope(api_version, kind, &encode_raw(obj)?))
+}
+
+/// A JSON object's message alone (no magic, no Unknown): what [`encode`] wraps and what a
+/// list's `items` hold. The store keeps it per stored object (`Stored::protobuf`).
+pub fn encode_raw(obj: &Value) -> ApiResult<Vec<u8>> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let kind = obj["kind"].as_str().unwrap_or_default();
     let desc = message_of(api_version, kind).ok_or_else(|| {
         ApiError::internal(format!("{kind} of {api_version} has no protobuf encoding"))
     })?;
     let msg = json::from_json(&desc, obj)
         .map_err(|e| ApiError::internal(format!("encoding {kind} as protobuf: {e}")))?;
-    Ok(envelope(
-        api_version,
-        kind,
-        &prost::Message::encode_to_vec(&msg),
-    ))
+    Ok(prost::Message::encode_to_vec(&msg))
+}
+
+/// An object's message (as [`encode_raw`] gives it) in the `k8s\0` + Unknown envelope.
+pub fn wrap(api_version: &str, kind: &str, raw: &[u8]) -> Bytes {
+    envelope(api_version, kind, raw)
+}
+
+/// A `<Kind>List` (`metadata` = 1: ListMeta, `items` = 2, as every Kubernetes list message
+/// has them) from its ListMeta as JSON and its items' messages as [`encode_raw`] gives them:
+/// the items are concatenated, not converted again.
+pub fn encode_list(
+    api_version: &str,
+    list_kind: &str,
+    list_meta: &Value,
+    items: &[Bytes],
+) -> ApiResult<Bytes> {
+    if message_of(api_version, list_kind).is_none() {
+        return Err(ApiError::internal(format!(
+            "{list_kind} of {api_version} has no protobuf encoding"
+        )));
+    }
+    let desc = POOL
+        .get_message_by_name(&format!("{META}.ListMeta"))
+        .ok_or_else(|| ApiError::internal("no ListMeta descriptor"))?;
+    let meta = json::from_json(&desc, list_meta)
+        .map_err(|e| ApiError::internal(format!("encoding ListMeta as protobuf: {e}")))?;
+    let meta = prost::Message::encode_to_vec(&meta);
+    let mut raw =
+        Vec::with_capacity(meta.len() + 8 + items.iter().map(|i| i.len() + 6).sum::<usize>());
+    put_bytes(&mut raw, 1, &meta);
+    for item in items {
+        put_bytes(&mut raw, 2, item);
+    }
+    Ok(envelope(api_version, list_kind, &raw))
 }
 
 /// One frame of a protobuf watch: a 4-byte big-endian length, then a bare

@@ -583,3 +583,29 @@ fn kubectl_self_subject_access_review_decodes() {
         json!({"namespace": "default", "verb": "list", "resource": "pods"})
     );
 }
+
+#[test]
+fn lists_of_kept_item_messages_equal_the_converted_list() {
+    let item = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": object_meta(name, "default"), "data": {"k": name}});
+    let items = [item("a"), item("b")];
+    let meta = json!({"resourceVersion": "7", "continue": "c"});
+    let raw: Vec<Bytes> = items
+        .iter()
+        .map(|i| Bytes::from(encode_raw(i).expect("raw")))
+        .collect();
+    let listed = encode_list("v1", "ConfigMapList", &meta, &raw).expect("list");
+    let converted = encode(
+        &json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": meta, "items": items}),
+    )
+    .expect("converted");
+    assert_eq!(listed, converted);
+    let u = unknown(&listed);
+    let list =
+        core::v1::ConfigMapList::decode(u.raw.unwrap_or_default().as_slice()).expect("k8s-pb");
+    assert_eq!(list.items.len(), 2);
+    assert_eq!(
+        list.metadata.and_then(|m| m.resource_version).as_deref(),
+        Some("7")
+    );
+    assert!(encode_list("karpenter.sh/v1", "NodePoolList", &meta, &raw).is_err());
+}

@@ -59,10 +59,43 @@ impl FieldValidation {
     }
 }
 
-/// A CRD version's schema, compiled.
+/// A CRD version's schema (or a built-in kind's, expanded from its OpenAPI definitions),
+/// compiled.
 #[derive(Debug)]
 pub struct Compiled {
     root: Node,
+    /// The schema it was compiled from (CRDs: served in the OpenAPI documents).
+    source: Value,
+    /// Unique in the process: identifies this compilation (OpenAPI document caches).
+    id: u64,
+}
+
+/// Where the object whose unknown fields are checked comes from: each path answers them in
+/// its own form, as kube-apiserver does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldsOrigin {
+    /// A create or update body: 400 `strict decoding error` under `Strict`.
+    Body,
+    /// The result of a JSON, merge or strategic merge patch: 422 on `patch` under `Strict`.
+    Patch,
+    /// A server-side apply configuration: refused (500) whatever the directive, as the
+    /// typed conversion of the patch fails.
+    Apply,
+}
+
+/// What the errors of [`Compiled::prune_fields`] name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Who<'a> {
+    /// Kind (`Deployment`).
+    pub kind: &'a str,
+    /// Version of the request (`v1`).
+    pub version: &'a str,
+    /// The GVK as Go prints it (`apps/v1, Kind=Deployment`), for apply.
+    pub gvk: &'a str,
+    /// Namespace of the object, for apply.
+    pub ns: &'a str,
+    /// Name of the object, for apply.
+    pub name: &'a str,
 }
 
 /// The text of the notice kube-apiserver appends when blocking errors kept the rules from
@@ -76,9 +109,70 @@ impl Compiled {
         let mut errs = Vec::new();
         let root = Node::parse(schema, path, &mut errs);
         if errs.is_empty() {
-            Ok(Compiled { root })
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            Ok(Compiled {
+                root,
+                source: schema.clone(),
+                id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            })
         } else {
             Err(errs)
+        }
+    }
+
+    /// The schema this was compiled from.
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+
+    /// This compilation's identity: two `Compiled` values never share one.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Prunes the fields the schema does not know and answers them as `fv` and `origin` say:
+    /// the warnings to send (`Warn`), nothing (`Ignore`), or the refusal (`Strict`, and any
+    /// unknown field of an apply configuration). `kind`, `version` and `object` (the object's
+    /// namespace/name, or the GVK and name for apply) word the errors.
+    pub fn prune_fields(
+        &self,
+        obj: &mut Value,
+        fv: FieldValidation,
+        origin: FieldsOrigin,
+        who: &Who<'_>,
+    ) -> Result<Vec<String>, ApiError> {
+        let before = (origin == FieldsOrigin::Patch && fv == FieldValidation::Strict)
+            .then(|| obj.to_string());
+        let unknown = decode::prune(&self.root, obj);
+        if unknown.is_empty() {
+            return Ok(Vec::new());
+        }
+        let texts: Vec<String> = unknown
+            .iter()
+            .map(|u| format!("unknown field \"{u}\""))
+            .collect();
+        if origin == FieldsOrigin::Apply {
+            let errs: Vec<String> = unknown
+                .iter()
+                .map(|u| format!(".{u}: field not declared in schema"))
+                .collect();
+            return Err(ApiError::typed_patch(who.gvk, who.ns, who.name, &errs));
+        }
+        match fv {
+            FieldValidation::Strict => Err(match (origin, before) {
+                (FieldsOrigin::Patch, Some(patched)) => ApiError::strict_patch(
+                    &patched,
+                    &format!("strict decoding error: {}", texts.join(", ")),
+                ),
+                _ => ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    texts.join(", "),
+                    kind = who.kind,
+                    version = who.version,
+                )),
+            }),
+            FieldValidation::Warn => Ok(texts),
+            FieldValidation::Ignore => Ok(Vec::new()),
         }
     }
 
@@ -96,21 +190,12 @@ impl Compiled {
         kind: &str,
         version: &str,
     ) -> Result<Vec<String>, ApiError> {
-        let unknown = decode::prune(&self.root, obj);
-        let texts: Vec<String> = unknown
-            .iter()
-            .map(|u| format!("unknown field \"{u}\""))
-            .collect();
-        let warnings = match fv {
-            FieldValidation::Strict if !texts.is_empty() => {
-                return Err(ApiError::bad_request(format!(
-                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                    texts.join(", ")
-                )))
-            }
-            FieldValidation::Warn => texts,
-            _ => Vec::new(),
+        let who = Who {
+            kind,
+            version,
+            ..Who::default()
         };
+        let warnings = self.prune_fields(obj, fv, FieldsOrigin::Body, &who)?;
         decode::default(&self.root, obj);
         Ok(warnings)
     }

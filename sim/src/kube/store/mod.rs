@@ -42,7 +42,7 @@ use meta::{meta, meta_mut, owner_uids};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::broadcast;
 
 /// etcd's `--max-request-bytes` (1.5 MiB): the largest object kube-apiserver can store.
@@ -57,13 +57,35 @@ pub struct Stored {
     pub json: Bytes,
     /// Its resourceVersion.
     pub rv: u64,
+    /// Its protobuf message (no envelope), encoded on first use: a protobuf list
+    /// concatenates these instead of converting every object again. `None`: no protobuf form.
+    protobuf: OnceLock<Option<Bytes>>,
 }
 
 impl Stored {
     /// Wraps an object, serializing it once.
     fn new(value: Value, rv: u64) -> Arc<Self> {
         let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-        Arc::new(Stored { value, json, rv })
+        Arc::new(Stored {
+            value,
+            json,
+            rv,
+            protobuf: OnceLock::new(),
+        })
+    }
+
+    /// The object's protobuf message (as stored, without the `k8s\0` + Unknown envelope),
+    /// encoded once; `None` when its kind has no protobuf form.
+    pub fn protobuf(&self) -> Option<Bytes> {
+        self.protobuf
+            .get_or_init(|| match crate::kube::pb::encode_raw(&self.value) {
+                Ok(b) => Some(Bytes::from(b)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no protobuf form");
+                    None
+                }
+            })
+            .clone()
     }
 
     /// `metadata.namespace` (empty when cluster-scoped).

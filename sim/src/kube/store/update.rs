@@ -11,6 +11,7 @@ use crate::kube::apply::{self, Ctx, Part};
 use crate::kube::error::{ApiError, ApiResult};
 use crate::kube::patch::{apply_patch, PatchType};
 use crate::kube::resources::ResourceDef;
+use crate::kube::schema::FieldsOrigin;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -137,7 +138,7 @@ impl Store {
             }
         }
         normalize(def, &mut new);
-        Self::decode_custom(def, &mut new, opts)?;
+        Self::decode_object(def, &mut new, opts)?;
         if part != Part::Status && spec_part(&new) != spec_part(&cur.value) {
             let g = meta(&cur.value)["generation"].as_i64().unwrap_or(1);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
@@ -219,7 +220,9 @@ impl Store {
                 .field_manager
                 .clone()
                 .ok_or_else(|| ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"))?;
-            let body = from_view(def, patch.clone());
+            let mut config = patch.clone();
+            Self::check_patch_fields(def, ns, name, &mut config, FieldsOrigin::Apply, opts)?;
+            let body = from_view(def, config);
             let t = now();
             let part = match sub {
                 Some("status") => Part::Status,
@@ -265,6 +268,7 @@ impl Store {
             }
             e
         })?;
+        Self::check_patch_fields(def, ns, name, &mut patched, FieldsOrigin::Patch, opts)?;
         // A patch carrying no resourceVersion is unconditional.
         if meta(patch)["resourceVersion"].is_null() && kind != PatchType::Json {
             meta_mut(&mut patched).insert("resourceVersion".into(), json!(cur.rv.to_string()));

@@ -8,9 +8,10 @@ use super::watch::EventType;
 use super::{ns_key, State, Store, Stored};
 use crate::kube::apply::{self, Ctx, Part};
 use crate::kube::error::{ApiError, ApiResult};
+use crate::kube::openapi;
 use crate::kube::resources::{ResourceDef, StorageKey, View};
 use crate::kube::schema::errors::FieldError;
-use crate::kube::schema::{Compiled, FieldValidation};
+use crate::kube::schema::{Compiled, FieldValidation, FieldsOrigin, Who};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
@@ -60,7 +61,7 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `force` (apply).
     pub force: bool,
-    /// `fieldValidation`: what unknown fields of a custom resource get.
+    /// `fieldValidation`: what unknown fields get.
     pub field_validation: FieldValidation,
     /// Warnings for the client (`Warning: 299` headers), shared by the clones of these
     /// options that one request's write path makes.
@@ -144,18 +145,57 @@ impl Store {
         }
     }
 
-    /// Decodes a custom resource as its CRD's schema says: unknown fields pruned (refused
-    /// under `fieldValidation=Strict`, warned under `Warn`), `null`s of non-nullable fields
-    /// dropped, defaults applied at every depth.
-    pub(super) fn decode_custom(
+    /// Decodes an object in its stored form as its schema says: unknown fields pruned
+    /// (refused under `fieldValidation=Strict`, warned under `Warn`); for custom resources
+    /// also `null`s of non-nullable fields dropped and defaults applied at every depth.
+    /// Built-in kinds are checked against their upstream OpenAPI definitions.
+    pub(super) fn decode_object(
         def: &ResourceDef,
         v: &mut Value,
         opts: &WriteOptions,
     ) -> ApiResult<()> {
-        if let Some(s) = &def.schema {
-            for w in s.decode(v, opts.field_validation, &def.kind, &def.version)? {
-                opts.warn(w);
-            }
+        let warnings = if let Some(s) = &def.schema {
+            s.decode(v, opts.field_validation, &def.kind, &def.version)?
+        } else if let Some(s) = openapi::stored_schema(def) {
+            let who = Who {
+                kind: &def.kind,
+                version: &def.version,
+                ..Who::default()
+            };
+            s.prune_fields(v, opts.field_validation, FieldsOrigin::Body, &who)?
+        } else {
+            Vec::new()
+        };
+        for w in warnings {
+            opts.warn(w);
+        }
+        Ok(())
+    }
+
+    /// The unknown fields of a patched object (`Patch`, in the request's version) or of a
+    /// server-side apply configuration (`Apply`), answered as that path does. What is left
+    /// goes through [`Store::decode_object`] like any write.
+    pub(super) fn check_patch_fields(
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        v: &mut Value,
+        origin: FieldsOrigin,
+        opts: &WriteOptions,
+    ) -> ApiResult<()> {
+        let Some(s) = openapi::request_schema(def) else {
+            return Ok(());
+        };
+        let gvk = format!("{}/{}, Kind={}", def.group, def.version, def.kind);
+        let who = Who {
+            kind: &def.kind,
+            version: &def.version,
+            gvk: &gvk,
+            ns: if def.namespaced { ns } else { "" },
+            name,
+        };
+        for w in s.prune_fields(v, opts.field_validation, origin, &who)? {
+            opts.warn(w);
         }
         Ok(())
     }
@@ -289,7 +329,7 @@ impl Store {
         let cluster_ip = st.rv;
         default_builtin(def, &mut v, cluster_ip);
         normalize(def, &mut v);
-        Self::decode_custom(def, &mut v, opts)?;
+        Self::decode_object(def, &mut v, opts)?;
         Self::validate_write(def, &v, None)?;
         // Before the dry-run return: a dry run is refused as the write would be.
         super::admission::admit(st, def, &mut v, None)?;
