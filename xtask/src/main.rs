@@ -32,8 +32,9 @@ fn main() -> Result<()> {
                  build-policies       build every policy crate to a component in policies/dist and policies/testdata/dist\n  \
                  check-policies       rebuild the components and compare them byte for byte with the committed ones\n  \
                  gen-contract-types   regenerate the core's policy types and the host's conversions from wit/policy.wit\n  \
-                 bench [--quick] [--out FILE]\n                       \
-                 run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md)"
+                 bench [--quick] [--out FILE] [--only TITLE,...]\n                       \
+                 run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md;\n                       \
+                 --only: re-run the benchmarks whose titles start so, e.g. \"policy runtime,scheduling\", and replace just their sections)"
             );
             bail!("no command given")
         }
