@@ -264,16 +264,35 @@ fn carried_notes(previous: &str) -> Option<String> {
         .map(|i| previous[i..].trim_end().to_string())
 }
 
-/// Parses `cargo xtask bench [--quick] [--out FILE]`.
-fn options(extra: &[String], root: &Path) -> Result<(bool, PathBuf)> {
+/// Parsed `cargo xtask bench [--quick] [--out FILE] [--only TITLE,...]`.
+struct Options {
+    quick: bool,
+    out: PathBuf,
+    /// Lower-cased title prefixes of the benchmarks to re-run; empty = all.
+    only: Vec<String>,
+}
+
+/// Parses `cargo xtask bench [--quick] [--out FILE] [--only TITLE,...]`.
+fn options(extra: &[String], root: &Path) -> Result<Options> {
     let mut quick = false;
     let mut out = None;
+    let mut only = Vec::new();
     let mut it = extra.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = Some(PathBuf::from(it.next().context("--out needs a file")?)),
-            other => bail!("unknown option {other} (cargo xtask bench [--quick] [--out FILE])"),
+            "--only" => {
+                let list = it.next().context("--only needs section titles")?;
+                only.extend(
+                    list.split(',')
+                        .map(|t| t.trim().to_lowercase())
+                        .filter(|t| !t.is_empty()),
+                );
+            }
+            other => bail!(
+                "unknown option {other} (cargo xtask bench [--quick] [--out FILE] [--only TITLE,...])"
+            ),
         }
     }
     // A smoke run must not overwrite the committed figures unless asked to.
@@ -286,12 +305,100 @@ fn options(extra: &[String], root: &Path) -> Result<(bool, PathBuf)> {
             root.join("BENCHMARKS.md")
         }
     });
-    Ok((quick, out))
+    Ok(Options { quick, out, only })
+}
+
+/// `cargo xtask bench --only`: re-runs the benchmarks whose titles start with one of
+/// `only` (case-insensitive) and replaces just their sections of the existing file, which
+/// says in its first paragraph which sections were regenerated when. The other sections, the
+/// end-to-end and evaluator sections included, are kept as they are.
+fn run_only(root: &Path, opts: &Options) -> Result<()> {
+    let selected: Vec<Bench> = benches(opts.quick)
+        .into_iter()
+        .filter(|b| {
+            let t = b.title.to_lowercase();
+            opts.only.iter().any(|o| t.starts_with(o.as_str()))
+        })
+        .collect();
+    if selected.is_empty() {
+        let titles: Vec<&str> = benches(false).iter().map(|b| b.title).collect();
+        bail!("--only matches no benchmark; titles: {}", titles.join("; "));
+    }
+    let mut doc = std::fs::read_to_string(root.join("BENCHMARKS.md"))
+        .context("--only needs an existing BENCHMARKS.md to update")?;
+    let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let mut failed = Vec::new();
+    for (i, b) in selected.iter().enumerate() {
+        eprintln!("xtask bench: [{}/{}] {}", i + 1, selected.len(), b.title);
+        let t = Instant::now();
+        let load = load_average().unwrap_or_default();
+        let mut s = format!(
+            "## {}\n\n{}\n\nCommand (release profile):\n\n```\ncargo {}\n```\n\n",
+            b.title,
+            b.intro,
+            b.cargo.join(" ")
+        );
+        match cargo_stdout(&b.cargo) {
+            Ok(stdout) => s.push_str(&(b.render)(&stdout)),
+            Err(e) => {
+                eprintln!("xtask bench: {} FAILED: {e:#}", b.title);
+                failed.push(b.title);
+                let _ = write!(
+                    s,
+                    "**This run FAILED**; its error (the end of it):\n\n```\n{}\n```",
+                    tail(&format!("{e:#}"), 40)
+                );
+            }
+        }
+        let _ = write!(
+            s,
+            "\n\n(This section's run: {:.0} s, on {date}, load average (1 min) at its start {:.2}; regenerated alone with `cargo xtask bench --only`.)\n\n",
+            t.elapsed().as_secs_f64(),
+            load[0]
+        );
+        doc = replace_section(&doc, b.title, &s)
+            .with_context(|| format!("BENCHMARKS.md has no section \"## {}\"", b.title))?;
+    }
+    let titles: Vec<&str> = selected.iter().map(|b| b.title).collect();
+    let stamp = format!(
+        "Sections regenerated alone on {date} (`cargo xtask bench --only`): {}. ",
+        titles.join("; ")
+    );
+    // One stamp line: a later --only run replaces the previous one.
+    let doc = match (
+        doc.find("Sections regenerated alone on "),
+        doc.find("Do not edit by hand"),
+    ) {
+        (Some(a), Some(b)) if a < b => format!("{}{stamp}{}", &doc[..a], &doc[b..]),
+        (_, Some(b)) => format!("{}{stamp}{}", &doc[..b], &doc[b..]),
+        _ => doc,
+    };
+    std::fs::write(&opts.out, doc).with_context(|| format!("writing {}", opts.out.display()))?;
+    eprintln!("xtask bench: updated {}", opts.out.display());
+    if !failed.is_empty() {
+        bail!("failed: {} (their sections say why)", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// `doc` with the section titled `title` (from its `## ` line to the next one) replaced by
+/// `section`; `None` when there is no such section.
+fn replace_section(doc: &str, title: &str, section: &str) -> Option<String> {
+    let head = format!("## {title}\n");
+    let start = doc.find(&head)?;
+    let end = doc[start + head.len()..]
+        .find("\n## ")
+        .map_or(doc.len(), |e| start + head.len() + e + 1);
+    Some(format!("{}{}{}", &doc[..start], section, &doc[end..]))
 }
 
 /// `cargo xtask bench`.
 pub fn run(root: &Path, extra: &[String]) -> Result<()> {
-    let (quick, out_path) = options(extra, root)?;
+    let opts = options(extra, root)?;
+    if !opts.only.is_empty() {
+        return run_only(root, &opts);
+    }
+    let (quick, out_path) = (opts.quick, opts.out);
     let started = Instant::now();
     let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let load_start = load_average().unwrap_or_default();
@@ -663,6 +770,20 @@ fn render_scheduling(out: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_section_is_replaced_and_the_others_kept() {
+        let doc =
+            "# B\n\nintro\n\n## Policy runtime\n\nold\n\n## Scheduling\n\nsched\n\n## Notes\n\nn\n";
+        let new = replace_section(doc, "Policy runtime", "## Policy runtime\n\nnew\n\n").unwrap();
+        assert_eq!(
+            new,
+            "# B\n\nintro\n\n## Policy runtime\n\nnew\n\n## Scheduling\n\nsched\n\n## Notes\n\nn\n"
+        );
+        let last = replace_section(doc, "Notes", "## Notes\n\nm\n").unwrap();
+        assert!(last.ends_with("## Notes\n\nm\n") && last.contains("sched"));
+        assert!(replace_section(doc, "Missing", "x").is_none());
+    }
 
     #[test]
     fn durations_and_verdicts() {

@@ -38,8 +38,9 @@ fn main() -> Result<()> {
                  regenerate (or check) the sim's Kubernetes assets: protobuf descriptors, Go-tag tables and\n                       \
                  OpenAPI definitions (DIRs: kube-rs/k8s-pb at tag 0.8.0; kubernetes/api, apimachinery and\n                       \
                  apiextensions-apiserver at v0.33.1, side by side; see xtask/src/k8s_assets.rs)\n  \
-                 bench [--quick] [--out FILE]\n                       \
-                 run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md)"
+                 bench [--quick] [--out FILE] [--only TITLE,...]\n                       \
+                 run every benchmark and rewrite BENCHMARKS.md (--quick: smoke run, written to target/BENCHMARKS.quick.md;\n                       \
+                 --only: re-run the benchmarks whose titles start so, e.g. \"policy runtime,scheduling\", and replace just their sections)"
             );
             bail!("no command given")
         }

@@ -157,6 +157,7 @@ pub struct Disruption {
     /// before attempting to terminate nodes that are underutilized.
     /// Refer to ConsolidationPolicy for how underutilization is considered.
     /// When replicas is set, ConsolidateAfter is simply ignored
+    #[serde(default = "default_consolidate_after")]
     #[schemars(regex(pattern = schema::NILLABLE_DURATION_PATTERN))]
     pub consolidate_after: NillableDuration,
     /// ConsolidationPolicy describes which nodes Karpenter can disrupt through its consolidation
@@ -178,10 +179,15 @@ pub struct Disruption {
     pub budgets: Vec<Budget>,
 }
 
+/// Upstream's `+kubebuilder:default:="0s"` on `consolidateAfter`.
+fn default_consolidate_after() -> NillableDuration {
+    NillableDuration::from("0s")
+}
+
 impl Default for Disruption {
     fn default() -> Self {
         Self {
-            consolidate_after: NillableDuration::from("0s"),
+            consolidate_after: default_consolidate_after(),
             consolidation_policy: ConsolidationPolicy::default(),
             budgets: default_budgets(),
         }

@@ -141,9 +141,12 @@ fn nodepool_crd_matches_upstream_shape() {
         disruption["default"],
         serde_json::json!({"consolidateAfter": "0s"})
     );
+    // Upstream defaults the field itself too and requires nothing: a disruption block
+    // without consolidateAfter is admitted with 0s.
+    assert_eq!(disruption["required"], serde_json::Value::Null);
     assert_eq!(
-        disruption["required"],
-        serde_json::json!(["consolidateAfter"])
+        disruption["properties"]["consolidateAfter"]["default"],
+        "0s"
     );
     let policy = &disruption["properties"]["consolidationPolicy"];
     assert_eq!(policy["default"], "WhenEmptyOrUnderutilized");

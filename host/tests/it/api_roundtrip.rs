@@ -262,10 +262,16 @@ fn bad_manifests_are_errors_not_panics() {
         // Missing nodeClassRef.
         serde_json::json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
             "spec": {"template": {"spec": {"requirements": []}}}}),
-        // consolidateAfter missing from an explicit disruption block (upstream requires it).
-        serde_json::json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
-            "spec": {"disruption": {"consolidationPolicy": "WhenEmpty"}, "template": {"spec": {"nodeClassRef": {"group": "g", "kind": "k", "name": "n"}, "requirements": []}}}}),
     ] {
         assert!(serde_json::from_value::<NodePool>(bad).is_err());
     }
+    // consolidateAfter missing from an explicit disruption block: upstream defaults it to 0s
+    // (`+kubebuilder:default:="0s"` on the field itself), so it is no error.
+    let partial: NodePool = serde_json::from_value(serde_json::json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
+        "spec": {"disruption": {"consolidationPolicy": "WhenEmpty"}, "template": {"spec": {"nodeClassRef": {"group": "g", "kind": "k", "name": "n"}, "requirements": []}}}}))
+    .expect("a disruption block without consolidateAfter parses");
+    assert_eq!(
+        partial.spec.disruption.consolidate_after(),
+        Ok(Some(Duration::ZERO))
+    );
 }
