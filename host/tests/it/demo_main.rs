@@ -193,6 +193,7 @@ fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
     // Still running: the controller acts on what the user applies by hand.
     assert!(proc.0.try_wait().unwrap().is_none(), "the demo exited");
     walk_the_guide(&env, dir.path());
+    readme_policy_section(&env, dir.path());
     assert!(proc.0.try_wait().unwrap().is_none(), "the demo exited");
 
     // Ctrl-C ends it cleanly.
@@ -211,6 +212,92 @@ fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "exit {status}");
+}
+
+/// The command lines of the README's section `title` (its `bash` blocks, `\` continuations
+/// joined, comments dropped), verbatim.
+fn readme_commands(title: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let start = readme
+        .find(&format!("\n## {title}\n"))
+        .unwrap_or_else(|| panic!("README has no section {title:?}"));
+    let body = &readme[start + 1..];
+    let body = &body[..body[3..].find("\n## ").map_or(body.len(), |e| e + 3)];
+    let mut lines = Vec::new();
+    let mut in_bash = false;
+    let mut pending = String::new();
+    for line in body.lines() {
+        match line.trim() {
+            "```bash" => in_bash = true,
+            "```" => in_bash = false,
+            l if in_bash => {
+                let l = l.split(" # ").next().unwrap_or(l).trim_end();
+                if let Some(head) = l.strip_suffix('\\') {
+                    pending.push_str(head.trim_end());
+                    pending.push(' ');
+                } else if !l.is_empty() && !l.starts_with('#') {
+                    pending.push_str(l);
+                    lines.push(std::mem::take(&mut pending));
+                }
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// The README's "Policies: write, build, swap" commands, verbatim, from the repository's root
+/// on the cluster `demo --keep` leaves, with `karpenter-ovhcloud` on the PATH as an installed
+/// binary would be (`cargo` lines are the developer's build, left out): the policy is inspected
+/// and run, then swapped in with kubectl, and the controller says it loaded it.
+fn readme_policy_section(env: &[(String, String)], home: &std::path::Path) {
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("karpenter-ovhcloud");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_karpenter-ovhcloud"), &link).unwrap();
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let commands = readme_commands("Policies: write, build, swap");
+    let run: Vec<&String> = commands
+        .iter()
+        .filter(|c| !c.starts_with("cargo "))
+        .collect();
+    assert!(run.len() >= 4, "{commands:?}");
+    for line in run {
+        let out = crate::chart_support::user_command("/bin/sh", env, home)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .args(["-c", line])
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{line}: {stderr}");
+        assert!(
+            !stderr.contains("Warning") && !stderr.contains("error"),
+            "{line}: {stderr}"
+        );
+        if line.contains("policy info") {
+            assert!(
+                stdout.contains("fewest-nodes") && stdout.contains("flavor-selection"),
+                "{line}: {stdout}"
+            );
+        }
+        if line.contains("policy run") {
+            assert!(stdout.contains("launches"), "{line}: {stdout}");
+        }
+    }
+    guide_until(
+        env,
+        home,
+        "kubectl describe configmap fewest-nodes -n karpenter",
+        "the controller loads the swapped-in policy",
+        |out| out.contains("PolicyLoaded"),
+    );
 }
 
 /// The repository's `demo/` directory, where the guide's commands run.

@@ -1,6 +1,7 @@
 //! The simulated API server driven by the real `kubectl` (v1.32): apply (client-side and
 //! server-side, built-ins, CRDs, custom resources), get in its output forms, describe, scale,
-//! patch, delete with finalizers, wait, events, watch, cordon/drain and auth can-i.
+//! patch, delete with finalizers, wait, events, watch, cordon/drain, auth can-i, explain, field
+//! validation, edit, and diff and server dry runs.
 
 use karpenter_ovhcloud_sim::kube::{Config as SimConfig, KubeSim, ListOptions};
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ struct Env {
 
 struct Out {
     ok: bool,
+    /// The exit code (`kubectl diff`: 0 same, 1 different, more: an error).
+    code: Option<i32>,
     stdout: String,
     stderr: String,
 }
@@ -58,6 +61,7 @@ impl Env {
             .unwrap();
         Out {
             ok: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into(),
             stderr: String::from_utf8_lossy(&out.stderr).into(),
         }
@@ -992,4 +996,167 @@ async fn edit_patches_with_strict_field_validation() {
     );
     let got = env.ok(&["get", "deploy", "web", "-o", "json"]).await;
     assert!(!got.contains("\"foo\""), "{got}");
+}
+
+/// A resource's `metadata.resourceVersion`, to prove a dry run wrote nothing.
+async fn resource_version(env: &Env, args: &[&str]) -> String {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "jsonpath={.metadata.resourceVersion}"]);
+    env.ok(&all).await
+}
+
+const WIDGET_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_and_server_dry_runs_write_nothing() {
+    let env = Env::new().await;
+    install_nodepools(&env).await;
+    let same = env.file("workload.yaml", WORKLOAD);
+    env.ok(&["apply", "-f", &same]).await;
+    let deploy = ["deploy", "inflate", "-n", "demo"];
+    let rv = resource_version(&env, &deploy).await;
+
+    // Nothing changed: exit 0, no output.
+    let o = env.run(&["diff", "-f", &same]).await;
+    assert_eq!(o.code, Some(0), "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+
+    // A changed Deployment: exit 1 and a hunk on replicas (client-side: a strategic merge patch
+    // with dryRun=All; server-side: an apply patch with dryRun=All, forced because the field
+    // belongs to `kubectl-client-side-apply`, which a real server reports as a conflict).
+    let changed = env.file(
+        "changed.yaml",
+        &WORKLOAD.replace("replicas: 0", "replicas: 3"),
+    );
+    for extra in [&[][..], &["--server-side", "--force-conflicts"][..]] {
+        let mut args = vec!["diff", "-f", &changed];
+        args.extend_from_slice(extra);
+        let o = env.run(&args).await;
+        assert_eq!(
+            o.code,
+            Some(1),
+            "diff {extra:?}: {}\n{}",
+            o.stdout,
+            o.stderr
+        );
+        assert!(
+            o.stdout.contains("-  replicas: 0") && o.stdout.contains("+  replicas: 3"),
+            "diff {extra:?}: {}",
+            o.stdout
+        );
+    }
+    // Unforced, the server-side diff reports the conflict, as kube-apiserver does.
+    let o = env.run(&["diff", "--server-side", "-f", &changed]).await;
+    assert!(o.code.unwrap_or(0) > 1, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr
+            .contains("conflict with \"kubectl-client-side-apply\"")
+            && o.stderr.contains(".spec.replicas"),
+        "{}",
+        o.stderr
+    );
+    // An object that does not exist yet: a dry-run create, shown whole.
+    let extra_cm = env.file(
+        "new-cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fresh\n  namespace: demo\ndata:\n  k: v\n",
+    );
+    let o = env.run(&["diff", "-f", &extra_cm]).await;
+    assert_eq!(o.code, Some(1), "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("+  name: fresh"), "{}", o.stdout);
+
+    // apply --dry-run=server: kubectl says so, the server keeps the old object.
+    let o = env.ok(&["apply", "--dry-run=server", "-f", &changed]).await;
+    assert!(
+        o.contains("deployment.apps/inflate configured (server dry run)"),
+        "{o}"
+    );
+    let o = env
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--dry-run=server",
+            "-f",
+            &changed,
+        ])
+        .await;
+    assert!(o.contains("(server dry run)"), "{o}");
+    let o = env
+        .ok(&["apply", "--dry-run=server", "-f", &extra_cm])
+        .await;
+    assert!(
+        o.contains("configmap/fresh created (server dry run)"),
+        "{o}"
+    );
+    let o = env
+        .ok(&[
+            "delete",
+            "--dry-run=server",
+            "deploy",
+            "inflate",
+            "-n",
+            "demo",
+        ])
+        .await;
+    assert!(o.contains("(server dry run)"), "{o}");
+    // The witnesses: the same resourceVersion, replicas still 0, no new ConfigMap.
+    assert_eq!(resource_version(&env, &deploy).await, rv);
+    let replicas = env
+        .ok(&[
+            "get",
+            "deploy",
+            "inflate",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .await;
+    assert_eq!(replicas, "0");
+    let o = env.run(&["get", "configmap", "fresh", "-n", "demo"]).await;
+    assert!(!o.ok && o.stderr.contains("NotFound"), "{}", o.stderr);
+
+    // A custom resource: diff is a merge patch with dryRun=All.
+    let np = "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata:\n  name: np\nspec:\n  weight: 10\n  template:\n    spec:\n      nodeClassRef:\n        group: karpenter.ovhcloud.sh\n        kind: OVHNodeClass\n        name: default\n      requirements: []\n";
+    let np_file = env.file("np.yaml", np);
+    env.ok(&["apply", "-f", &np_file]).await;
+    let np_rv = resource_version(&env, &["nodepool", "np"]).await;
+    let heavier = env.file("np2.yaml", &np.replace("weight: 10", "weight: 20"));
+    let o = env.run(&["diff", "-f", &heavier]).await;
+    assert_eq!(o.code, Some(1), "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("+  weight: 20"), "{}", o.stdout);
+    let o = env.ok(&["apply", "--dry-run=server", "-f", &heavier]).await;
+    assert!(
+        o.contains("nodepool.karpenter.sh/np configured (server dry run)"),
+        "{o}"
+    );
+    assert_eq!(resource_version(&env, &["nodepool", "np"]).await, np_rv);
+
+    // A CRD applied as a dry run registers no resource.
+    let crd = env.file("widget-crd.yaml", WIDGET_CRD);
+    let o = env.ok(&["apply", "--dry-run=server", "-f", &crd]).await;
+    assert!(o.contains("(server dry run)"), "{o}");
+    let o = env.run(&["get", "crd", "widgets.example.com"]).await;
+    assert!(!o.ok && o.stderr.contains("NotFound"), "{}", o.stderr);
+    let resources = env.ok(&["api-resources", "--api-group=example.com"]).await;
+    assert!(!resources.contains("widgets"), "{resources}");
 }
