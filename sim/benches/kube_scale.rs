@@ -18,8 +18,14 @@ fn stats(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
     (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
+/// Milliseconds: one decimal, three below 1 ms (a single GET's server time is tens of us).
 fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1.0 {
+        format!("{ms:.3}")
+    } else {
+        format!("{ms:.1}")
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
