@@ -308,6 +308,33 @@ fn options(extra: &[String], root: &Path) -> Result<Options> {
     Ok(Options { quick, out, only })
 }
 
+/// Runs one benchmark: its section (title, what it measures, the command, the rendered
+/// output), and whether it ran. One failing benchmark must not lose the others' figures: its
+/// section says it failed and why.
+fn run_bench(b: &Bench) -> (String, bool) {
+    let mut s = format!(
+        "## {}\n\n{}\n\nCommand (release profile):\n\n```\ncargo {}\n```\n\n",
+        b.title,
+        b.intro,
+        b.cargo.join(" ")
+    );
+    match cargo_stdout(&b.cargo) {
+        Ok(stdout) => {
+            s.push_str(&(b.render)(&stdout));
+            (s, true)
+        }
+        Err(e) => {
+            eprintln!("xtask bench: {} FAILED: {e:#}", b.title);
+            let _ = write!(
+                s,
+                "**This run FAILED**; its error (the end of it):\n\n```\n{}\n```",
+                tail(&format!("{e:#}"), 40)
+            );
+            (s, false)
+        }
+    }
+}
+
 /// `cargo xtask bench --only`: re-runs the benchmarks whose titles start with one of
 /// `only` (case-insensitive) and replaces just their sections of the existing file, which
 /// says in its first paragraph which sections were regenerated when. The other sections, the
@@ -332,23 +359,9 @@ fn run_only(root: &Path, opts: &Options) -> Result<()> {
         eprintln!("xtask bench: [{}/{}] {}", i + 1, selected.len(), b.title);
         let t = Instant::now();
         let load = load_average().unwrap_or_default();
-        let mut s = format!(
-            "## {}\n\n{}\n\nCommand (release profile):\n\n```\ncargo {}\n```\n\n",
-            b.title,
-            b.intro,
-            b.cargo.join(" ")
-        );
-        match cargo_stdout(&b.cargo) {
-            Ok(stdout) => s.push_str(&(b.render)(&stdout)),
-            Err(e) => {
-                eprintln!("xtask bench: {} FAILED: {e:#}", b.title);
-                failed.push(b.title);
-                let _ = write!(
-                    s,
-                    "**This run FAILED**; its error (the end of it):\n\n```\n{}\n```",
-                    tail(&format!("{e:#}"), 40)
-                );
-            }
+        let (mut s, ok) = run_bench(b);
+        if !ok {
+            failed.push(b.title);
         }
         let _ = write!(
             s,
@@ -408,24 +421,9 @@ pub fn run(root: &Path, extra: &[String]) -> Result<()> {
     for (i, b) in benches(quick).iter().enumerate() {
         eprintln!("xtask bench: [{}/7] {}", i + 1, b.title);
         let t = Instant::now();
-        let mut s = format!(
-            "## {}\n\n{}\n\nCommand (release profile):\n\n```\ncargo {}\n```\n\n",
-            b.title,
-            b.intro,
-            b.cargo.join(" ")
-        );
-        // One failing benchmark must not lose the others' figures: its section says so.
-        match cargo_stdout(&b.cargo) {
-            Ok(stdout) => s.push_str(&(b.render)(&stdout)),
-            Err(e) => {
-                eprintln!("xtask bench: {} FAILED: {e:#}", b.title);
-                failed.push(b.title);
-                let _ = write!(
-                    s,
-                    "**This run FAILED**; its error (the end of it):\n\n```\n{}\n```",
-                    tail(&format!("{e:#}"), 40)
-                );
-            }
+        let (mut s, ok) = run_bench(b);
+        if !ok {
+            failed.push(b.title);
         }
         let _ = write!(
             s,
