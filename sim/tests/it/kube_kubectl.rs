@@ -892,10 +892,7 @@ async fn apply_validates_unknown_fields_on_the_server() {
         o.stderr
     );
     // The same with a NodePool.
-    let np = env.file(
-        "np.yaml",
-        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata:\n  name: np\nspec:\n  foo: 1\n  template:\n    spec:\n      nodeClassRef:\n        group: karpenter.ovhcloud.sh\n        kind: OVHNodeClass\n        name: default\n      requirements: []\n",
-    );
+    let np = env.file("np.yaml", &nodepool_np("foo: 1"));
     let o = env.run(&["apply", "-f", &np]).await;
     assert!(!o.ok, "{}", o.stdout);
     assert!(
@@ -996,6 +993,13 @@ async fn edit_patches_with_strict_field_validation() {
     );
     let got = env.ok(&["get", "deploy", "web", "-o", "json"]).await;
     assert!(!got.contains("\"foo\""), "{got}");
+}
+
+/// NodePool `np` with one extra line (`field: value`) under `spec`.
+fn nodepool_np(spec_line: &str) -> String {
+    format!(
+        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata:\n  name: np\nspec:\n  {spec_line}\n  template:\n    spec:\n      nodeClassRef:\n        group: karpenter.ovhcloud.sh\n        kind: OVHNodeClass\n        name: default\n      requirements: []\n"
+    )
 }
 
 /// A resource's `metadata.resourceVersion`, to prove a dry run wrote nothing.
@@ -1136,7 +1140,7 @@ async fn diff_and_server_dry_runs_write_nothing() {
     assert!(!o.ok && o.stderr.contains("NotFound"), "{}", o.stderr);
 
     // A custom resource: diff is a merge patch with dryRun=All.
-    let np = "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata:\n  name: np\nspec:\n  weight: 10\n  template:\n    spec:\n      nodeClassRef:\n        group: karpenter.ovhcloud.sh\n        kind: OVHNodeClass\n        name: default\n      requirements: []\n";
+    let np = &nodepool_np("weight: 10");
     let np_file = env.file("np.yaml", np);
     env.ok(&["apply", "-f", &np_file]).await;
     let np_rv = resource_version(&env, &["nodepool", "np"]).await;
