@@ -4,8 +4,9 @@
 //! leaves a cluster the guide's kubectl commands work on, including `kubectl logs -l` of the
 //! controller, until interrupted; an unknown scenario is refused.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+
+use crate::chart_support::session::{Background, UserShell};
 use std::time::{Duration, Instant};
 
 use karpenter_ovhcloud::cli::demo::disruption_available;
@@ -14,29 +15,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_karpenter-ovhcloud");
 /// Guide seconds per real second: a node's 2-minute install takes 4 s (faster makes the
 /// controller and the simulated scheduler race more than a user ever sees).
 const SCALE: &str = "30";
-
-/// Kills the process when the test ends, however it ends.
-struct Proc(std::process::Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Lines of `reader`, sent as they come.
-fn lines(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
 
 /// The summary row of `scenario`.
 fn row<'a>(stdout: &'a str, scenario: &str) -> &'a str {
@@ -53,29 +31,13 @@ const WALK: &str = "basic,scale-up,consolidation,small-workload,large-workload,z
 #[test]
 fn demo_walks_the_scenarios_of_the_guide_and_summarises() {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(BIN)
-        .args(["demo", "--time-scale", SCALE, "--scenario", WALK, "--dir"])
-        .arg(dir.path())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut proc = Proc(child);
-    let out = lines(proc.0.stdout.take().unwrap());
-    let err = lines(proc.0.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let status = loop {
-        if let Some(status) = proc.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the demo did not finish");
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    // The reader threads end with the pipes.
-    let stdout: String = out.iter().map(|l| l + "\n").collect();
-    let stderr: String = err.iter().map(|l| l + "\n").collect();
+    let proc = Background::spawn(
+        Command::new(BIN)
+            .args(["demo", "--time-scale", SCALE, "--scenario", WALK, "--dir"])
+            .arg(dir.path())
+            .current_dir(dir.path()),
+    );
+    let (status, stdout, stderr) = proc.finish(Duration::from_secs(240));
     assert!(status.success(), "exit {status}\n{stdout}\n{stderr}");
 
     let consolidation = row(&stdout, "consolidation");
@@ -129,42 +91,25 @@ fn demo_walks_the_scenarios_of_the_guide_and_summarises() {
 #[test]
 fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(BIN)
-        .args([
-            "demo",
-            "--time-scale",
-            SCALE,
-            "--scenario",
-            "small-workload",
-            "--keep",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut proc = Proc(child);
-    let out = lines(proc.0.stdout.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut printed = Vec::new();
-    while !printed
-        .iter()
-        .any(|l: &String| l.contains("Ctrl-C stops them"))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        printed.push(out.recv_timeout(left).unwrap_or_else(|_| {
-            panic!(
-                "--keep did not say how to use the cluster:\n{}",
-                printed.join("\n")
-            )
-        }));
-    }
+    let mut proc = Background::spawn(
+        Command::new(BIN)
+            .args([
+                "demo",
+                "--time-scale",
+                SCALE,
+                "--scenario",
+                "small-workload",
+                "--keep",
+                "--dir",
+            ])
+            .arg(dir.path()),
+    );
+    proc.wait_for("Ctrl-C stops them", Duration::from_secs(120));
     // The rest of the instructions.
-    while let Ok(l) = out.recv_timeout(Duration::from_secs(2)) {
-        printed.push(l);
+    while let Ok(l) = proc.lines.recv_timeout(Duration::from_secs(2)) {
+        proc.printed.push(l);
     }
+    let printed = &proc.printed;
     let text = printed.join("\n");
     assert!(row(&text, "small-workload").contains("| pass "), "{text}");
     assert!(
@@ -191,13 +136,13 @@ fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
     let all = logs(&["--tail=-1"]);
     assert!(all.contains("NodeClaim created"), "{all}");
     // Still running: the controller acts on what the user applies by hand.
-    assert!(proc.0.try_wait().unwrap().is_none(), "the demo exited");
+    assert!(proc.child.try_wait().unwrap().is_none(), "the demo exited");
     walk_the_guide(&env, dir.path());
     readme_policy_section(&env, dir.path());
-    assert!(proc.0.try_wait().unwrap().is_none(), "the demo exited");
+    assert!(proc.child.try_wait().unwrap().is_none(), "the demo exited");
 
     // Ctrl-C ends it cleanly.
-    let pid = proc.0.id().to_string();
+    let pid = proc.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-INT", &pid])
         .status()
@@ -205,7 +150,7 @@ fn demo_keep_leaves_a_cluster_for_the_guides_kubectl_commands() {
         .success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = proc.0.try_wait().unwrap() {
+        if let Some(status) = proc.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "Ctrl-C did not stop the demo");
@@ -254,13 +199,8 @@ fn readme_commands(title: &str) -> Vec<String> {
 /// binary would be (`cargo` lines are the developer's build, left out): the policy is inspected
 /// and run, then swapped in with kubectl, and the controller says it loaded it.
 fn readme_policy_section(env: &[(String, String)], home: &std::path::Path) {
-    let bin = home.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let link = bin.join("karpenter-ovhcloud");
-    if !link.exists() {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_karpenter-ovhcloud"), &link).unwrap();
-    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shell = UserShell::new(env, home, &root).with_binary();
     let commands = readme_commands("Policies: write, build, swap");
     let run: Vec<&String> = commands
         .iter()
@@ -268,19 +208,7 @@ fn readme_policy_section(env: &[(String, String)], home: &std::path::Path) {
         .collect();
     assert!(run.len() >= 4, "{commands:?}");
     for line in run {
-        let out = crate::chart_support::user_command("/bin/sh", env, home)
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .args(["-c", line])
-            .current_dir(&root)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{line}: {stderr}");
-        assert!(
-            !stderr.contains("Warning") && !stderr.contains("error"),
-            "{line}: {stderr}"
-        );
+        let stdout = shell.ok(line);
         if line.contains("policy info") {
             assert!(
                 stdout.contains("fewest-nodes") && stdout.contains("flavor-selection"),
@@ -309,21 +237,10 @@ fn demo_dir() -> std::path::PathBuf {
 /// env file's variables, as a user who sourced it): its stdout; the test fails on a non-zero
 /// exit or on a kubectl warning or error on stderr.
 fn guide(env: &[(String, String)], home: &std::path::Path, line: &str) -> String {
-    let out = crate::chart_support::user_command("/bin/sh", env, home)
-        .args(["-c", line])
-        .current_dir(demo_dir())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{line}: {stderr}");
-    assert!(
-        !stderr.contains("Warning") && !stderr.contains("error"),
-        "{line}: {stderr}"
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    UserShell::new(env, home, &demo_dir()).ok(line)
 }
 
-/// Repeats `line` (bounded) until its output satisfies `done`.
+/// Repeats a guide line (bounded) until its output satisfies `done`.
 fn guide_until(
     env: &[(String, String)],
     home: &std::path::Path,
@@ -331,15 +248,7 @@ fn guide_until(
     what: &str,
     done: impl Fn(&str) -> bool,
 ) -> String {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let out = guide(env, home, line);
-        if done(&out) {
-            return out;
-        }
-        assert!(Instant::now() < deadline, "{what}: last `{line}`:\n{out}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    UserShell::new(env, home, &demo_dir()).until(line, what, done)
 }
 
 /// The guide's sections 2 to 8 (what follows the installation), command for command, on the

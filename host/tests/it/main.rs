@@ -41,3 +41,4 @@ mod scheduling_props;
 mod scheduling_state;
 mod scheduling_validation;
 mod sim_cli;
+mod sim_kubectl;

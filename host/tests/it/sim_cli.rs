@@ -2,20 +2,12 @@
 //! cluster: the env file it writes, `kubectl get nodes` through its kubeconfig, the controller
 //! log served by `kubectl logs -l`, and `karpenter-ovhcloud ovh check` on its OVH endpoint.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::chart_support::session::Background;
 
 const BIN: &str = env!("CARGO_BIN_EXE_karpenter-ovhcloud");
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn sim_writes_env_and_kubeconfig_and_serves_the_controller_log() {
@@ -26,34 +18,15 @@ fn sim_writes_env_and_kubeconfig_and_serves_the_controller_log() {
         "INFO provisioning: launched nodeclaim demo-pool-abcde\n",
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["sim", "--time-scale", "100", "--dir"])
-        .arg(dir.path().join("sim"))
-        .arg("--controller-log")
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _proc = Proc(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut printed = Vec::new();
-    while !printed.iter().any(|l: &String| l.contains("Ctrl-C stops")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        printed.push(
-            rx.recv_timeout(left)
-                .expect("the simulator prints how to use it"),
-        );
-    }
+    let mut sim = Background::spawn(
+        Command::new(BIN)
+            .args(["sim", "--time-scale", "100", "--dir"])
+            .arg(dir.path().join("sim"))
+            .arg("--controller-log")
+            .arg(&log),
+    );
+    sim.wait_for("Ctrl-C stops", Duration::from_secs(60));
+    let printed = &sim.printed;
     assert!(printed
         .iter()
         .any(|l| l.trim() == "kubectl get nodes -L topology.kubernetes.io/zone"));

@@ -8,6 +8,10 @@
 //! runs `sleep N`, exits after that long with the code of [`EXIT_CODE`] (default 0). Under
 //! `restartPolicy: Never` (or `OnFailure` with code 0) the pod becomes Succeeded or Failed;
 //! otherwise the container restarts in place (`restartCount`, `lastState.terminated`).
+//!
+//! An image whose registry host ends in `.invalid` (a name RFC 2606 reserves so it never
+//! resolves) cannot be pulled: the pod stays Pending with `ImagePullBackOff`, as a stuck
+//! rollout does on a real cluster.
 
 use super::api::{name_of, ns_of, uid_of, Api, PodCache};
 use super::model::{condition_true, NodeInfo, PodInfo};
@@ -64,6 +68,26 @@ pub fn exit_code(pod: &Value) -> i64 {
         .unwrap_or(0)
 }
 
+/// Whether the kubelet fails to pull `image`: its registry host (the first path segment, when
+/// it has a dot or a port) ends in `.invalid`, which no resolver answers (RFC 2606).
+pub fn unpullable(image: &str) -> bool {
+    image
+        .split_once('/')
+        .map(|(host, _)| host.split(':').next().unwrap_or(host))
+        .is_some_and(|host| host.ends_with(".invalid"))
+}
+
+/// What [`Kubelet::start_containers`] reports of a pod's containers.
+#[derive(Clone, Copy, PartialEq)]
+enum Start {
+    /// Being created (`ContainerCreating`).
+    Creating,
+    /// Running and Ready.
+    Running,
+    /// Not started: an image could not be pulled (`ImagePullBackOff`).
+    PullFailed,
+}
+
 /// The taint a Node carries until it is Ready.
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 const COMPONENT: &str = "kubelet";
@@ -78,6 +102,8 @@ pub(crate) struct Kubelet {
     pod_started: HashMap<String, Instant>,
     /// When each pod's containers (last) started running, for those that end.
     running_since: HashMap<String, Instant>,
+    /// Pods reported `ImagePullBackOff`.
+    pull_failed: HashSet<String>,
     terminating_since: HashMap<String, Instant>,
     noexecute_since: HashMap<(String, String), Instant>,
     /// UID of the Node each pod was first seen on: a Node deleted and registered again (same
@@ -120,6 +146,7 @@ impl Kubelet {
             lease_renewed: HashMap::new(),
             pod_started: HashMap::new(),
             running_since: HashMap::new(),
+            pull_failed: HashSet::new(),
             terminating_since: HashMap::new(),
             noexecute_since: HashMap::new(),
             pod_node: HashMap::new(),
@@ -286,7 +313,8 @@ impl Kubelet {
         }
     }
 
-    fn start_containers(&mut self, raw: &Value, node: &Value, running: bool) {
+    fn start_containers(&mut self, raw: &Value, node: &Value, what: Start) {
+        let running = what == Start::Running;
         let now = crate::kube::store::now();
         let spec = &raw["spec"];
         let ip = raw
@@ -308,10 +336,13 @@ impl Kubelet {
             .enumerate()
             .map(|(i, c)| {
                 let image = c["image"].as_str().unwrap_or_default();
-                let state = if running {
-                    json!({"running": {"startedAt": now}})
-                } else {
-                    json!({"waiting": {"reason": "ContainerCreating"}})
+                let state = match what {
+                    Start::Running => json!({"running": {"startedAt": now}}),
+                    Start::PullFailed if unpullable(image) => json!({"waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": format!("Back-off pulling image \"{image}\""),
+                    }}),
+                    _ => json!({"waiting": {"reason": "ContainerCreating"}}),
                 };
                 json!({
                     "name": c["name"], "image": image,
@@ -350,6 +381,27 @@ impl Kubelet {
             "qosClass": crate::kube::store::qos_class(spec),
         });
         let node_name = name_of(node).to_string();
+        if what == Start::PullFailed {
+            for image in spec["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["image"].as_str())
+                .filter(|i| unpullable(i))
+            {
+                let host = image.split('/').next().unwrap_or(image);
+                self.api.event(
+                    raw,
+                    "Warning",
+                    "Failed",
+                    &format!(
+                        "Failed to pull image \"{image}\": dial tcp: lookup {host}: no such host"
+                    ),
+                    COMPONENT,
+                    Some(&node_name),
+                );
+            }
+        }
         let _ = self.api.merge(
             &self.api.pods,
             ns_of(raw),
@@ -655,14 +707,27 @@ impl Reconciler for Kubelet {
                 let started = match self.pod_started.get(&pod.uid) {
                     Some(t) => *t,
                     None => {
-                        self.start_containers(raw, node_raw, false);
+                        self.start_containers(raw, node_raw, Start::Creating);
                         self.pod_started.insert(pod.uid.clone(), now);
                         now
                     }
                 };
                 let at = started + self.timing.real(self.timing.pod_start);
-                if now >= at {
-                    self.start_containers(raw, node_raw, true);
+                let stuck = || {
+                    raw["spec"]["containers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["image"].as_str().is_some_and(unpullable))
+                };
+                if now >= at && stuck() {
+                    // Reported once: the pod waits until its image is changed (a new pod).
+                    if !self.pull_failed.contains(&pod.uid) {
+                        self.start_containers(raw, node_raw, Start::PullFailed);
+                        self.pull_failed.insert(pod.uid.clone());
+                    }
+                } else if now >= at {
+                    self.start_containers(raw, node_raw, Start::Running);
                     self.running_since.insert(pod.uid.clone(), now);
                     if let Some(run) = run_duration(raw) {
                         wake(Some(now + self.timing.real(run)));
@@ -676,9 +741,31 @@ impl Reconciler for Kubelet {
         }
         self.pod_started.retain(|u, _| live.contains(u));
         self.running_since.retain(|u, _| live.contains(u));
+        self.pull_failed.retain(|u| live.contains(u));
         self.pod_node.retain(|u, _| live.contains(u));
         self.terminating_since.retain(|u, _| live.contains(u));
         self.noexecute_since.retain(|(u, _), _| live.contains(u));
         next.map(|t| t.saturating_duration_since(Instant::now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unpullable;
+
+    #[test]
+    fn only_images_from_an_invalid_registry_host_fail_to_pull() {
+        for image in ["registry.invalid/web:1", "registry.invalid:5000/team/web:1"] {
+            assert!(unpullable(image), "{image}");
+        }
+        for image in [
+            "nginx",
+            "nginx:1.27",
+            "registry.k8s.io/pause:3.9",
+            "team/web.invalid",
+            "localhost:5000/web",
+        ] {
+            assert!(!unpullable(image), "{image}");
+        }
     }
 }

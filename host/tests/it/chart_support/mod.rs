@@ -1,6 +1,8 @@
 //! Helpers of the chart and demo tests: a simulated API server driven by the real kubectl,
 //! helm-python-sdk behind `helm.py`, YAML documents.
 
+pub mod session;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
