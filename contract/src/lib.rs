@@ -7,6 +7,7 @@
 //! definition both sides call. It has no dependencies (std only), so it costs the Wasm
 //! components nothing beyond the code they use.
 //!
+//! - [`balanced`]: Balanced consolidation's eviction costs and move score.
 //! - [`labels`]: label, annotation and taint keys, and the well-known label values.
 //! - [`requirements`]: requirement operators and [`matches`](fn@matches), the one matching rule.
 //! - [`resources`]: [`Resources`], saturating arithmetic, fit and copies that fit.
@@ -27,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+pub mod balanced;
 pub mod flavors;
 pub mod labels;
 pub mod requirements;

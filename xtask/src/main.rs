@@ -137,6 +137,9 @@ fn install_helm_python_sdk() -> Result<()> {
     Ok(())
 }
 
+/// The tests `cargo xtask test` runs a second time with upstream Karpenter's CRDs installed.
+const UPSTREAM_CRDS_TESTS: &str = "package(karpenter-ovhcloud) & binary(it) & (test(/^demo_main::demo_walks/) | test(/^controller_provisioning::/) | test(/^disruption::/) | test(/^status_update::/) | test(/^controller_lifecycle::/))";
+
 fn test(extra: &[String]) -> Result<()> {
     install_tools()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
@@ -158,6 +161,18 @@ fn test(extra: &[String]) -> Result<()> {
     };
     run(&mut cargo(&["build", "--workspace", "--all-targets"]))?;
     run(cargo(&["nextest", "run", "--workspace", "--profile", "ci"]).args(extra))?;
+    // The variant the guide's install step makes: upstream Karpenter's NodePool and NodeClaim
+    // CRDs instead of the chart's, for the guide scenarios and everything that writes status.
+    run(cargo(&[
+        "nextest",
+        "run",
+        "--workspace",
+        "--profile",
+        "ci",
+        "-E",
+        UPSTREAM_CRDS_TESTS,
+    ])
+    .env("KARPENTER_OVHCLOUD_TEST_CRDS", "upstream"))?;
     run(&mut cargo(&["test", "--workspace", "--doc"]))?;
     Ok(())
 }

@@ -45,9 +45,51 @@ pub enum CrdgenError {
     },
 }
 
-/// The three CRDs, in file order.
+/// The three CRDs, in file order, shaped as upstream's (see [`upstream_shape`]).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![NodePool::crd(), NodeClaim::crd(), OVHNodeClass::crd()]
+        .into_iter()
+        .map(upstream_shape)
+        .collect()
+}
+
+/// What kube-derive writes differently from controller-gen, which upstream's CRDs come from:
+/// `nullable: true` on every optional field (upstream has none: an explicit null is pruned,
+/// not stored), no `apiVersion`/`kind`/`metadata` at the root, no `listKind`.
+pub fn upstream_shape(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut v = serde_json::to_value(&crd).expect("a CRD serializes");
+    let kind = v["spec"]["names"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    v["spec"]["names"]["listKind"] = format!("{kind}List").into();
+    for version in v["spec"]["versions"].as_array_mut().into_iter().flatten() {
+        let root = &mut version["schema"]["openAPIV3Schema"];
+        drop_nullable(root);
+        if let Some(props) = root["properties"].as_object_mut() {
+            props.insert("apiVersion".into(), serde_json::json!({
+                "description": "APIVersion defines the versioned schema of this representation of an object.\nServers should convert recognized schemas to the latest internal value, and\nmay reject unrecognized values.\nMore info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+                "type": "string",
+            }));
+            props.insert("kind".into(), serde_json::json!({
+                "description": "Kind is a string value representing the REST resource this object represents.\nServers may infer this from the endpoint the client submits requests to.\nCannot be updated.\nIn CamelCase.\nMore info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+                "type": "string",
+            }));
+            props.insert("metadata".into(), serde_json::json!({"type": "object"}));
+        }
+    }
+    serde_json::from_value(v).expect("the reshaped CRD is a CRD")
+}
+
+fn drop_nullable(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(obj) => {
+            obj.remove("nullable");
+            obj.values_mut().for_each(drop_nullable);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nullable),
+        _ => {}
+    }
 }
 
 /// File name of a CRD: `{group}_{plural}.yaml`, as upstream names them.
@@ -69,7 +111,7 @@ pub fn render() -> Result<Vec<CrdFile>, CrdgenError> {
             Ok(CrdFile {
                 file_name: file_name(&crd),
                 yaml: format!(
-                    "# Generated from host/src/api by `{REGENERATE_COMMAND}`. Do not edit.\n---\n{body}"
+                    "# Generated from core/src/api by `{REGENERATE_COMMAND}`. Do not edit.\n---\n{body}"
                 ),
             })
         })

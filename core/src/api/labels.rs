@@ -17,6 +17,10 @@ pub const KARPENTER_GROUP: &str = "karpenter.sh";
 /// API group of OVHNodeClass.
 pub const OVH_GROUP: &str = "karpenter.ovhcloud.sh";
 
+/// Node label: with value `true`, registration leaves the node's taints as they are (only the
+/// unregistered taint is lifted), as upstream's `NodeDoNotSyncTaintsLabelKey`.
+pub const DO_NOT_SYNC_TAINTS: &str = "karpenter.sh/do-not-sync-taints";
+
 // karpenter.sh annotations.
 
 /// Hash of the NodePool template a NodeClaim was made from (drift detection).

@@ -16,6 +16,7 @@ pub mod nodeclass;
 pub mod nodepool;
 pub mod quantity;
 pub mod schema;
+pub mod tolerant;
 
 pub use condition::{Condition, ConditionStatus};
 pub use duration::{DurationError, GoDuration, NillableDuration};
@@ -28,3 +29,4 @@ pub use nodepool::{
     Budget, BudgetNodes, ConsolidationPolicy, Disruption, DisruptionReason, NodeClaimTemplate,
     NodeClaimTemplateSpec, NodePool, NodePoolSpec, NodePoolStatus, TemplateMetadata,
 };
+pub use tolerant::{Tolerant, Unreadable};

@@ -20,7 +20,14 @@ pub const CONDITION_LAUNCHED: &str = "Launched";
 pub const CONDITION_REGISTERED: &str = "Registered";
 /// NodeClaim condition: the node is Ready, its startup taints are gone and resources reported.
 pub const CONDITION_INITIALIZED: &str = "Initialized";
-/// NodeClaim condition: the node may be consolidated (empty or under-used past consolidateAfter).
+/// The conditions a NodeClaim's `Ready` summarises.
+pub const READY_DEPENDENTS: &[&str] = &[
+    CONDITION_LAUNCHED,
+    CONDITION_REGISTERED,
+    CONDITION_INITIALIZED,
+];
+/// NodeClaim condition: the node may be consolidated (past `consolidateAfter` since its last pod
+/// event).
 pub const CONDITION_CONSOLIDATABLE: &str = "Consolidatable";
 /// NodeClaim condition: the node no longer matches its NodePool or OVHNodeClass.
 pub const CONDITION_DRIFTED: &str = "Drifted";
@@ -28,6 +35,10 @@ pub const CONDITION_DRIFTED: &str = "Drifted";
 pub const CONDITION_INSTANCE_TERMINATING: &str = "InstanceTerminating";
 /// NodeClaim condition: the NodeClaim and its node agree (upstream's consistency check).
 pub const CONDITION_CONSISTENT_STATE_FOUND: &str = "ConsistentStateFound";
+/// NodeClaim condition: every pod that could be evicted was (Unknown while draining).
+pub const CONDITION_DRAINED: &str = "Drained";
+/// NodeClaim condition: why the node is being disrupted (`Underutilized`, `Empty`, `Drifted`).
+pub const CONDITION_DISRUPTION_REASON: &str = "DisruptionReason";
 
 /// Default of `expireAfter` on NodePool templates and NodeClaims.
 pub const DEFAULT_EXPIRE_AFTER: &str = "720h";
@@ -53,19 +64,16 @@ pub enum Operator {
     Gt,
     /// The label's integer value is less than the single value.
     Lt,
+    /// The label's integer value is at least the single value.
+    Gte,
+    /// The label's integer value is at most the single value.
+    Lte,
 }
 
-impl From<Operator> for karpenter_ovhcloud_contract::Operator {
-    fn from(op: Operator) -> Self {
-        use karpenter_ovhcloud_contract::Operator as C;
-        match op {
-            Operator::In => C::In,
-            Operator::NotIn => C::NotIn,
-            Operator::Exists => C::Exists,
-            Operator::DoesNotExist => C::DoesNotExist,
-            Operator::Gt => C::Gt,
-            Operator::Lt => C::Lt,
-        }
+impl Operator {
+    /// Whether the operator compares the label as an integer with a single value.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Self::Gt | Self::Lt | Self::Gte | Self::Lte)
     }
 }
 
@@ -93,22 +101,19 @@ pub struct NodeSelectorRequirementWithMinValues {
     #[schemars(length(max = 316), regex(pattern = schema::QUALIFIED_NAME_PATTERN))]
     pub key: String,
     /// Represents a key's relationship to a set of values.
-    /// Valid operators are In, NotIn, Exists, DoesNotExist. Gt, and Lt.
+    /// Valid operators are In, NotIn, Exists, DoesNotExist, Gt, Lt, Gte, and Lte.
     pub operator: Operator,
     /// An array of string values. If the operator is In or NotIn,
     /// the values array must be non-empty. If the operator is Exists or DoesNotExist,
-    /// the values array must be empty. If the operator is Gt or Lt, the values
+    /// the values array must be empty. If the operator is Gt, Lt, Gte, or Lte, the values
     /// array must have a single element, which will be interpreted as an integer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(
-        transform = schema::atomic_list,
-        inner(length(max = 63), regex(pattern = schema::LABEL_VALUE_PATTERN))
-    )]
+    #[schemars(transform = schema::requirement_values)]
     pub values: Vec<String>,
     /// This field is ALPHA and can be dropped or replaced at any time
     /// MinValues is the minimum number of unique values required to define the flexibility of the specific requirement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 50))]
+    #[schemars(range(min = 1, max = 50), transform = schema::no_format)]
     pub min_values: Option<i32>,
 }
 
@@ -120,6 +125,32 @@ impl NodeSelectorRequirementWithMinValues {
             operator,
             values: values.iter().map(|v| (*v).to_owned()).collect(),
             min_values: None,
+        }
+    }
+
+    /// The requirement in the policy contract's six operators: `Gte n` is `Gt n-1` and `Lte n`
+    /// is `Lt n+1`, the same set of integers (a value that is not an integer is kept, and
+    /// matches nothing, as under `Gt`/`Lt`).
+    pub fn lowered(&self) -> (karpenter_ovhcloud_contract::Operator, Vec<String>) {
+        use karpenter_ovhcloud_contract::Operator as C;
+        let shift = |by: i128| -> Vec<String> {
+            match self.values.as_slice() {
+                [v] => match v.trim().parse::<i128>() {
+                    Ok(n) => vec![(n + by).to_string()],
+                    Err(_) => self.values.clone(),
+                },
+                _ => self.values.clone(),
+            }
+        };
+        match self.operator {
+            Operator::In => (C::In, self.values.clone()),
+            Operator::NotIn => (C::NotIn, self.values.clone()),
+            Operator::Exists => (C::Exists, self.values.clone()),
+            Operator::DoesNotExist => (C::DoesNotExist, self.values.clone()),
+            Operator::Gt => (C::Gt, self.values.clone()),
+            Operator::Lt => (C::Lt, self.values.clone()),
+            Operator::Gte => (C::Gt, shift(-1)),
+            Operator::Lte => (C::Lt, shift(1)),
         }
     }
 }
@@ -216,6 +247,12 @@ impl ResourceRequirements {
         json_path = ".metadata.creationTimestamp"
     ),
     printcolumn(
+        name = "ImageID",
+        type_ = "string",
+        json_path = ".status.imageID",
+        priority = 1
+    ),
+    printcolumn(
         name = "ID",
         type_ = "string",
         json_path = ".status.providerID",
@@ -231,6 +268,12 @@ impl ResourceRequirements {
         name = "NodeClass",
         type_ = "string",
         json_path = ".spec.nodeClassRef.name",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Drifted",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Drifted")].status"#,
         priority = 1
     )
 )]
@@ -300,6 +343,7 @@ pub struct NodeClaimStatus {
     pub allocatable: BTreeMap<String, Quantity>,
     /// Conditions contains signals for health and readiness
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = schema::conditions_list)]
     pub conditions: Vec<Condition>,
     /// LastPodEventTime is updated with the last time a pod was scheduled
     /// or removed from the node. A pod going terminal or terminating
@@ -333,12 +377,6 @@ impl NodeClaim {
 
     /// Whether the NodeClaim is Launched, Registered and Initialized (upstream's Ready).
     pub fn is_ready(&self) -> bool {
-        [
-            CONDITION_LAUNCHED,
-            CONDITION_REGISTERED,
-            CONDITION_INITIALIZED,
-        ]
-        .iter()
-        .all(|t| self.is_condition_true(t))
+        READY_DEPENDENTS.iter().all(|t| self.is_condition_true(t))
     }
 }

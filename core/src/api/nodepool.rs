@@ -25,6 +25,8 @@ pub const CONDITION_VALIDATION_SUCCEEDED: &str = "ValidationSucceeded";
 pub const CONDITION_NODECLASS_READY: &str = "NodeClassReady";
 /// NodePool condition: nodes launched from it register (no misconfiguration blocks them).
 pub const CONDITION_NODE_REGISTRATION_HEALTHY: &str = "NodeRegistrationHealthy";
+/// The conditions a NodePool's `Ready` summarises (upstream: not NodeRegistrationHealthy).
+pub const READY_DEPENDENTS: &[&str] = &[CONDITION_VALIDATION_SUCCEEDED, CONDITION_NODECLASS_READY];
 
 /// Default budget: at most 10% of a NodePool's nodes disrupted at once.
 pub const DEFAULT_BUDGET_NODES: &str = "10%";
@@ -37,6 +39,10 @@ pub enum ConsolidationPolicy {
     /// Empty nodes, and nodes whose pods fit elsewhere or on a cheaper replacement.
     #[default]
     WhenEmptyOrUnderutilized,
+    /// As WhenEmptyOrUnderutilized, each move scored: carried out only when its share of the
+    /// NodePool's savings is at least half its share of the NodePool's disruption cost
+    /// (upstream's `designs/balanced-consolidation.md`, k = 2).
+    Balanced,
 }
 
 /// The disruption method a budget applies to.
@@ -216,6 +222,7 @@ pub struct TemplateMetadata {
     /// queryable and should be preserved when modifying objects.
     /// More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/annotations
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("x-kubernetes-map-type" = "granular"))]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -407,7 +414,7 @@ pub struct NodePoolStatus {
     pub node_class_observed_generation: i64,
     /// Conditions contains signals for health and readiness
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(transform = schema::conditions_list)]
+    #[schemars(transform = schema::strict_conditions)]
     pub conditions: Vec<Condition>,
 }
 

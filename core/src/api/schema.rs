@@ -4,7 +4,8 @@
 //!
 //! The patterns and rules are those of upstream's published CRDs (`pkg/apis/crds/` of
 //! kubernetes-sigs/karpenter), so a manifest accepted there is accepted here and vice versa,
-//! plus one rule restricting our own label domain `karpenter.ovhcloud.sh`.
+//! plus one rule restricting our own label domain `karpenter.ovhcloud.sh` (as each provider
+//! does for its own domain).
 
 use schemars::{json_schema, Schema, SchemaGenerator};
 use serde_json::{json, Value};
@@ -31,9 +32,6 @@ pub const BUDGET_SCHEDULE_PATTERN: &str =
 /// Pattern of an OVH public cloud project id (`serviceName`).
 pub const SERVICE_NAME_PATTERN: &str = r"^[a-f0-9]{32}$";
 
-/// Well-known labels Kubernetes lets node labels and requirements use in its own domains.
-const KUBERNETES_ALLOWED: &str = r#"["beta.kubernetes.io/instance-type", "failure-domain.beta.kubernetes.io/region", "beta.kubernetes.io/os", "beta.kubernetes.io/arch", "failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type", "kubernetes.io/arch", "kubernetes.io/os", "node.kubernetes.io/windows-build"]"#;
-
 /// A CEL rule with its message, as `x-kubernetes-validations` holds it.
 fn rule(rule: impl Into<String>, message: impl Into<String>) -> Value {
     json!({ "message": message.into(), "rule": rule.into() })
@@ -51,22 +49,10 @@ fn ovh_allowed() -> String {
 /// Rules on one requirement key (`self` is the key). A NodePool may not require
 /// `karpenter.sh/nodepool` (the controller sets it); a NodeClaim carries it.
 fn requirement_key_rules(nodepool: bool) -> Value {
-    let mut rules = vec![
-        rule(
-            format!(
-                r#"self in {KUBERNETES_ALLOWED} || self.find("^([^/]+)").endsWith("node.kubernetes.io") || self.find("^([^/]+)").endsWith("node-restriction.kubernetes.io") || !self.find("^([^/]+)").endsWith("kubernetes.io")"#
-            ),
-            r#"label domain "kubernetes.io" is restricted"#,
-        ),
-        rule(
-            r#"self.find("^([^/]+)").endsWith("kops.k8s.io") || !self.find("^([^/]+)").endsWith("k8s.io")"#,
-            r#"label domain "k8s.io" is restricted"#,
-        ),
-        rule(
-            r#"self in ["karpenter.sh/capacity-type", "karpenter.sh/nodepool"] || !self.find("^([^/]+)").endsWith("karpenter.sh")"#,
-            r#"label domain "karpenter.sh" is restricted"#,
-        ),
-    ];
+    let mut rules = vec![rule(
+        r#"self in ["karpenter.sh/capacity-type", "karpenter.sh/nodepool"] || !self.find("^([^/]+)").endsWith("karpenter.sh")"#,
+        r#"label domain "karpenter.sh" is restricted"#,
+    )];
     if nodepool {
         rules.push(rule(
             r#"self != "karpenter.sh/nodepool""#,
@@ -89,21 +75,7 @@ fn requirement_key_rules(nodepool: bool) -> Value {
 
 /// Rules on a template's label map (`self` is the map; `x` a key).
 fn template_label_rules() -> Value {
-    // Upstream's list for template labels omits instance-type (the node.kubernetes.io clause
-    // still admits it); kept identical so manifests validate the same way.
-    let kubernetes_allowed =
-        KUBERNETES_ALLOWED.replace(r#", "node.kubernetes.io/instance-type""#, "");
     json!([
-        rule(
-            format!(
-                r#"self.all(x, x in {kubernetes_allowed} || x.find("^([^/]+)").endsWith("node.kubernetes.io") || x.find("^([^/]+)").endsWith("node-restriction.kubernetes.io") || !x.find("^([^/]+)").endsWith("kubernetes.io"))"#
-            ),
-            r#"label domain "kubernetes.io" is restricted"#
-        ),
-        rule(
-            r#"self.all(x, x.find("^([^/]+)").endsWith("kops.k8s.io") || !x.find("^([^/]+)").endsWith("k8s.io"))"#,
-            r#"label domain "k8s.io" is restricted"#
-        ),
         rule(
             r#"self.all(x, x in ["karpenter.sh/capacity-type", "karpenter.sh/nodepool"] || !x.find("^([^/]+)").endsWith("karpenter.sh"))"#,
             r#"label domain "karpenter.sh" is restricted"#
@@ -184,8 +156,27 @@ pub fn template_labels(_: &mut SchemaGenerator) -> Schema {
             "maxLength": 63,
             "pattern": LABEL_VALUE_PATTERN,
         },
+        "x-kubernetes-map-type": "atomic",
         "x-kubernetes-validations": template_label_rules(),
     })
+}
+
+/// Transform of a requirement's `values`: upstream (controller-gen) puts the value's length and
+/// pattern on the list itself, where the API server never applies them; kept identical so that
+/// manifests validate the same way under both CRD sets.
+pub fn requirement_values(schema: &mut Schema) {
+    atomic_list(schema);
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("maxLength".into(), 63.into());
+        obj.insert("pattern".into(), LABEL_VALUE_PATTERN.into());
+    }
+}
+
+/// Drops `format` (upstream's Go `*int` has none, where `i32` says `int32`).
+pub fn no_format(schema: &mut Schema) {
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("format");
+    }
 }
 
 /// Transform of a NodePool template's `requirements`.
@@ -212,8 +203,8 @@ fn requirements(schema: &mut Schema, nodepool: bool) {
                 "requirements with operator 'In' must have a value defined"
             ),
             rule(
-                "self.all(x, (x.operator == 'Gt' || x.operator == 'Lt') ? (x.values.size() == 1 && int(x.values[0]) >= 0) : true)",
-                "requirements operator 'Gt' or 'Lt' must have a single positive integer value"
+                "self.all(x, (x.operator == 'Gt' || x.operator == 'Lt' || x.operator == 'Gte' || x.operator == 'Lte') ? (x.values.size() == 1 && int(x.values[0]) >= 0) : true)",
+                "requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value"
             ),
             rule(
                 "self.all(x, (x.operator == 'In' && has(x.minValues)) ? x.values.size() >= x.minValues : true)",
@@ -239,6 +230,39 @@ pub fn conditions_list(schema: &mut Schema) {
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("x-kubernetes-list-type".into(), "map".into());
         obj.insert("x-kubernetes-list-map-keys".into(), json!(["type"]));
+    }
+}
+
+/// Transform of a NodePool's `status.conditions`: a list keyed by type whose items require
+/// every field but `observedGeneration`, with a non-empty reason, as upstream's NodePool
+/// (`metav1.Condition`; a NodeClaim's conditions are laxer upstream, so the shared type is).
+pub fn strict_conditions(schema: &mut Schema) {
+    conditions_list(schema);
+    let Some(item) = schema
+        .as_object_mut()
+        .and_then(|o| o.get_mut("items"))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if let Some(reason) = item
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("reason"))
+        .and_then(Value::as_object_mut)
+    {
+        reason.insert("minLength".into(), 1.into());
+        reason.insert(
+            "pattern".into(),
+            r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$".into(),
+        );
+    }
+    let mut item_schema = Schema::from(std::mem::take(item));
+    require(
+        &mut item_schema,
+        &["lastTransitionTime", "message", "reason", "status", "type"],
+    );
+    if let Some(obj) = item_schema.as_object_mut() {
+        *item = std::mem::take(obj);
     }
 }
 

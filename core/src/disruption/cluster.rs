@@ -16,7 +16,6 @@ use super::plan::{Input, NodeFacts, NodePoolFacts};
 use super::PoolSettings;
 use crate::api::condition;
 use crate::api::nodeclaim::CONDITION_INITIALIZED;
-use crate::api::nodepool::ConsolidationPolicy;
 use crate::api::{hash, labels, NodeClaim, NodePool};
 use crate::clock::Clock;
 use crate::scheduling::{FlavorSpec, PoolSpec};
@@ -61,7 +60,7 @@ fn is_true(v: Option<&String>) -> bool {
 pub fn nodepool_settings(np: &NodePool) -> PoolSettings {
     PoolSettings {
         name: np.name_any(),
-        when_empty: np.spec.disruption.consolidation_policy == ConsolidationPolicy::WhenEmpty,
+        policy: np.spec.disruption.consolidation_policy,
         consolidate_after_seconds: np
             .spec
             .disruption

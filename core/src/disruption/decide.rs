@@ -15,6 +15,7 @@ use jiff::Timestamp;
 
 use super::pass::PoolBudget;
 
+use crate::api::nodepool::ConsolidationPolicy;
 use crate::policy::types::consolidation::{self as wit_cons, ConsolidationRequest};
 use crate::policy::types::{self as wit};
 use crate::provisioning::contract as conv;
@@ -23,14 +24,15 @@ use crate::provisioning::simulate::{plan, pool_overhead, Input as SimInput};
 use crate::provisioning::NodeClaimSpec;
 use crate::scheduling::{FlavorSpec, NodeState, PodSpec, PoolSpec, SimNode};
 use crate::state::Snapshot;
+use karpenter_ovhcloud_contract::balanced::{self, PoolTotals, Score};
 
 /// Disruption settings of a NodePool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolSettings {
     /// NodePool name.
     pub name: String,
-    /// Only empty nodes may be consolidated (`WhenEmpty`).
-    pub when_empty: bool,
+    /// Which nodes consolidation may remove or replace.
+    pub policy: ConsolidationPolicy,
     /// `consolidateAfter` in guide seconds; None = `Never`.
     pub consolidate_after_seconds: Option<u64>,
     /// Current template hash.
@@ -247,7 +249,9 @@ pub fn consolidation_request(input: &Input<'_>) -> ConsolidationRequest {
                 daemonset_overhead: pool_overhead(p, &snap.daemonsets),
             });
             if let Some(s) = input.settings.iter().find(|s| s.name == p.name) {
-                wp.consolidation_policy = if s.when_empty {
+                // Contract 0.1.0 has no Balanced: the policy sees WhenEmptyOrUnderutilized and
+                // the host holds its moves to the score (see `validate`).
+                wp.consolidation_policy = if s.policy == ConsolidationPolicy::WhenEmpty {
                     wit::ConsolidationPolicy::WhenEmpty
                 } else {
                     wit::ConsolidationPolicy::WhenEmptyOrUnderutilized
@@ -331,6 +335,77 @@ fn price(flavors: &[FlavorSpec], name: &str) -> f64 {
         .map_or(f64::INFINITY, |f| f.hourly_price)
 }
 
+/// The disruption cost of deleting snapshot node `i` (its movable pods' eviction costs).
+fn disruption_cost(movable: &BTreeMap<usize, Vec<Arc<PodSpec>>>, i: usize) -> f64 {
+    balanced::node_disruption_cost(
+        movable
+            .get(&i)
+            .into_iter()
+            .flatten()
+            .map(|p| p.eviction_cost()),
+    )
+}
+
+/// Holds a move on `nodes` saving `savings` (of `removed_price`) to the score of every
+/// Balanced NodePool it disrupts, each pool taking its share of the savings by price, as
+/// upstream's `EvaluateBalancedMove`; the pool totals come from the pass's snapshot.
+fn balanced_score(
+    input: &Input<'_>,
+    nodes: &[String],
+    savings: f64,
+    removed_price: f64,
+) -> Result<Vec<(String, Score)>, String> {
+    let snap = input.snapshot;
+    let movable = movable_by_node(snap);
+    // A candidate's price as disruption knows it, else its flavor's.
+    let price_of = |n: &SimNode| match input.candidates.iter().find(|c| c.node == n.name) {
+        Some(c) => c.hourly_price,
+        None => n
+            .labels
+            .get(karpenter_ovhcloud_contract::labels::INSTANCE_TYPE)
+            .map_or(0.0, |f| price(input.flavors, f)),
+    };
+    let mut scores = Vec::new();
+    let balanced_pools = input
+        .settings
+        .iter()
+        .filter(|s| s.policy == ConsolidationPolicy::Balanced);
+    for pool in balanced_pools {
+        let in_pool = |n: &SimNode| n.nodepool.as_deref() == Some(pool.name.as_str());
+        let (mut move_price, mut move_cost) = (0.0, 0.0);
+        for (i, n) in snap.nodes.iter().enumerate() {
+            if nodes.contains(&n.name) && in_pool(n) {
+                move_price += price_of(n);
+                move_cost += disruption_cost(&movable, i);
+            }
+        }
+        if move_cost == 0.0 {
+            continue;
+        }
+        let mut totals = PoolTotals::default();
+        for (i, n) in snap.nodes.iter().enumerate().filter(|(_, n)| in_pool(n)) {
+            if n.state != NodeState::Deleting {
+                totals.price += price_of(n);
+                totals.disruption_cost += disruption_cost(&movable, i);
+            }
+        }
+        let share = if removed_price > 0.0 {
+            savings * move_price / removed_price
+        } else {
+            0.0
+        };
+        let score = balanced::score(share, move_cost, totals, balanced::BALANCED_K);
+        if !score.approved() {
+            return Err(format!(
+                "NodePool {} is Balanced and the move does not pay for its disruption: {score}",
+                pool.name
+            ));
+        }
+        scores.push((pool.name.clone(), score));
+    }
+    Ok(scores)
+}
+
 /// Validates one policy command against the candidates and the simulation.
 pub fn validate(
     input: &Input<'_>,
@@ -372,7 +447,7 @@ pub fn validate(
         }
         let index = input.snapshot.nodes.iter().position(|n| &n.name == name);
         let empty = index.is_none_or(|i| movable.get(&i).is_none_or(Vec::is_empty));
-        if settings.when_empty && !empty {
+        if settings.policy == ConsolidationPolicy::WhenEmpty && !empty {
             return Err(format!(
                 "{name}: NodePool {} is WhenEmpty and the node runs pods",
                 c.nodepool
@@ -446,6 +521,9 @@ pub fn validate(
             (new, removed_price - added)
         }
     };
+    if reason == Reason::Underutilized {
+        balanced_score(input, &command.nodes, savings, removed_price)?;
+    }
     Ok(Command {
         nodes: command.nodes.clone(),
         claims,

@@ -384,7 +384,7 @@ mod tests {
         NodePoolFacts {
             settings: PoolSettings {
                 name: name.into(),
-                when_empty: false,
+                policy: crate::api::nodepool::ConsolidationPolicy::WhenEmptyOrUnderutilized,
                 consolidate_after_seconds,
                 template_hash: String::new(),
             },
@@ -470,6 +470,54 @@ mod tests {
             .iter()
             .map(|(c, v)| (c.nodes.join(","), c.reason, v.clone()))
             .collect()
+    }
+
+    /// Balanced: four equal nodes, n0's pod of eviction cost `c` (from its priority), the
+    /// others' of cost 1. Deleting n0 saves a quarter of the pool's price for (1 + c) of its
+    /// 7 + c disruption: score 0.25 (7 + c) / (1 + c), approved from 0.5, i.e. c <= 5.
+    fn balanced_delete_n0(priority: i32) -> Plan {
+        let mut snap = snapshot(&[
+            ("n0", "bal", &[500]),
+            ("n1", "bal", &[500]),
+            ("n2", "bal", &[500]),
+            ("n3", "bal", &[500]),
+        ]);
+        let (spec, node) = snap.bound[0].clone();
+        snap.bound[0] = (
+            Arc::new(PodSpec {
+                priority,
+                ..(*spec).clone()
+            }),
+            node,
+        );
+        let nodes = ["n0", "n1", "n2", "n3"].map(|n| facts(n, "bal")).to_vec();
+        let mut pool = nodepool("bal", Some(60), 4);
+        pool.settings.policy = crate::api::nodepool::ConsolidationPolicy::Balanced;
+        let input = input(snap, vec![pool], nodes, &[]);
+        run(&input, &mut delete_each(&["n0"]))
+    }
+
+    #[test]
+    fn balanced_carries_out_a_move_just_above_the_threshold_and_refuses_one_just_below() {
+        // c = 1 + 142606336 / 2^25 = 5.25: score 0.49.
+        let below = balanced_delete_n0(142_606_336);
+        assert!(below.commands.is_empty(), "{:?}", summary(&below));
+        assert_eq!(below.refused.len(), 1);
+        assert!(
+            below.refused[0].why.contains(
+                "NodePool bal is Balanced and the move does not pay for its disruption: \
+                 score 0.49 < threshold 0.50 (k: 2, savings 25.0%, disruption 51.0%)"
+            ),
+            "{}",
+            below.refused[0].why
+        );
+        // c = 1 + 125829120 / 2^25 = 4.75: score 0.51.
+        let above = balanced_delete_n0(125_829_120);
+        assert!(above.refused.is_empty(), "{:?}", above.refused);
+        assert_eq!(
+            summary(&above),
+            vec![("n0".into(), Reason::Underutilized, Verdict::Validating)]
+        );
     }
 
     #[test]

@@ -102,10 +102,11 @@ pub fn locked(mut patch: Value, node: &Node) -> Value {
     patch
 }
 
-/// The merge patch that registers `node` for `claim`: the NodeClaim's labels (MKS drops
-/// `karpenter.sh/*` from pool templates) plus `karpenter.sh/registered`, the NodeClaim's taints
-/// and startup taints added, `karpenter.sh/unregistered` removed; [`locked`] to the node's
-/// version, since it rewrites the taint list.
+/// The merge patch that registers `node` for `claim`, as upstream's `syncNode`: the NodeClaim's
+/// labels (MKS drops `karpenter.sh/*` from pool templates) plus `karpenter.sh/registered`, its
+/// annotations (the NodePool template's among them), its taints and startup taints added
+/// unless the node is labelled `karpenter.sh/do-not-sync-taints=true`, `karpenter.sh/unregistered`
+/// removed; [`locked`] to the node's version, since it rewrites the taint list.
 pub fn node_patch(claim: &NodeClaim, node: &Node) -> Value {
     let mut node_labels: BTreeMap<String, String> = claim
         .labels()
@@ -122,14 +123,21 @@ pub fn node_patch(claim: &NodeClaim, node: &Node) -> Value {
         .into_iter()
         .filter(|t| t.key != labels::UNREGISTERED_TAINT)
         .collect();
-    for t in claim.spec.taints.iter().chain(&claim.spec.startup_taints) {
-        if !taints.iter().any(|x| same_taint(x, t)) {
-            taints.push(t.clone());
+    let sync_taints = node
+        .labels()
+        .get(labels::DO_NOT_SYNC_TAINTS)
+        .map(String::as_str)
+        != Some("true");
+    if sync_taints {
+        for t in claim.spec.taints.iter().chain(&claim.spec.startup_taints) {
+            if !taints.iter().any(|x| same_taint(x, t)) {
+                taints.push(t.clone());
+            }
         }
     }
     locked(
         json!({
-            "metadata": {"labels": node_labels},
+            "metadata": {"labels": node_labels, "annotations": claim.annotations()},
             "spec": {"taints": taints},
         }),
         node,
@@ -279,6 +287,28 @@ mod tests {
         assert_eq!(keys, vec!["other", "team", "init"]);
         // It rewrites the taint list: only over the version it read.
         assert_eq!(patch["metadata"]["resourceVersion"], "41");
+    }
+
+    #[test]
+    fn registration_copies_annotations_and_honours_do_not_sync_taints() {
+        let mut c = claim(true, Some(1000));
+        c.annotations_mut()
+            .insert("team.example.com/owner".into(), "payments".into());
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n",
+            "labels": {labels::DO_NOT_SYNC_TAINTS: "true"}},
+            "spec": {"taints": [{"key": labels::UNREGISTERED_TAINT, "effect": "NoExecute"},
+                                {"key": "kept", "effect": "NoSchedule"}]}}))
+        .unwrap();
+        let patch = node_patch(&c, &node);
+        assert_eq!(
+            patch["metadata"]["annotations"]["team.example.com/owner"],
+            "payments"
+        );
+        // The NodeClaim's taints are not added; the unregistered taint still goes.
+        assert_eq!(
+            patch["spec"]["taints"],
+            json!([{"key": "kept", "effect": "NoSchedule"}])
+        );
     }
 
     #[test]

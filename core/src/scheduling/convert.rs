@@ -248,6 +248,8 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
                         .as_ref()
                 }),
         ),
+        priority: spec.priority.unwrap_or(0),
+        deletion_cost: 0,
     }
 }
 
@@ -270,7 +272,15 @@ pub fn pod(pod: &core::Pod) -> PodSpec {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
-    pod_spec(ns, &owner(&pod.metadata), &labels, &spec)
+    let mut view = pod_spec(ns, &owner(&pod.metadata), &labels, &spec);
+    view.deletion_cost = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(karpenter_ovhcloud_contract::balanced::POD_DELETION_COST))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    view
 }
 
 /// Taints a joining node sheds on its own.
@@ -326,11 +336,14 @@ pub fn node(node: &core::Node) -> SimNode {
 }
 
 /// A NodePool requirement (or a NodeClaim's).
+/// `Gte`/`Lte` become the equivalent `Gt`/`Lt` (see
+/// [`crate::api::NodeSelectorRequirementWithMinValues::lowered`]).
 pub fn nodepool_requirement(r: &crate::api::NodeSelectorRequirementWithMinValues) -> Requirement {
+    let (operator, values) = r.lowered();
     Requirement {
         key: r.key.clone(),
-        operator: r.operator.into(),
-        values: r.values.clone(),
+        operator,
+        values,
     }
 }
 

@@ -72,9 +72,19 @@ pub struct PodSpec {
     pub affinity: Vec<AffinityTerm>,
     /// Required pod anti-affinity terms.
     pub anti_affinity: Vec<AffinityTerm>,
+    /// `spec.priority` (0 when unset).
+    pub priority: i32,
+    /// The `controller.kubernetes.io/pod-deletion-cost` annotation (0 when unset or invalid).
+    pub deletion_cost: i32,
 }
 
 impl PodSpec {
+    /// What evicting the pod costs Balanced consolidation
+    /// ([`karpenter_ovhcloud_contract::balanced::eviction_cost`]).
+    pub fn eviction_cost(&self) -> f64 {
+        karpenter_ovhcloud_contract::balanced::eviction_cost(self.deletion_cost, self.priority)
+    }
+
     /// The first requirement the node labels do not meet, with the alternatives reported as
     /// the first unmet requirement of the first alternative.
     pub fn unmet_requirement(&self, labels: &Labels) -> Option<&Requirement> {

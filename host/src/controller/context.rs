@@ -12,7 +12,7 @@ use kube::{Client, Resource};
 use super::args::Args;
 use super::metrics::Metrics;
 use crate::api::nodeclass::region_zones;
-use crate::api::{NodeClaim, NodePool, OVHNodeClass};
+use crate::api::{NodeClaim, NodePool, OVHNodeClass, Tolerant};
 use crate::catalog::{AllocatableModel, Catalog, CatalogInput, FlavorInfo, UnavailableOfferings};
 use crate::clock::Clock;
 use crate::ovh::{ClientConfig, ClusterRef, Credentials, Endpoint, OvhClient};
@@ -82,10 +82,10 @@ impl Settings {
 /// Reflector caches of the watched kinds.
 #[derive(Clone)]
 pub struct Caches {
-    /// NodePools.
-    pub nodepools: Store<NodePool>,
-    /// NodeClaims.
-    pub nodeclaims: Store<NodeClaim>,
+    /// NodePools, read one by one (see [`crate::api::tolerant`]).
+    pub nodepools: Store<Tolerant<NodePool>>,
+    /// NodeClaims, read one by one.
+    pub nodeclaims: Store<Tolerant<NodeClaim>>,
     /// OVHNodeClasses.
     pub nodeclasses: Store<OVHNodeClass>,
     /// Nodes.

@@ -29,12 +29,12 @@ use kube::{Api, ResourceExt};
 pub use super::disruption_metrics::DisruptionMetrics;
 pub use decide::{Candidate, Command, PoolSettings, Reason};
 
-use crate::api::condition::{self, ConditionStatus};
+use crate::api::condition::ConditionStatus;
 use crate::api::nodeclaim::{CONDITION_DRIFTED, CONDITION_INITIALIZED};
 use crate::api::{NodeClaim, NodePool};
 use crate::controller::context::Context;
 use crate::controller::provisioning::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
-use crate::controller::watch::{claim_node, list};
+use crate::controller::watch::{claim_node, list, readable};
 use crate::policy::types::consolidation::ConsolidationRequest;
 use crate::provisioning::WasmFlavorPolicy;
 
@@ -76,7 +76,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     let claims = claims_api.list(&ListParams::default()).await?.items;
     progress_in_flight(ctx, state, &claims).await;
 
-    let nodepools: Vec<NodePool> = list(&ctx.kube.caches.nodepools);
+    let nodepools: Vec<NodePool> = readable(&ctx.kube.caches.nodepools);
     let classes = list(&ctx.kube.caches.nodeclasses);
     let pools = pool_specs(&ctx.kube.caches, &ctx.catalog, &claims);
     let flavors = flavor_specs(&ctx.catalog);
@@ -93,20 +93,28 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         .map(|(np, s)| (np.clone(), s.clone(), nodeclass_of(np, &classes).cloned()))
         .collect();
     let drift_req = drift::drift_request(&claims, &with_classes, &flavors);
+    let asked: HashSet<String> = drift_req
+        .nodeclaims
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     let drifted = {
         let set = set.clone();
         tokio::task::spawn_blocking(move || set.detect(drift_req)).await?
     };
-    let drifted: HashMap<String, String> = match drifted {
-        Ok(d) => d
-            .decision
-            .drifted
-            .into_iter()
-            .map(|d| (d.nodeclaim, d.message))
-            .collect(),
+    // Without a decision nothing is known to have stopped drifting.
+    let (drifted, decided): (HashMap<String, String>, bool) = match drifted {
+        Ok(d) => (
+            d.decision
+                .drifted
+                .into_iter()
+                .map(|d| (d.nodeclaim, d.message))
+                .collect(),
+            true,
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "no drift decision this pass");
-            HashMap::new()
+            (HashMap::new(), false)
         }
     };
     ctx.metrics.disruption.drifted.set(drifted.len() as i64);
@@ -181,8 +189,11 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             .inc();
     }
     for claim in &claims {
-        if let Some(message) = drifted.get(&claim.name_any()) {
+        let name = claim.name_any();
+        if let Some(message) = drifted.get(&name) {
             mark_drifted(ctx, claim, message).await;
+        } else if decided && asked.contains(&name) && claim.is_condition_true(CONDITION_DRIFTED) {
+            clear_drifted(ctx, claim).await;
         }
     }
     for n in &planned.not_replaced {
@@ -217,21 +228,36 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Removes the Drifted condition of a NodeClaim that matches its NodePool and class again (the
+/// change was undone before the node was replaced), as upstream does.
+async fn clear_drifted(ctx: &Context, claim: &NodeClaim) {
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
+    let r = super::status::update(&api, &ctx.clock, claim, |status, at| {
+        at.conditions(&mut status.conditions)
+            .clear(CONDITION_DRIFTED)
+    })
+    .await;
+    match r {
+        Ok(true) => tracing::info!(nodeclaim = %claim.name_any(), "NodeClaim no longer drifted"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(nodeclaim = %claim.name_any(), error = %e, "cannot clear Drifted")
+        }
+    }
+}
+
 /// Sets the Drifted condition on a NodeClaim (once).
 async fn mark_drifted(ctx: &Context, claim: &NodeClaim, message: &str) {
     if claim.is_condition_true(CONDITION_DRIFTED) {
         return;
     }
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-    let r = super::claim_status::update(&api, &ctx.clock, claim, |status, now| {
-        condition::set(
-            &mut status.conditions,
+    let r = super::status::update(&api, &ctx.clock, claim, |status, at| {
+        at.conditions(&mut status.conditions).set(
             CONDITION_DRIFTED,
             ConditionStatus::True,
             "Drifted",
             message,
-            None,
-            now,
         )
     })
     .await;
@@ -307,7 +333,7 @@ async fn execute(
         return;
     }
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-    let pools = list(&ctx.kube.caches.nodepools);
+    let pools = readable(&ctx.kube.caches.nodepools);
     let mut new_claims = Vec::new();
     for spec in &command.replacements {
         let Some(pool) = pools.iter().find(|p| p.name_any() == spec.nodepool) else {

@@ -18,7 +18,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use crate::api::condition::{self, ConditionStatus};
+use crate::api::condition::ConditionStatus;
 use crate::api::labels;
 use crate::api::nodeclaim::{CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION_REGISTERED};
 use crate::api::nodeclass::is_three_az;
@@ -31,11 +31,26 @@ use crate::pools::{pool_settings, ClaimView, OvhView, PoolKeeper, Settings};
 
 /// The pool-bookkeeping view of a NodeClaim; None for one the controller did not launch.
 pub fn claim_view(claim: &NodeClaim, region: &str) -> Option<ClaimView> {
-    let l = claim.labels();
+    claim_view_of(
+        &claim.metadata,
+        crate::controller::termination::is_drained(claim),
+        region,
+    )
+}
+
+/// The pool-bookkeeping view of a NodeClaim from its metadata alone (`drained`: its `Drained`
+/// condition): a NodeClaim that cannot be read still holds its OVH node, which must not be
+/// taken for an orphan.
+fn claim_view_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    drained: bool,
+    region: &str,
+) -> Option<ClaimView> {
+    let l = meta.labels.as_ref()?;
     let pool = l.get(labels::OVH_POOL)?.clone();
     let (monthly_billed, anti_affinity) = pool_settings(&pool);
     Some(ClaimView {
-        name: claim.name_any(),
+        name: meta.name.clone().unwrap_or_default(),
         flavor: l.get(labels::INSTANCE_TYPE)?.clone(),
         zone: if is_three_az(region) {
             l.get(labels::ZONE).cloned()
@@ -46,10 +61,9 @@ pub fn claim_view(claim: &NodeClaim, region: &str) -> Option<ClaimView> {
         monthly_billed,
         anti_affinity,
         node_id: l.get(labels::OVH_NODE_ID).cloned(),
-        deleting: claim.metadata.deletion_timestamp.is_some(),
-        drained: crate::controller::termination::is_drained(claim),
-        created: claim
-            .metadata
+        deleting: meta.deletion_timestamp.is_some(),
+        drained,
+        created: meta
             .creation_timestamp
             .as_ref()
             .map(|t| t.0)
@@ -135,13 +149,36 @@ pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str, note: 
         .inc();
 }
 
+/// Every NodeClaim, read one by one: those that can be read, and the metadata of those that
+/// cannot (logged; the pass goes on with the others).
+async fn list_claims(
+    ctx: &Context,
+) -> kube::Result<(
+    Vec<NodeClaim>,
+    Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+)> {
+    let api: Api<crate::api::Tolerant<NodeClaim>> = Api::all(ctx.kube.client.clone());
+    let mut claims = Vec::new();
+    let mut unreadable = Vec::new();
+    for t in api.list(&ListParams::default()).await?.items {
+        match t.parsed {
+            Ok(c) => claims.push(c),
+            Err(why) => {
+                tracing::warn!(nodeclaim = ?t.metadata.name, error = %why, "cannot read NodeClaim; its node is kept as it is");
+                unreadable.push(t.metadata);
+            }
+        }
+    }
+    Ok((claims, unreadable))
+}
+
 /// One lifecycle pass with the pool lock held.
 pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyhow::Result<()> {
     let Some(ovh) = ctx.ovh.client.load_full() else {
         return Ok(());
     };
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-    let mut claims = api.list(&ListParams::default()).await?.items;
+    let (mut claims, mut unreadable) = list_claims(ctx).await?;
     // Drain the NodeClaims being deleted first; those that become drained are read again so
     // the pool pass removes their node in this pass.
     let mut drained_now = false;
@@ -155,11 +192,16 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
         drained_now |= crate::controller::termination::drain(ctx, claim).await;
     }
     if drained_now {
-        claims = api.list(&ListParams::default()).await?.items;
+        (claims, unreadable) = list_claims(ctx).await?;
     }
     let views: Vec<ClaimView> = claims
         .iter()
         .filter_map(|c| claim_view(c, &ctx.settings.region))
+        .chain(
+            unreadable
+                .iter()
+                .filter_map(|m| claim_view_of(m, false, &ctx.settings.region)),
+        )
         .collect();
     let settings = Settings {
         orphan_grace: ctx.real(ctx.settings.orphan_grace),
@@ -278,7 +320,7 @@ async fn update_nodepools(
     ctx: &Context,
     per_pool: &BTreeMap<String, (i64, crate::scheduling::Resources)>,
 ) {
-    for pool in crate::controller::watch::list(&ctx.kube.caches.nodepools) {
+    for pool in crate::controller::watch::readable(&ctx.kube.caches.nodepools) {
         let (nodes, used) = per_pool.get(&pool.name_any()).copied().unwrap_or_default();
         let status = pool.status.clone().unwrap_or_default();
         let mut resources = crate::scheduling::convert::resource_list(&used);
@@ -310,18 +352,15 @@ async fn bind(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, node: &Ovh
         return;
     }
     let provider_id = node.provider_id();
-    let r = super::claim_status::update(api, &ctx.clock, claim, |s, now| {
+    let r = super::status::update(api, &ctx.clock, claim, |s, at| {
         if let Some(p) = &provider_id {
             s.provider_id = p.clone();
         }
-        condition::set(
-            &mut s.conditions,
+        at.conditions(&mut s.conditions).set(
             CONDITION_LAUNCHED,
             ConditionStatus::True,
             "Launched",
             &format!("OVH node {} ({})", node.name, node.id),
-            None,
-            now,
         );
         true
     })
@@ -416,7 +455,7 @@ async fn advance(
     // The instance id may come after the binding.
     if status.provider_id.is_empty() {
         if let Some(p) = ovh_node.and_then(OvhNode::provider_id) {
-            let _ = super::claim_status::update(api, &ctx.clock, claim, |s, _| {
+            let _ = super::status::update(api, &ctx.clock, claim, |s, _| {
                 s.provider_id = p.clone();
                 true
             })
@@ -499,16 +538,13 @@ async fn advance(
                 return false;
             }
         }
-        let r = super::claim_status::update(api, &ctx.clock, claim, |s, now| {
+        let r = super::status::update(api, &ctx.clock, claim, |s, at| {
             s.node_name = node_name.clone();
-            condition::set(
-                &mut s.conditions,
+            at.conditions(&mut s.conditions).set(
                 CONDITION_REGISTERED,
                 ConditionStatus::True,
                 "Registered",
                 &format!("node {node_name} joined"),
-                None,
-                now,
             );
             true
         })
@@ -538,27 +574,11 @@ async fn advance(
         if let Some((capacity, allocatable)) = rules::initialized(claim, &node) {
             let learned = crate::scheduling::convert::resources(&allocatable);
             ctx.catalog.observe_allocatable(&flavor, learned);
-            let r = super::claim_status::update(api, &ctx.clock, claim, |s, now| {
+            let r = super::status::update(api, &ctx.clock, claim, |s, at| {
                 s.capacity = capacity.clone();
                 s.allocatable = allocatable.clone();
-                condition::set(
-                    &mut s.conditions,
-                    CONDITION_INITIALIZED,
-                    ConditionStatus::True,
-                    "Initialized",
-                    "",
-                    None,
-                    now,
-                );
-                condition::set(
-                    &mut s.conditions,
-                    condition::READY,
-                    ConditionStatus::True,
-                    "Ready",
-                    "",
-                    None,
-                    now,
-                );
+                at.conditions(&mut s.conditions)
+                    .set_true(CONDITION_INITIALIZED);
                 true
             })
             .await;

@@ -6,7 +6,6 @@
 //! ([`leader`]); health probes and Prometheus metrics are served over HTTP ([`http`]).
 
 pub mod args;
-pub mod claim_status;
 pub mod context;
 pub mod disruption;
 pub mod disruption_metrics;
@@ -19,6 +18,7 @@ pub mod nodeclass;
 pub mod nodepool;
 pub mod policies;
 pub mod provisioning;
+pub mod status;
 pub mod termination;
 pub mod watch;
 

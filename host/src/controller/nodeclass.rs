@@ -24,7 +24,7 @@ use crate::api::{NodePool, OVHNodeClass};
 use crate::catalog::{Catalog, CatalogInput, FlavorInfo, PriceInfo};
 use crate::controller::context::Context;
 use crate::controller::provisioning::nodeclass_of;
-use crate::controller::watch::list;
+use crate::controller::watch::{list, readable};
 use crate::ovh::{ClusterRef, Credentials, ErrorKind, OvhClient};
 
 /// The verdict on a class.
@@ -378,7 +378,7 @@ pub async fn reconcile(ctx: &Arc<Context>, class: &OVHNodeClass) -> bool {
 async fn check_nodepools(ctx: &Context, class: &OVHNodeClass, verdict: &Verdict) {
     let name = class.name_any();
     let classes = [class.clone()];
-    for pool in list(&ctx.kube.caches.nodepools)
+    for pool in readable(&ctx.kube.caches.nodepools)
         .iter()
         .filter(|p| nodeclass_of(p, &classes).is_some())
     {
@@ -401,24 +401,29 @@ async fn check_nodepools(ctx: &Context, class: &OVHNodeClass, verdict: &Verdict)
                 ),
             )
         } else {
-            (REASON_READY, String::new())
+            (
+                crate::api::nodepool::CONDITION_NODECLASS_READY,
+                String::new(),
+            )
         };
-        let mut status = pool.status.clone().unwrap_or_default();
-        let changed = condition::set(
-            &mut status.conditions,
-            crate::api::nodepool::CONDITION_NODECLASS_READY,
-            ConditionStatus::from_bool(!bad),
-            reason,
-            &note,
-            pool.metadata.generation,
-            ctx.clock.now(),
-        );
-        if !changed {
-            continue;
+        let api: Api<NodePool> = Api::all(ctx.kube.client.clone());
+        let r = super::status::update(&api, &ctx.clock, pool, |s, at| {
+            at.conditions(&mut s.conditions).set(
+                crate::api::nodepool::CONDITION_NODECLASS_READY,
+                ConditionStatus::from_bool(!bad),
+                reason,
+                &note,
+            )
+        })
+        .await;
+        match r {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(nodepool = %pool_name, error = %e, "cannot update NodeClassReady");
+                continue;
+            }
         }
-        ctx.kube
-            .patch_nodepool_status(&pool_name, json!({"conditions": status.conditions}))
-            .await;
         if incompatible {
             tracing::warn!(nodepool = %pool_name, nodeclass = %name, "{note}");
             ctx.kube.event(pool, true, reason, "Validate", note).await;

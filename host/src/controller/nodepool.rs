@@ -18,12 +18,14 @@ use crate::api::{labels, NodePool, OVHNodeClass};
 use crate::catalog::Catalog;
 use crate::controller::context::Context;
 use crate::controller::provisioning::nodeclass_of;
-use crate::controller::watch::list;
+use crate::controller::watch::{list, readable, unreadable};
 use crate::scheduling::convert;
 use crate::scheduling::{Labels, Operator, Requirement};
 
 /// `ValidationSucceeded=False`: a requirement is malformed or contradicts another.
 pub const REASON_VALIDATION_FAILED: &str = "NodePoolValidationFailed";
+/// Reason of `ValidationSucceeded=False` on a static NodePool (`spec.replicas`).
+pub const REASON_STATIC_NOT_SUPPORTED: &str = "StaticNodePoolNotSupported";
 /// `ValidationSucceeded=False`: no flavor of the region's catalog meets the requirements.
 pub const REASON_NO_MATCHING_FLAVOR: &str = "NoMatchingFlavor";
 /// `ValidationSucceeded=False`: no zone of the OVHNodeClass's region meets the requirements.
@@ -50,6 +52,15 @@ fn invalid(message: String) -> Invalid {
 /// The checks that need nothing but the NodePool: each requirement well formed, and the
 /// requirements on one key not contradicting each other.
 pub fn validate(pool: &NodePool) -> Result<(), Invalid> {
+    if let Some(replicas) = pool.spec.replicas {
+        // Said on the NodePool rather than left to look like a pool that never needs a node.
+        return Err(Invalid {
+            reason: REASON_STATIC_NOT_SUPPORTED,
+            message: format!(
+                "spec.replicas ({replicas}): static NodePools are not supported yet; this NodePool launches no node"
+            ),
+        });
+    }
     let reqs = &pool.spec.template.spec.requirements;
     for api_req in reqs {
         let r = convert::nodepool_requirement(api_req);
@@ -66,15 +77,16 @@ pub fn validate(pool: &NodePool) -> Result<(), Invalid> {
                     r.values
                 )))
             }
-            Operator::Gt | Operator::Lt
-                if n != 1 || r.values[0].parse::<u64>().is_err() =>
-            {
-                return Err(invalid(format!(
-                    "requirement {key} {op:?} must have a single non-negative integer value, has {:?}",
-                    r.values
-                )))
-            }
             _ => {}
+        }
+        // Checked as written: `Gte 0` is `Gt -1` once lowered.
+        if api_req.operator.is_numeric()
+            && (api_req.values.len() != 1 || api_req.values[0].parse::<u64>().is_err())
+        {
+            return Err(invalid(format!(
+                "requirement {key} {:?} must have a single non-negative integer value, has {:?}",
+                api_req.operator, api_req.values
+            )));
         }
         if let Some(min) = api_req.min_values {
             let distinct = r.values.iter().collect::<BTreeSet<_>>().len();
@@ -93,8 +105,9 @@ pub fn validate(pool: &NodePool) -> Result<(), Invalid> {
             .map(convert::nodepool_requirement)
             .collect();
         if !satisfiable(&on_key) {
-            let said: Vec<String> = on_key
+            let said: Vec<String> = reqs
                 .iter()
+                .filter(|r| r.key == key)
                 .map(|r| format!("{:?} {:?}", r.operator, r.values))
                 .collect();
             return Err(invalid(format!(
@@ -202,7 +215,7 @@ pub type Reported = HashMap<String, (Option<i64>, Result<(), Invalid>, bool)>;
 /// NodePool whose verdict changed since `reported`, with a Warning Event when it turns bad.
 pub async fn reconcile(ctx: &Context, reported: &mut Reported) {
     let classes = list(&ctx.kube.caches.nodeclasses);
-    let pools = list(&ctx.kube.caches.nodepools);
+    let pools = readable(&ctx.kube.caches.nodepools);
     for pool in pools
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -222,8 +235,79 @@ pub async fn reconcile(ctx: &Context, reported: &mut Reported) {
         write_conditions(ctx, &name, &verdict, found).await;
         reported.insert(name, now);
     }
-    let live: BTreeSet<String> = pools.iter().map(|p| p.name_any()).collect();
+    // NodePools this controller cannot read: reported on the object, the others go on.
+    let unreadable = unreadable(&ctx.kube.caches.nodepools);
+    for (meta, why) in &unreadable {
+        let name = meta.name.clone().unwrap_or_default();
+        let verdict = Err(invalid(why.to_string()));
+        let now = (meta.generation, verdict, true);
+        if reported.get(&name) == Some(&now) {
+            continue;
+        }
+        let message = why.to_string();
+        tracing::warn!(nodepool = %name, error = %message, "cannot read NodePool; it launches nothing until fixed");
+        let object = crate::api::Tolerant::<NodePool> {
+            metadata: meta.clone(),
+            parsed: Err(why.clone()),
+        };
+        ctx.kube
+            .event(
+                &object,
+                true,
+                REASON_VALIDATION_FAILED,
+                "Validate",
+                message.clone(),
+            )
+            .await;
+        write_unreadable(ctx, &name, &message).await;
+        reported.insert(name, now);
+    }
+    let live: BTreeSet<String> = pools
+        .iter()
+        .map(|p| p.name_any())
+        .chain(unreadable.iter().filter_map(|(m, _)| m.name.clone()))
+        .collect();
     reported.retain(|k, _| live.contains(k));
+}
+
+/// Sets `ValidationSucceeded=False` on a NodePool that cannot be read as a [`NodePool`],
+/// working on its raw status (the typed one cannot be read either).
+async fn write_unreadable(ctx: &Context, name: &str, message: &str) {
+    use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+    let api: Api<DynamicObject> = Api::all_with(
+        ctx.kube.client.clone(),
+        &ApiResource::erase::<NodePool>(&()),
+    );
+    let Some(fresh) = read_fresh(&api, name).await else {
+        return;
+    };
+    let mut conditions: Vec<crate::api::Condition> =
+        serde_json::from_value(fresh.data["status"]["conditions"].clone()).unwrap_or_default();
+    let changed = condition::ConditionSet::new(
+        &mut conditions,
+        crate::api::nodepool::READY_DEPENDENTS,
+        fresh.metadata.generation,
+        ctx.clock.now(),
+    )
+    .set(
+        CONDITION_VALIDATION_SUCCEEDED,
+        ConditionStatus::False,
+        REASON_VALIDATION_FAILED,
+        message,
+    );
+    if !changed {
+        return;
+    }
+    let body = json!({
+        "metadata": {"resourceVersion": fresh.metadata.resource_version},
+        "status": {"conditions": conditions},
+    });
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+    {
+        tracing::warn!(nodepool = %name, error = %e, "cannot update NodePool conditions");
+    }
 }
 
 fn validation_condition(verdict: &Result<(), Invalid>) -> (ConditionStatus, &'static str, String) {
@@ -289,46 +373,45 @@ async fn announce(ctx: &Context, pool: &NodePool, verdict: &Result<(), Invalid>,
     }
 }
 
+/// NodePool `name` as the API server holds it now (None when gone or unreadable, logged).
+async fn read_fresh<K>(api: &Api<K>, name: &str) -> Option<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get_opt(name).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(nodepool = %name, error = %e, "cannot read NodePool");
+            None
+        }
+    }
+}
+
 /// Writes the conditions on the NodePool as the API server holds it now (not the cache, which
 /// may miss another writer's latest conditions).
 async fn write_conditions(ctx: &Context, name: &str, verdict: &Result<(), Invalid>, found: bool) {
     let api: Api<NodePool> = Api::all(ctx.kube.client.clone());
-    let fresh = match api.get_opt(name).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(nodepool = %name, error = %e, "cannot read NodePool");
-            return;
-        }
+    let Some(fresh) = read_fresh(&api, name).await else {
+        return;
     };
-    let mut conditions = fresh.conditions().to_vec();
-    let now = ctx.clock.now();
-    let generation = fresh.metadata.generation;
     let (status, reason, message) = validation_condition(verdict);
-    let mut changed = condition::set(
-        &mut conditions,
-        CONDITION_VALIDATION_SUCCEEDED,
-        status,
-        reason,
-        &message,
-        generation,
-        now,
-    );
-    if !found {
-        changed |= condition::set(
-            &mut conditions,
-            CONDITION_NODECLASS_READY,
-            ConditionStatus::False,
-            REASON_NODECLASS_NOT_FOUND,
-            &class_message(&fresh),
-            generation,
-            now,
-        );
-    }
-    if changed {
-        ctx.kube
-            .patch_nodepool_status(name, json!({ "conditions": conditions }))
-            .await;
+    let missing_class = class_message(&fresh);
+    let r = super::status::update(&api, &ctx.clock, &fresh, |s, at| {
+        let mut conditions = at.conditions(&mut s.conditions);
+        let mut changed = conditions.set(CONDITION_VALIDATION_SUCCEEDED, status, reason, &message);
+        if !found {
+            changed |= conditions.set(
+                CONDITION_NODECLASS_READY,
+                ConditionStatus::False,
+                REASON_NODECLASS_NOT_FOUND,
+                &missing_class,
+            );
+        }
+        changed
+    })
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(nodepool = %name, error = %e, "cannot update NodePool conditions");
     }
 }
 
@@ -395,10 +478,41 @@ mod tests {
             json!([{"key": "a", "operator": "In", "values": ["x"]}, {"key": "a", "operator": "DoesNotExist"}]),
             json!([{"key": "n", "operator": "Gt", "values": ["8"]}, {"key": "n", "operator": "Lt", "values": ["4"]}]),
             json!([{"key": "n", "operator": "Gt", "values": ["3"]}, {"key": "n", "operator": "Lt", "values": ["4"]}]),
+            json!([{"key": "n", "operator": "Gte", "values": ["5"]}, {"key": "n", "operator": "Lte", "values": ["4"]}]),
         ] {
             let m = message(reqs.clone());
             assert!(m.contains("contradict each other"), "{reqs}: {m}");
         }
+        let m = message(json!([{"key": "n", "operator": "Gte", "values": ["5"]},
+                               {"key": "n", "operator": "Lte", "values": ["4"]}]));
+        assert!(
+            m.contains(r#"Gte ["5"], Lte ["4"]"#),
+            "said as written: {m}"
+        );
+    }
+
+    #[test]
+    fn inclusive_bounds_are_valid_down_to_zero() {
+        for reqs in [
+            json!([{"key": "n", "operator": "Gte", "values": ["0"]}]),
+            json!([{"key": "n", "operator": "Gte", "values": ["4"]}, {"key": "n", "operator": "Lte", "values": ["4"]}]),
+        ] {
+            assert_eq!(validate(&pool(reqs.clone())), Ok(()), "{reqs}");
+        }
+        let m = message(json!([{"key": "n", "operator": "Lte", "values": ["-1"]}]));
+        assert!(
+            m.contains("n Lte must have a single non-negative integer"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_static_nodepool_is_refused_with_a_reason() {
+        let mut p = pool(json!([{"key": "karpenter.sh/capacity-type", "operator": "Exists"}]));
+        p.spec.replicas = Some(3);
+        let e = validate(&p).unwrap_err();
+        assert_eq!(e.reason, REASON_STATIC_NOT_SUPPORTED);
+        assert!(e.message.contains("spec.replicas (3)"), "{}", e.message);
     }
 
     #[test]

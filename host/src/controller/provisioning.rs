@@ -18,7 +18,7 @@ use crate::api::{
     ResourceRequirements,
 };
 use crate::controller::context::{Caches, Context, Offerings, Policies};
-use crate::controller::watch::{claim_node, list};
+use crate::controller::watch::{claim_node, list, readable};
 use crate::policy::{ActivePolicy, World};
 use crate::provisioning::claims::NodeClaimSpec;
 use crate::provisioning::pods::PendingPods;
@@ -74,7 +74,7 @@ pub fn pool_specs(
         e.0 += flavor.capacity;
         e.1 += 1;
     }
-    list(&caches.nodepools)
+    readable(&caches.nodepools)
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_static())
         .filter_map(|p| {
@@ -230,7 +230,7 @@ async fn warn_unplaced<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a Object
 pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     let started = Instant::now();
     let claims_api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-    let claims = list(&ctx.kube.caches.nodeclaims);
+    let claims = readable(&ctx.kube.caches.nodeclaims);
     let pools = pool_specs(&ctx.kube.caches, &ctx.catalog, &claims);
     let mut snapshot = ctx.model.cluster().snapshot();
     if snapshot.pending.is_empty() {

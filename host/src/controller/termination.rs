@@ -15,13 +15,13 @@ use kube::api::{DeleteParams, EvictParams, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use crate::api::condition::{self, ConditionStatus};
+use crate::api::condition::ConditionStatus;
 use crate::api::labels;
 use crate::api::NodeClaim;
 use crate::controller::context::Context;
 
 /// Condition a NodeClaim gets once its node holds no pod to evict.
-pub const CONDITION_DRAINED: &str = "Drained";
+pub use crate::api::nodeclaim::CONDITION_DRAINED;
 
 /// A pod on a node being drained, as the drain decision sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -256,15 +256,12 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
 
 async fn mark_drained(ctx: &Context, claim: &NodeClaim) {
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-    let r = super::claim_status::update(&api, &ctx.clock, claim, |status, now| {
-        condition::set(
-            &mut status.conditions,
+    let r = super::status::update(&api, &ctx.clock, claim, |status, at| {
+        at.conditions(&mut status.conditions).set(
             CONDITION_DRAINED,
             ConditionStatus::True,
             "Drained",
             "no pod left to evict",
-            None,
-            now,
         )
     })
     .await;

@@ -15,15 +15,15 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
 use super::context::{Caches, Context, Model, Offerings};
-use crate::api::{NodeClaim, NodePool, OVHNodeClass};
+use crate::api::{NodeClaim, NodePool, OVHNodeClass, Tolerant, Unreadable};
 use crate::scheduling::convert;
 use crate::scheduling::{daemonset_overhead, Resources};
 use crate::state::is_pending;
 
 /// Writers of the reflector caches, handed to [`spawn`].
 pub struct Writers {
-    nodepools: Writer<NodePool>,
-    nodeclaims: Writer<NodeClaim>,
+    nodepools: Writer<Tolerant<NodePool>>,
+    nodeclaims: Writer<Tolerant<NodeClaim>>,
     nodeclasses: Writer<OVHNodeClass>,
     nodes: Writer<Node>,
 }
@@ -216,9 +216,14 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
     tokio::spawn(drive(
         "nodeclaims",
         synced.clone(),
-        reflect(writers.nodeclaims, stream::<NodeClaim>(&client)),
+        reflect(writers.nodeclaims, stream::<Tolerant<NodeClaim>>(&client)),
         move |ev| match ev {
-            Event::Apply(claim) | Event::InitApply(claim) => apply_claim(&c, claim),
+            Event::Apply(claim) | Event::InitApply(claim) => match &claim.parsed {
+                Ok(claim) => apply_claim(&c, claim),
+                Err(why) => {
+                    tracing::warn!(nodeclaim = ?claim.metadata.name, error = %why, "cannot read NodeClaim; leaving it as it is")
+                }
+            },
             Event::Delete(claim) => {
                 if let Some(name) = &claim.metadata.name {
                     c.model.cluster().delete_claim(name);
@@ -252,7 +257,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
     tokio::spawn(drive(
         "nodepools",
         synced.clone(),
-        reflect(writers.nodepools, stream::<NodePool>(&client)),
+        reflect(writers.nodepools, stream::<Tolerant<NodePool>>(&client)),
         move |ev| {
             if matches!(ev, Event::Apply(_) | Event::InitDone) {
                 c.wake.provision();
@@ -279,6 +284,40 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
 /// A store's objects, cloned out of their `Arc`s.
 pub fn list<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<K> {
     store.state().iter().map(|o| (**o).clone()).collect()
+}
+
+/// The objects of a store read one by one that could be read.
+pub fn readable<K>(store: &Store<Tolerant<K>>) -> Vec<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter_map(|o| o.parsed.as_ref().ok().cloned())
+        .collect()
+}
+
+/// The objects of a store read one by one that could not be read, with why.
+pub fn unreadable<K>(
+    store: &Store<Tolerant<K>>,
+) -> Vec<(
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    Unreadable,
+)>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter_map(|o| {
+            o.parsed
+                .as_ref()
+                .err()
+                .map(|e| (o.metadata.clone(), e.clone()))
+        })
+        .collect()
 }
 
 /// The cluster model's view of a watch event (the core crate has its own event type so that it

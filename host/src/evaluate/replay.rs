@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use super::baseline::{FixedFlavor, Naive};
 use super::report::{percentiles, DisruptionRecord, RunResult, Sample};
 use super::setup::Setup;
-use super::trace::{Action, ConsolidationPolicy, Trace};
+use super::trace::{Action, Trace};
 use crate::clock::Clock;
 use crate::disruption::decide::{Command, PoolSettings, Reason};
 use crate::disruption::pass::{self, Verdict};
@@ -720,7 +720,7 @@ impl Sim<'_, '_> {
             .map(|(i, p)| plan::NodePoolFacts {
                 settings: PoolSettings {
                     name: p.spec.name.clone(),
-                    when_empty: p.consolidation_policy == ConsolidationPolicy::WhenEmpty,
+                    policy: p.consolidation_policy,
                     consolidate_after_seconds: p.consolidate_after,
                     template_hash: String::new(),
                 },

@@ -187,15 +187,8 @@ impl TracePool {
     }
 }
 
-/// `spec.disruption.consolidationPolicy`.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub enum ConsolidationPolicy {
-    /// Only empty nodes.
-    WhenEmpty,
-    /// Empty and under-used nodes.
-    #[default]
-    WhenEmptyOrUnderutilized,
-}
+/// `spec.disruption.consolidationPolicy`, as a NodePool spells it.
+pub use crate::api::nodepool::ConsolidationPolicy;
 
 /// NodePool limits.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -48,8 +48,14 @@ fn committed_crds_are_up_to_date() {
     );
 }
 
+/// The CRD of `K` as the generator writes it (upstream's shape).
 fn crd_json<K: CustomResourceExt>() -> Value {
-    serde_json::to_value(K::crd()).unwrap()
+    let name = K::crd_name();
+    let crd = crdgen::crds()
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some(name))
+        .expect("the generator writes every CRD");
+    serde_json::to_value(crd).unwrap()
 }
 
 fn columns(crd: &Value) -> Vec<(String, Option<i64>)> {
@@ -152,7 +158,7 @@ fn nodepool_crd_matches_upstream_shape() {
     assert_eq!(policy["default"], "WhenEmptyOrUnderutilized");
     assert_eq!(
         policy["enum"],
-        serde_json::json!(["WhenEmpty", "WhenEmptyOrUnderutilized"])
+        serde_json::json!(["WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced"])
     );
     let budgets = &disruption["properties"]["budgets"];
     assert_eq!(budgets["default"], serde_json::json!([{"nodes": "10%"}]));
@@ -185,7 +191,16 @@ fn nodepool_crd_matches_upstream_shape() {
     let requirement = &template_spec["properties"]["requirements"]["items"];
     assert_eq!(
         requirement["properties"]["operator"]["enum"],
-        serde_json::json!(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"])
+        serde_json::json!([
+            "In",
+            "NotIn",
+            "Exists",
+            "DoesNotExist",
+            "Gt",
+            "Lt",
+            "Gte",
+            "Lte"
+        ])
     );
     let key_rules: Vec<&str> = requirement["properties"]["key"]["x-kubernetes-validations"]
         .as_array()
@@ -222,9 +237,11 @@ fn nodeclaim_crd_matches_upstream_shape() {
             ("Node".into(), None),
             ("Ready".into(), None),
             ("Age".into(), None),
+            ("ImageID".into(), Some(1)),
             ("ID".into(), Some(1)),
             ("NodePool".into(), Some(1)),
             ("NodeClass".into(), Some(1)),
+            ("Drifted".into(), Some(1)),
         ]
     );
     let spec = &schema(&crd)["properties"]["spec"];
@@ -282,4 +299,172 @@ fn ovhnodeclass_crd_shape() {
         spec["required"],
         serde_json::json!(["kubeId", "region", "serviceName"])
     );
+}
+
+/// The schema keywords compared node by node (descriptions are prose, not compared).
+const KEYWORDS: &[&str] = &[
+    "type",
+    "format",
+    "enum",
+    "default",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "nullable",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-map-type",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+];
+
+/// The one kind of rule ours may add: the restriction of our own label domain, as every
+/// provider restricts its own (upstream's AWS provider does for `karpenter.k8s.aws`).
+const OWN_DOMAIN_RULE: &str = r#"label domain "karpenter.ovhcloud.sh" is restricted"#;
+
+/// Every difference between upstream's schema node `up` and ours at `path`.
+fn schema_differences(up: &Value, ours: &Value, path: &str, out: &mut Vec<String>) {
+    let at = if path.is_empty() { "<root>" } else { path };
+    // `1` and `1.0` are the same bound.
+    let same = |a: Option<&Value>, b: Option<&Value>| match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    };
+    for k in KEYWORDS {
+        if !same(up.get(k), ours.get(k)) {
+            out.push(format!(
+                "{at}: {k} upstream={:?} ours={:?}",
+                up.get(k),
+                ours.get(k)
+            ));
+        }
+    }
+    let set = |v: &Value, k: &str| -> BTreeSet<String> {
+        v[k].as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.to_string())
+            .collect()
+    };
+    if set(up, "required") != set(ours, "required") {
+        out.push(format!(
+            "{at}: required upstream={:?} ours={:?}",
+            set(up, "required"),
+            set(ours, "required")
+        ));
+    }
+    let rules = |v: &Value| -> Vec<(String, Value)> {
+        v["x-kubernetes-validations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| (r["rule"].as_str().unwrap_or_default().to_owned(), r.clone()))
+            .collect()
+    };
+    let (ru, ro) = (rules(up), rules(ours));
+    for (rule, full) in &ru {
+        match ro.iter().find(|(r, _)| r == rule) {
+            None => out.push(format!("{at}: rule missing: {rule}")),
+            Some((_, mine)) if mine != full => {
+                out.push(format!("{at}: rule differs: upstream={full} ours={mine}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (rule, full) in &ro {
+        if !ru.iter().any(|(r, _)| r == rule) && full["message"] != OWN_DOMAIN_RULE {
+            out.push(format!("{at}: rule upstream lacks: {rule}"));
+        }
+    }
+    let props = |v: &Value| v["properties"].as_object().cloned().unwrap_or_default();
+    let (pu, po) = (props(up), props(ours));
+    for (name, node) in &pu {
+        match po.get(name) {
+            None => out.push(format!(
+                "{path}.{name}: missing (upstream type {})",
+                node["type"]
+            )),
+            Some(mine) => schema_differences(node, mine, &format!("{path}.{name}"), out),
+        }
+    }
+    for name in po.keys().filter(|n| !pu.contains_key(*n)) {
+        out.push(format!("{path}.{name}: upstream has no such property"));
+    }
+    for (sub, suffix) in [("items", "[]"), ("additionalProperties", "{}")] {
+        match (up.get(sub), ours.get(sub)) {
+            (Some(a), Some(b)) if a.is_object() && b.is_object() => {
+                schema_differences(a, b, &format!("{path}{suffix}"), out)
+            }
+            (a, b) if a != b => out.push(format!("{at}: {sub} upstream={a:?} ours={b:?}")),
+            _ => {}
+        }
+    }
+}
+
+/// Printer columns with what `kubectl get` uses of them.
+fn printer_columns(crd: &Value) -> Vec<Value> {
+    crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            serde_json::json!({"name": c["name"], "type": c["type"], "jsonPath": c["jsonPath"],
+                               "priority": c["priority"], "format": c["format"]})
+        })
+        .collect()
+}
+
+/// Our karpenter.sh CRDs track upstream's field for field: the same properties, types,
+/// formats, enums, defaults, bounds, list/map markers, required fields, CEL rules (ours adds only
+/// its own label domain's), printer columns, names, scope and subresources. Upstream's files
+/// are read from `../shared/upstream/karpenter/` (never copied into the project).
+#[test]
+fn karpenter_crds_track_upstream_field_for_field() {
+    for (file, ours) in [
+        ("karpenter.sh_nodepools.yaml", crd_json::<NodePool>()),
+        ("karpenter.sh_nodeclaims.yaml", crd_json::<NodeClaim>()),
+    ] {
+        let path = repo_root().join("../shared/upstream/karpenter").join(file);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let up: Value = serde_norway::from_str(&text).unwrap();
+        let mut out = Vec::new();
+        for k in ["group", "scope", "names"] {
+            if up["spec"][k] != ours["spec"][k] {
+                out.push(format!(
+                    "spec.{k}: upstream={} ours={}",
+                    up["spec"][k], ours["spec"][k]
+                ));
+            }
+        }
+        let (vu, vo) = (&up["spec"]["versions"][0], &ours["spec"]["versions"][0]);
+        for k in ["name", "served", "storage", "subresources"] {
+            if vu[k] != vo[k] {
+                out.push(format!("version {k}: upstream={} ours={}", vu[k], vo[k]));
+            }
+        }
+        if printer_columns(&up) != printer_columns(&ours) {
+            out.push(format!(
+                "printer columns: upstream={:?} ours={:?}",
+                printer_columns(&up),
+                printer_columns(&ours)
+            ));
+        }
+        schema_differences(schema(&up), schema(&ours), "", &mut out);
+        assert!(
+            out.is_empty(),
+            "{file}: {} difference(s):\n{}",
+            out.len(),
+            out.join("\n")
+        );
+    }
 }

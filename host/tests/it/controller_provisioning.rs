@@ -481,3 +481,165 @@ async fn inflate_runs_on_the_simulated_cluster() {
     );
     controller.kill().await.unwrap();
 }
+
+/// A NodePool this build cannot read (a value a newer Karpenter added, admitted by that
+/// version's CRD) gets `ValidationSucceeded=False` naming the field and the value, with a
+/// Warning Event and `Ready` False; the other NodePool provisions as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodepool_the_controller_cannot_read_is_reported_and_the_others_serve() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use karpenter_ovhcloud::api::NodePool;
+    use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+
+    let mut env = Env::start().await;
+    // The newer CRD: consolidationPolicy without its enum.
+    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    let crd = crds.get("nodepools.karpenter.sh").await.unwrap();
+    let mut v = serde_json::to_value(&crd).unwrap();
+    v["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["disruption"]["properties"]["consolidationPolicy"]
+        .as_object_mut()
+        .unwrap()
+        .remove("enum");
+    crds.replace(
+        "nodepools.karpenter.sh",
+        &PostParams::default(),
+        &serde_json::from_value(v).unwrap(),
+    )
+    .await
+    .unwrap();
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    env.nodepool(
+        "demo-pool",
+        "default",
+        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8"]}]),
+        json!({}),
+    )
+    .await;
+    let raw: Api<DynamicObject> =
+        Api::all_with(env.client.clone(), &ApiResource::erase::<NodePool>(&()));
+    raw.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": "future-pool"},
+            "spec": {"template": {"spec": {
+                "nodeClassRef": {"group": "karpenter.ovhcloud.sh", "kind": "OVHNodeClass", "name": "default"},
+                "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-16"]}]}},
+              "disruption": {"consolidationPolicy": "WhenCheaper"}}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    env.start_controller(crate::controller_common::ONE_BATCH)
+        .await;
+    env.pods("inflate", 1, "500m", "512Mi", json!({})).await;
+
+    let claim = eventually("a NodeClaim of the readable NodePool", 60, || async {
+        env.nodeclaims().await.into_iter().next()
+    })
+    .await;
+    assert_eq!(claim.labels()[labels::NODEPOOL], "demo-pool");
+    let conditions = eventually("the unreadable NodePool reported", 60, || async {
+        let obj = raw.get("future-pool").await.ok()?;
+        let conds = obj.data["status"]["conditions"].as_array()?.clone();
+        conds
+            .iter()
+            .any(|c| c["type"] == "ValidationSucceeded" && c["status"] == "False")
+            .then_some(conds)
+    })
+    .await;
+    let of = |t: &str| conditions.iter().find(|c| c["type"] == t).unwrap().clone();
+    let validation = of("ValidationSucceeded");
+    assert_eq!(validation["reason"], "NodePoolValidationFailed");
+    let message = validation["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("spec.disruption.consolidationPolicy: ")
+            && message.contains("WhenCheaper"),
+        "{message}"
+    );
+    assert_eq!(of("Ready")["status"], "False");
+    let event = env
+        .event(Some("future-pool"), "NodePoolValidationFailed")
+        .await
+        .expect("a Warning Event on the NodePool");
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+}
+
+/// `kubectl get nodepools` shows READY True for a working NodePool (one using upstream's
+/// `Balanced` and `Gte` too) and False for a broken one, whose `Ready` says which condition is
+/// not met; with the chart's CRDs and with upstream's (`cargo xtask test` runs both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_shows_nodepools_ready_or_why_not() {
+    let mut env = Env::start().await;
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    let b3_8 =
+        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8"]}]);
+    env.nodepool("demo-pool", "default", b3_8.clone(), json!({}))
+        .await;
+    env.nodepool(
+        "upstream-values",
+        "default",
+        json!([{"key": "karpenter.ovhcloud.sh/flavor-generation", "operator": "Gte", "values": ["3"]}]),
+        json!({"spec": {"disruption": {"consolidationPolicy": "Balanced"}}}),
+    )
+    .await;
+    env.nodepool(
+        "contradiction",
+        "default",
+        json!([{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8"]},
+               {"key": "node.kubernetes.io/instance-type", "operator": "NotIn", "values": ["b3-8"]}]),
+        json!({}),
+    )
+    .await;
+    env.start_controller(crate::controller_common::ONE_BATCH)
+        .await;
+    let home = tempfile::tempdir().unwrap();
+    let vars = [(
+        "KUBECONFIG".to_string(),
+        env.kubeconfig.path().display().to_string(),
+    )];
+    let kubectl = |args: &[&str]| crate::chart_support::kubectl_with_env(&vars, home.path(), args);
+    let ready_column = |table: &str, pool: &str| -> Option<String> {
+        let header: Vec<&str> = table.lines().next()?.split_whitespace().collect();
+        let col = header.iter().position(|h| *h == "READY")?;
+        let row = table.lines().find(|l| l.starts_with(&format!("{pool} ")))?;
+        row.split_whitespace().nth(col).map(String::from)
+    };
+    let table = eventually("READY filled in for every NodePool", 60, || async {
+        let t = kubectl(&["get", "nodepools"]);
+        ["demo-pool", "upstream-values", "contradiction"]
+            .iter()
+            .all(|p| matches!(ready_column(&t, p).as_deref(), Some("True" | "False")))
+            .then_some(t)
+    })
+    .await;
+    assert_eq!(
+        ready_column(&table, "demo-pool").as_deref(),
+        Some("True"),
+        "{table}"
+    );
+    assert_eq!(
+        ready_column(&table, "upstream-values").as_deref(),
+        Some("True"),
+        "{table}"
+    );
+    assert_eq!(
+        ready_column(&table, "contradiction").as_deref(),
+        Some("False"),
+        "{table}"
+    );
+    let why = kubectl(&[
+        "get",
+        "nodepool",
+        "contradiction",
+        "-o",
+        r#"jsonpath={.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}; {.status.conditions[?(@.type=="ValidationSucceeded")].message}"#,
+    ]);
+    assert!(
+        why.starts_with("UnhealthyDependents: ValidationSucceeded=False; requirements on node.kubernetes.io/instance-type contradict each other"),
+        "{why}"
+    );
+}

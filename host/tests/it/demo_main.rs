@@ -35,10 +35,20 @@ fn demo_walks_the_scenarios_of_the_guide_and_summarises() {
         Command::new(BIN)
             .args(["demo", "--time-scale", SCALE, "--scenario", WALK, "--dir"])
             .arg(dir.path())
+            .arg("--karpenter-crds")
+            .arg(crate::chart_support::karpenter_crds_dir())
             .current_dir(dir.path()),
     );
     let (status, stdout, stderr) = proc.finish(Duration::from_secs(240));
     assert!(status.success(), "exit {status}\n{stdout}\n{stderr}");
+    // Every status write fits the installed CRDs' schema (upstream's requires each
+    // condition's reason and message).
+    let writes = stdout
+        .lines()
+        .find(|l| l.starts_with("Status writes: "))
+        .unwrap_or_else(|| panic!("no status write count:\n{stdout}"));
+    assert!(writes.contains(" 0 refused "), "{writes}\n{stderr}");
+    assert!(!writes.starts_with("Status writes: 0 accepted"), "{writes}");
 
     let consolidation = row(&stdout, "consolidation");
     if disruption_available() {

@@ -17,20 +17,25 @@ use serde_json::{json, Value};
 use crate::controller_common::cluster::{nodepool, World};
 use crate::controller_common::eventually;
 
-/// The guide's "scale 10 -> 2": after consolidateAfter the freed nodes go and the two pods
-/// left end on one b3-8, the cheapest capacity that fits; the log says "consolidation".
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scale_down_consolidates_onto_the_cheapest_capacity() {
-    let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
+/// `replicas` pods of 500m / 512Mi of Deployment `name`, on NodePool `demo-pool`.
+async fn deploy_on_demo_pool(w: &World, name: &str, replicas: i32) {
     w.deploy(
-        "inflate",
-        10,
+        name,
+        replicas,
         "500m",
         "512Mi",
         json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
         json!({}),
     )
     .await;
+}
+
+/// The guide's "scale 10 -> 2": after consolidateAfter the freed nodes go and the two pods
+/// left end on one b3-8, the cheapest capacity that fits; the log says "consolidation".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_consolidates_onto_the_cheapest_capacity() {
+    let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
+    deploy_on_demo_pool(&w, "inflate", 10).await;
     eventually("10 pods running", 50, || async {
         (w.running("inflate").await.len() == 10).then_some(())
     })
@@ -104,15 +109,7 @@ async fn a_zero_budget_blocks_disruption() {
         json!({"spec": {"disruption": {"budgets": [{"nodes": "0"}]}}}),
     )])
     .await;
-    w.deploy(
-        "inflate",
-        1,
-        "500m",
-        "512Mi",
-        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
-        json!({}),
-    )
-    .await;
+    deploy_on_demo_pool(&w, "inflate", 1).await;
     w.settled("inflate", 1, 1, 50).await;
     w.scale("inflate", 0).await;
     // 8 s of real time is 8 guide minutes: far past consolidateAfter and the validation delay.
@@ -148,15 +145,7 @@ async fn a_pdb_delays_eviction_without_losing_the_pod() {
         json!({"spec": {"disruption": {"consolidateAfter": "Never"}}}),
     )])
     .await;
-    w.deploy(
-        "guarded",
-        1,
-        "500m",
-        "512Mi",
-        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
-        json!({}),
-    )
-    .await;
+    deploy_on_demo_pool(&w, "guarded", 1).await;
     let live = w.settled("guarded", 1, 1, 50).await;
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(w.client.clone(), "default");
     pdbs.create(
@@ -208,15 +197,7 @@ async fn a_pdb_delays_eviction_without_losing_the_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_requirements_drift_and_replace_the_node() {
     let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
-    w.deploy(
-        "inflate",
-        3,
-        "500m",
-        "512Mi",
-        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
-        json!({}),
-    )
-    .await;
+    deploy_on_demo_pool(&w, "inflate", 3).await;
     let live = tokio::time::timeout(Duration::from_secs(30), w.settled("inflate", 1, 3, 50)).await;
     let live = live.unwrap_or_else(|_| panic!("{}", w.log()));
     assert_eq!(live.values().next().unwrap().0, "b3-8");
@@ -251,6 +232,58 @@ async fn changed_requirements_drift_and_replace_the_node() {
     w.assert_drained_before_removal();
 }
 
+/// A drift undone before the node is replaced (a budget holds drift) clears Drifted; the node
+/// stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_undone_before_the_replacement_clears_drifted() {
+    let w = World::start(&[nodepool(
+        "demo-pool",
+        &["b3-8", "b3-16"],
+        json!({"spec": {"disruption": {"budgets": [{"nodes": "0", "reasons": ["Drifted"]}]}}}),
+    )])
+    .await;
+    deploy_on_demo_pool(&w, "inflate", 1).await;
+    let live = w.settled("inflate", 1, 1, 50).await;
+    let old = live.keys().next().unwrap().clone();
+    let pools = Api::<NodePool>::all(w.client.clone());
+    let set_types = |types: &'static [&'static str]| {
+        let pools = pools.clone();
+        async move {
+            pools
+                .patch(
+                    "demo-pool",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"template": {"spec": {"requirements": [
+                        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": types}]}}}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_types(&["b3-16"]).await;
+    let drifted = |want: bool| {
+        let w = &w;
+        let old = old.clone();
+        async move {
+            w.claims()
+                .await
+                .iter()
+                .find(|c| c.name_any() == old)
+                .is_some_and(|c| c.is_condition_true("Drifted") == want)
+                .then_some(())
+        }
+    };
+    eventually("the NodeClaim marked Drifted", 30, || drifted(true)).await;
+    set_types(&["b3-8", "b3-16"]).await;
+    eventually("Drifted cleared", 30, || drifted(false)).await;
+    assert!(
+        w.log().contains("NodeClaim no longer drifted"),
+        "{}",
+        w.log()
+    );
+    assert!(w.live().await.contains_key(&old), "the node was kept");
+}
+
 /// expireAfter replaces a node; its pods keep running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_replaces_the_node() {
@@ -261,15 +294,7 @@ async fn expiry_replaces_the_node() {
             "disruption": {"consolidateAfter": "Never"}}}),
     )])
     .await;
-    w.deploy(
-        "inflate",
-        1,
-        "500m",
-        "512Mi",
-        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
-        json!({}),
-    )
-    .await;
+    deploy_on_demo_pool(&w, "inflate", 1).await;
     let first = w.settled("inflate", 1, 1, 50).await;
     let old = first.keys().next().unwrap().clone();
     eventually("a new node replaced the expired one", 55, || async {
@@ -304,15 +329,7 @@ async fn never_consolidate_policy_stops_consolidation_without_a_restart() {
         w.log().contains("never-consolidate").then_some(())
     })
     .await;
-    w.deploy(
-        "inflate",
-        1,
-        "500m",
-        "512Mi",
-        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
-        json!({}),
-    )
-    .await;
+    deploy_on_demo_pool(&w, "inflate", 1).await;
     w.settled("inflate", 1, 1, 50).await;
     w.scale("inflate", 0).await;
     tokio::time::sleep(Duration::from_secs(8)).await;

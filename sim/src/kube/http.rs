@@ -59,6 +59,10 @@ pub struct Server {
 pub struct RequestTiming {
     /// HTTP method.
     pub method: Method,
+    /// Request path (no query), e.g. `/apis/karpenter.sh/v1/nodepools/default/status`.
+    pub path: String,
+    /// Response status code.
+    pub status: u16,
     /// A watch (`?watch=1`): its duration is the time to start streaming.
     pub watch: bool,
     /// Microseconds to the response head.
@@ -74,6 +78,7 @@ async fn time_request(
     next: axum::middleware::Next,
 ) -> Response {
     let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let watch = req
         .uri()
         .query()
@@ -85,6 +90,8 @@ async fn time_request(
     if timings.len() < MAX_TIMINGS {
         timings.push(RequestTiming {
             method,
+            path,
+            status: response.status().as_u16(),
             watch,
             micros,
         });

@@ -255,7 +255,8 @@ impl KubeSim {
         token
     }
 
-    /// How long each HTTP request took to answer so far, in arrival order.
+    /// The request log so far, in arrival order: method, path, status and how long each
+    /// request took to answer.
     pub fn request_timings(&self) -> Vec<http::RequestTiming> {
         self.server
             .timings

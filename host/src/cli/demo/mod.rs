@@ -62,6 +62,43 @@ pub struct Args {
     /// Directory for the kubeconfig, the env file and the controller's log (created if missing).
     #[arg(long, default_value = ".karpenter-ovhcloud-demo")]
     dir: PathBuf,
+    /// Install Karpenter's own NodePool and NodeClaim CRDs from this directory
+    /// (`karpenter.sh_nodepools.yaml`, `karpenter.sh_nodeclaims.yaml`, e.g. upstream's
+    /// `pkg/apis/crds`) instead of the chart's, as the guide's install step does.
+    #[arg(long, value_name = "DIR")]
+    karpenter_crds: Option<PathBuf>,
+}
+
+/// The status writes (PUT or PATCH of a `/status` subresource) the API server answered.
+struct StatusWrites {
+    accepted: usize,
+    /// 4xx other than 409: the object or the schema refused the write.
+    refused: usize,
+    /// 409: written over a stale copy, re-read and retried.
+    conflicts: usize,
+}
+
+fn status_writes(cluster: &SimCluster) -> StatusWrites {
+    let mut w = StatusWrites {
+        accepted: 0,
+        refused: 0,
+        conflicts: 0,
+    };
+    for r in cluster.kube().request_timings() {
+        let write = r.method == http::Method::PATCH || r.method == http::Method::PUT;
+        if !write || !r.path.ends_with("/status") {
+            continue;
+        }
+        match r.status {
+            409 => w.conflicts += 1,
+            400..=499 => {
+                tracing::warn!(path = %r.path, status = r.status, "status write refused");
+                w.refused += 1
+            }
+            _ => w.accepted += 1,
+        }
+    }
+    w
 }
 
 /// Whether this build's controller does disruption (consolidation, drift): the scenario that
@@ -234,13 +271,25 @@ async fn install(
     applier: &Applier,
     vars: &[(&str, String)],
     rendered: &RenderedController,
+    karpenter_crds: Option<&Path>,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     for (file, text) in manifests::CRDS {
-        applier.apply(text).await?;
-        progress.message(&format!(
-            "    applied charts/karpenter-ovhcloud/crds/{file}"
-        ));
+        match karpenter_crds.filter(|_| file.starts_with("karpenter.sh_")) {
+            Some(dir) => {
+                let path = dir.join(file);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("--karpenter-crds: cannot read {}", path.display()))?;
+                applier.apply(&text).await?;
+                progress.message(&format!("    applied {}", path.display()));
+            }
+            None => {
+                applier.apply(text).await?;
+                progress.message(&format!(
+                    "    applied charts/karpenter-ovhcloud/crds/{file}"
+                ));
+            }
+        }
     }
     let apply_guide = |file: &'static str| async move {
         applier.apply(&guide_manifest(file, vars)?).await?;
@@ -535,7 +584,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let applier = Applier::new(client.clone());
     // The guide's exported variables (and OVH_ENDPOINT), with the simulated project's values.
     let vars = cluster.env();
-    install(&applier, &vars, &rendered, &mut progress).await?;
+    install(
+        &applier,
+        &vars,
+        &rendered,
+        args.karpenter_crds.as_deref(),
+        &mut progress,
+    )
+    .await?;
     let controller = Controller::spawn(&rendered, &cluster, &files, &log_pod, args.time_scale)?;
     let mut demo = Demo {
         cluster,
@@ -570,6 +626,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         if !rows.is_empty() {
             write!(out, "\n{}", summary::render(&rows, args.time_scale))?;
         }
+        let writes = status_writes(&demo.cluster);
+        writeln!(
+            out,
+            "Status writes: {} accepted, {} refused by the API server, {} conflicts retried.",
+            writes.accepted, writes.refused, writes.conflicts
+        )?;
         writeln!(
             out,
             "Total {:.0}s. Kubeconfig {}, env file {}, controller log {}.",

@@ -31,6 +31,21 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// Environment variable selecting the CRD set of a test run: `upstream` installs
+/// `../shared/upstream/karpenter/` (upstream Karpenter's NodePool and NodeClaim CRDs, as the
+/// guide's install step does) instead of the chart's; `cargo xtask test` runs the guide
+/// scenarios and the disruption tests a second time that way.
+pub const CRDS_VARIANT: &str = "KARPENTER_OVHCLOUD_TEST_CRDS";
+
+/// Where the `karpenter.sh` CRDs of this test run come from (see [`CRDS_VARIANT`]).
+pub fn karpenter_crds_dir() -> PathBuf {
+    match std::env::var(CRDS_VARIANT).as_deref() {
+        Ok("upstream") => repo().join("../shared/upstream/karpenter"),
+        Ok("chart") | Err(_) => chart_dir().join("crds"),
+        Ok(other) => panic!("{CRDS_VARIANT}={other}: expected upstream or chart"),
+    }
+}
+
 /// The chart directory.
 pub fn chart_dir() -> PathBuf {
     repo().join("charts/karpenter-ovhcloud")

@@ -83,12 +83,16 @@ impl Drop for Env {
     }
 }
 
+/// A CRD file: Karpenter's own from the run's CRD set, ours from the chart.
 fn crd(file: &str) -> CustomResourceDefinition {
-    let path = format!(
-        "{}/../charts/karpenter-ovhcloud/crds/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let dir = if file.starts_with("karpenter.sh_") {
+        crate::chart_support::karpenter_crds_dir()
+    } else {
+        crate::chart_support::chart_dir().join("crds")
+    };
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::from_str(&text).unwrap()
 }
 
 /// Creates `obj`; an object of that name already there (the simulated cluster creates the
@@ -104,8 +108,8 @@ where
     }
 }
 
-/// What the guide installs before anything else: the chart's three CRDs and the `karpenter`
-/// namespace.
+/// What the guide installs before anything else: the three CRDs (Karpenter's from the run's
+/// CRD set, see [`crate::chart_support::CRDS_VARIANT`]) and the `karpenter` namespace.
 pub async fn install_crds_and_namespace(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for f in [

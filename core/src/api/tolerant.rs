@@ -1,0 +1,125 @@
+//! Objects read one by one: a NodePool or NodeClaim whose spec this controller cannot interpret
+//! (a value a newer Karpenter accepts, a field of the wrong type) must not fail the whole list
+//! or watch it came in, hiding every other object. [`Tolerant`] keeps such an object's metadata
+//! and says which field and value it could not read, so the controller can report it on the
+//! object (`ValidationSucceeded=False`) and go on with the others.
+
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube_core::Resource;
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
+use serde::Deserialize;
+
+/// Why an object could not be read as its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The field, e.g. `spec.disruption.consolidationPolicy` (empty for the object itself).
+    pub path: String,
+    /// What is wrong with it, naming the value (serde's message).
+    pub message: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// An object of kind `K` as read from the API server: its metadata always, the typed object
+/// when it could be read.
+#[derive(Clone, Debug)]
+pub struct Tolerant<K> {
+    /// The object's metadata (the API server guarantees it is well formed).
+    pub metadata: ObjectMeta,
+    /// The object, or why it could not be read.
+    pub parsed: Result<K, Unreadable>,
+}
+
+impl<K> Tolerant<K> {
+    /// The typed object, if it could be read.
+    pub fn object(&self) -> Option<&K> {
+        self.parsed.as_ref().ok()
+    }
+}
+
+impl<K: DeserializeOwned> Tolerant<K> {
+    /// Reads `value` as a `K`, keeping its metadata when that fails.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, serde_json::Error> {
+        let metadata: ObjectMeta = match value.get("metadata") {
+            Some(m) => serde_json::from_value(m.clone())?,
+            None => return Err(serde_json::Error::custom("object without metadata")),
+        };
+        let parsed = serde_path_to_error::deserialize::<_, K>(&value).map_err(|e| Unreadable {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        });
+        Ok(Tolerant { metadata, parsed })
+    }
+}
+
+impl<'de, K: DeserializeOwned> Deserialize<'de> for Tolerant<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Self::from_value(value).map_err(D::Error::custom)
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for Tolerant<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::NodePool;
+    use serde_json::json;
+
+    fn pool(policy: &str, operator: &str) -> serde_json::Value {
+        json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": "p", "generation": 3},
+            "spec": {"disruption": {"consolidationPolicy": policy},
+                "template": {"spec": {
+                    "nodeClassRef": {"group": "karpenter.ovhcloud.sh", "kind": "OVHNodeClass", "name": "default"},
+                    "requirements": [{"key": "karpenter.ovhcloud.sh/flavor-generation", "operator": operator, "values": ["3"]}]}}}})
+    }
+
+    #[test]
+    fn an_unknown_value_is_named_with_its_field() {
+        let ok: Tolerant<NodePool> = serde_json::from_value(pool("Balanced", "Gte")).unwrap();
+        assert!(ok.object().is_some(), "{:?}", ok.parsed);
+        let bad: Tolerant<NodePool> = serde_json::from_value(pool("Sometimes", "Gte")).unwrap();
+        assert_eq!(bad.metadata.generation, Some(3));
+        let why = bad.parsed.unwrap_err();
+        assert_eq!(why.path, "spec.disruption.consolidationPolicy");
+        assert!(why.message.contains("Sometimes"), "{why}");
+        let bad: Tolerant<NodePool> = serde_json::from_value(pool("Balanced", "Near")).unwrap();
+        let why = bad.parsed.unwrap_err();
+        assert_eq!(why.path, "spec.template.spec.requirements[0].operator");
+        assert!(why.to_string().contains("Near"), "{why}");
+    }
+}
