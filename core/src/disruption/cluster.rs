@@ -121,15 +121,43 @@ impl ClusterView<'_> {
                 .map(|c| c.last_transition_time.0)
                 .unwrap_or(now);
             let k8s_node = self.nodes.iter().find(|n| n.name_any() == node_name);
-            let do_not_disrupt = is_true(claim.annotations().get(labels::DO_NOT_DISRUPT))
+            // Why the node may not be disrupted, in upstream's words (its DisruptionBlocked
+            // Events name the annotation, the pod or the PodDisruptionBudgets).
+            let mut blocked_by = Vec::new();
+            if is_true(claim.annotations().get(labels::DO_NOT_DISRUPT))
                 || k8s_node.is_some_and(|n| is_true(n.annotations().get(labels::DO_NOT_DISRUPT)))
-                || node_pods.iter().any(|p| p.do_not_disrupt);
-            let pdb_blocked = node_pods.iter().any(|p| {
-                self.snapshot
-                    .pdbs
-                    .iter()
-                    .any(|b| b.covers(&p.spec) && b.disruptions_allowed <= 0)
-            });
+            {
+                blocked_by.push(format!(
+                    "Disruption is blocked through the \"{}\" annotation",
+                    labels::DO_NOT_DISRUPT
+                ));
+            }
+            let annotated = node_pods.iter().find(|p| p.do_not_disrupt);
+            if let Some(p) = annotated {
+                blocked_by.push(format!(
+                    "Pod has \"{}\" annotation (Pod={})",
+                    labels::DO_NOT_DISRUPT,
+                    p.key
+                ));
+            }
+            let do_not_disrupt = !blocked_by.is_empty();
+            let blocking: std::collections::BTreeSet<&str> = node_pods
+                .iter()
+                .flat_map(|p| {
+                    self.snapshot
+                        .pdbs
+                        .iter()
+                        .filter(|b| b.covers(&p.spec) && b.disruptions_allowed <= 0)
+                        .map(|b| b.key.as_str())
+                })
+                .collect();
+            let pdb_blocked = !blocking.is_empty();
+            if pdb_blocked {
+                blocked_by.push(format!(
+                    "Pdb prevents pod evictions (PodDisruptionBudget=[{}])",
+                    blocking.into_iter().collect::<Vec<_>>().join(" ")
+                ));
+            }
             let flavor = claim
                 .labels()
                 .get(labels::INSTANCE_TYPE)
@@ -156,6 +184,7 @@ impl ClusterView<'_> {
                 pods_fingerprint: pass::fingerprint(uids),
                 do_not_disrupt,
                 pdb_blocked,
+                blocked_by,
                 busy: self.busy_claims.contains(&name),
                 expire_after: claim.spec.expire_after.clone(),
                 claim: name,

@@ -54,6 +54,9 @@ pub struct NodeFacts {
     pub do_not_disrupt: bool,
     /// One of its pods is covered by a PodDisruptionBudget that allows no disruption.
     pub pdb_blocked: bool,
+    /// What keeps it from disruption (do-not-disrupt, PDBs), one sentence each in upstream's
+    /// words; empty when nothing does.
+    pub blocked_by: Vec<String>,
     /// Old or new node of a replacement in flight: left alone.
     pub busy: bool,
     /// Its `expireAfter` (`Never`: it does not expire).
@@ -374,6 +377,7 @@ mod tests {
             pods_fingerprint: 0,
             do_not_disrupt: false,
             pdb_blocked: false,
+            blocked_by: Vec::new(),
             busy: false,
             expire_after: NillableDuration::never(),
         }

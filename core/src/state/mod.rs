@@ -49,6 +49,8 @@ pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
 /// A PodDisruptionBudget as the disruption logic needs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pdb {
+    /// `namespace/name`.
+    pub key: String,
     /// Namespace the selector applies in.
     pub namespace: String,
     /// Pods it protects.
@@ -82,6 +84,8 @@ struct PodEntry {
 /// every pod from the API server: at 10,000 pods one list is tens of MB).
 #[derive(Clone, Debug)]
 pub struct BoundPod {
+    /// `namespace/name`.
+    pub key: String,
     /// `metadata.uid`: a replaced pod of the same name counts as a change.
     pub uid: String,
     /// Owned by a DaemonSet (it runs on every node, so it neither moves nor counts as a change).
@@ -246,8 +250,9 @@ impl ClusterState {
             .get(node)
             .into_iter()
             .flatten()
-            .filter_map(|k| self.pods.get(k))
-            .map(|p| BoundPod {
+            .filter_map(|k| self.pods.get(k).map(|p| (k, p)))
+            .map(|(k, p)| BoundPod {
+                key: k.clone(),
                 uid: p.uid.clone(),
                 daemon: p.daemon,
                 do_not_disrupt: p.do_not_disrupt,
@@ -340,6 +345,7 @@ impl ClusterState {
     pub fn apply_pdb(&mut self, pdb: &PodDisruptionBudget) {
         let spec = pdb.spec.clone().unwrap_or_default();
         let value = Pdb {
+            key: key_of(&pdb.metadata),
             namespace: pdb.metadata.namespace.clone().unwrap_or_default(),
             selector: convert::selector(spec.selector.as_ref()),
             min_available: spec.min_available.as_ref().map(int_or_string),

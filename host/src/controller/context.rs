@@ -145,6 +145,8 @@ pub struct Model {
     cluster: Mutex<ClusterState>,
     /// Pending pods followed for latency and Events.
     pending_pods: Mutex<crate::provisioning::PendingPods>,
+    /// The NodePools' last launch outcomes (`NodeRegistrationHealthy`).
+    registration: Mutex<crate::lifecycle::registration_health::RegistrationHealth>,
 }
 
 /// The flavor catalog of the region, what it is built from, and the two inputs learned at run
@@ -265,6 +267,13 @@ impl Model {
     /// The followed pending pods, even if a panicking holder poisoned the lock.
     pub fn pending_pods(&self) -> std::sync::MutexGuard<'_, crate::provisioning::PendingPods> {
         self.pending_pods.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The NodePools' registration health, even if a panicking holder poisoned the lock.
+    pub fn registration(
+        &self,
+    ) -> std::sync::MutexGuard<'_, crate::lifecycle::registration_health::RegistrationHealth> {
+        self.registration.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -20,7 +20,7 @@ use super::disruption_metrics as metrics;
 use crate::disruption::cluster::ClusterView;
 use crate::disruption::{decide, drift, pass, plan};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use kube::api::{ListParams, PostParams};
@@ -30,7 +30,9 @@ pub use super::disruption_metrics::DisruptionMetrics;
 pub use decide::{Candidate, Command, PoolSettings, Reason};
 
 use crate::api::condition::ConditionStatus;
-use crate::api::nodeclaim::{CONDITION_DRIFTED, CONDITION_INITIALIZED};
+use crate::api::nodeclaim::{
+    CONDITION_CONSOLIDATABLE, CONDITION_DISRUPTION_REASON, CONDITION_DRIFTED, CONDITION_INITIALIZED,
+};
 use crate::api::{NodeClaim, NodePool};
 use crate::controller::context::Context;
 use crate::controller::provisioning::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
@@ -53,6 +55,8 @@ struct LoopState {
     memory: pass::Memory,
     /// Replacements waiting for their new nodes.
     in_flight: Vec<InFlight>,
+    /// The Events said about each NodeClaim (reason, message), so a pass repeats none of them.
+    announced: HashMap<String, BTreeSet<(&'static str, String)>>,
 }
 
 /// Runs the disruption loop forever.
@@ -148,6 +152,8 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         validation_delay: ctx.settings.validation_delay,
     }
     .plan_input(&ctx.clock);
+    let facts = input.nodes.clone();
+    let pool_facts = input.nodepools.clone();
     // The memory goes to the blocking task and comes back with the plan (a panic there
     // forgets it, as a restart would).
     let memory = std::mem::take(&mut state.memory);
@@ -196,6 +202,16 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             clear_drifted(ctx, claim).await;
         }
     }
+    explain_candidates(
+        ctx,
+        state,
+        &claims,
+        &k8s_nodes,
+        &facts,
+        &pool_facts,
+        &planned.candidates,
+    )
+    .await;
     for n in &planned.not_replaced {
         tracing::info!(nodeclaim = %n.claim, reason = n.reason.as_str(), why = %n.why, "cannot replace yet");
     }
@@ -205,6 +221,22 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
             pass::Verdict::OverBudget { allowed } => {
                 tracing::info!(nodepool = %command.nodepool, reason = command.reason.as_str(),
                     nodes = ?command.nodes, allowed, "disruption blocked by the NodePool's budget");
+                if allowed == 0 {
+                    if let Some(np) = nodepools.iter().find(|p| p.name_any() == command.nodepool) {
+                        ctx.kube
+                            .event(
+                                np,
+                                false,
+                                "DisruptionBlocked",
+                                "Disrupt",
+                                format!(
+                                    "No allowed disruptions for disruption reason {} due to blocking budget",
+                                    title(command.reason)
+                                ),
+                            )
+                            .await;
+                    }
+                }
                 ctx.metrics
                     .disruption
                     .commands_refused
@@ -226,6 +258,135 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sets (`Some`) or removes the `DisruptionReason` condition of the NodeClaims `names`: why
+/// they are being disrupted, while they are.
+async fn disruption_reason(ctx: &Context, names: &[String], reason: Option<Reason>) {
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
+    for name in names {
+        let Ok(Some(claim)) = api.get_opt(name).await else {
+            continue;
+        };
+        let r = super::status::update(&api, &ctx.clock, &claim, |s, at| {
+            let mut conditions = at.conditions(&mut s.conditions);
+            match reason {
+                Some(r) => conditions.set(
+                    CONDITION_DISRUPTION_REASON,
+                    ConditionStatus::True,
+                    title(r),
+                    title(r),
+                ),
+                None => conditions.clear(CONDITION_DISRUPTION_REASON),
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(nodeclaim = %name, error = %e, "cannot update DisruptionReason");
+        }
+    }
+}
+
+/// The reason as upstream spells it in Events and conditions (`Underutilized`).
+fn title(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Empty => "Empty",
+        Reason::Underutilized => "Underutilized",
+        Reason::Drifted => "Drifted",
+        Reason::Expired => "Expired",
+    }
+}
+
+/// What each candidate NodeClaim's status and Events say after a pass, as upstream's: the
+/// `Consolidatable` condition (set past `consolidateAfter`, removed otherwise), and
+/// `DisruptionBlocked` (do-not-disrupt, PodDisruptionBudgets) and `Unconsolidatable`
+/// (consolidation disabled, WhenEmpty with pods) Events on the NodeClaim and its Node, each
+/// said once until it changes.
+#[allow(clippy::too_many_arguments)]
+async fn explain_candidates(
+    ctx: &Context,
+    state: &mut LoopState,
+    claims: &[NodeClaim],
+    nodes: &[k8s_openapi::api::core::v1::Node],
+    facts: &[plan::NodeFacts],
+    pools: &[plan::NodePoolFacts],
+    candidates: &[decide::Candidate],
+) {
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
+    let mut seen = HashSet::new();
+    for f in facts {
+        let Some(claim) = claims.iter().find(|c| c.name_any() == f.claim) else {
+            continue;
+        };
+        seen.insert(f.claim.clone());
+        let settings = pools
+            .iter()
+            .find(|p| p.settings.name == f.nodepool)
+            .map(|p| &p.settings);
+        let consolidation_on = settings.is_some_and(|s| s.consolidate_after_seconds.is_some());
+        let consolidatable = consolidation_on
+            && candidates
+                .iter()
+                .any(|c| c.claim == f.claim && c.consolidatable);
+        let r = super::status::update(&api, &ctx.clock, claim, |s, at| {
+            let mut conditions = at.conditions(&mut s.conditions);
+            if consolidatable {
+                conditions.set_true(CONDITION_CONSOLIDATABLE)
+            } else {
+                conditions.clear(CONDITION_CONSOLIDATABLE)
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(nodeclaim = %f.claim, error = %e, "cannot update Consolidatable");
+        }
+        let mut say: BTreeSet<(&'static str, String)> = f
+            .blocked_by
+            .iter()
+            .map(|why| ("DisruptionBlocked", why.clone()))
+            .collect();
+        match settings {
+            Some(s) if s.consolidate_after_seconds.is_none() => {
+                say.insert((
+                    "Unconsolidatable",
+                    format!("NodePool \"{}\" has consolidation disabled", f.nodepool),
+                ));
+            }
+            Some(s)
+                if s.policy == crate::api::nodepool::ConsolidationPolicy::WhenEmpty
+                    && ctx
+                        .model
+                        .cluster()
+                        .pods_on(&f.node)
+                        .iter()
+                        .any(|p| !p.daemon) =>
+            {
+                say.insert((
+                    "Unconsolidatable",
+                    format!(
+                        "NodePool \"{}\" has consolidation policy WhenEmpty, but node is not empty",
+                        f.nodepool
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let said = state.announced.entry(f.claim.clone()).or_default();
+        let node = nodes.iter().find(|n| n.name_any() == f.node);
+        for (reason, message) in say.difference(said) {
+            tracing::info!(nodeclaim = %f.claim, node = %f.node, reason, %message, "not disrupting");
+            ctx.kube
+                .event(claim, false, reason, "Disrupt", message.clone())
+                .await;
+            if let Some(node) = node {
+                ctx.kube
+                    .event(node, false, reason, "Disrupt", message.clone())
+                    .await;
+            }
+        }
+        *said = say;
+    }
+    state.announced.retain(|claim, _| seen.contains(claim));
 }
 
 /// Removes the Drifted condition of a NodeClaim that matches its NodePool and class again (the
@@ -315,11 +476,14 @@ async fn execute(
         .event(
             np,
             false,
-            "DisruptionLaunching",
+            "Disrupting",
             "Disrupt",
             format!("{kind}: {text}"),
         )
         .await;
+    if command.reason != Reason::Expired {
+        disruption_reason(ctx, &command.claims, Some(command.reason)).await;
+    }
     ctx.metrics
         .disruption
         .commands
@@ -359,14 +523,9 @@ async fn execute(
                     .event(
                         &claim,
                         false,
-                        "Launching",
+                        "DisruptionLaunching",
                         "Disrupt",
-                        format!(
-                            "replacement ({kind}) of {}: a {} in {}",
-                            command.nodes.join(", "),
-                            spec.flavor,
-                            spec.zone
-                        ),
+                        format!("Launching NodeClaim: {}", title(command.reason)),
                     )
                     .await;
                 new_claims.push(name);
@@ -391,13 +550,41 @@ async fn finish(ctx: &Context, command: &Command) {
         let Ok(Some(claim)) = api.get_opt(name).await else {
             continue;
         };
-        let reason = match command.reason {
-            Reason::Empty => "Empty",
-            Reason::Underutilized => "Underutilized",
-            Reason::Drifted => "Drifted",
-            Reason::Expired => "Expired",
-        };
-        crate::controller::lifecycle::delete_claim(ctx, &claim, reason, describe(command)).await;
+        let reason = title(command.reason);
+        tracing::info!(nodeclaim = %name, reason, note = %describe(command), "deleting NodeClaim");
+        ctx.kube
+            .event(
+                &claim,
+                false,
+                "DisruptionTerminating",
+                "Disrupt",
+                format!("Disrupting NodeClaim: {reason}"),
+            )
+            .await;
+        let node = claim
+            .status
+            .as_ref()
+            .map(|s| s.node_name.as_str())
+            .unwrap_or("");
+        if let Some(node) = ctx
+            .kube
+            .caches
+            .nodes
+            .state()
+            .iter()
+            .find(|n| n.name_any() == node)
+        {
+            ctx.kube
+                .event(
+                    &**node,
+                    false,
+                    "DisruptionTerminating",
+                    "Disrupt",
+                    format!("Disrupting Node: {reason}"),
+                )
+                .await;
+        }
+        crate::controller::lifecycle::remove_claim(ctx, &claim, reason).await;
         ctx.metrics
             .disruption
             .nodes_disrupted
@@ -431,6 +618,7 @@ async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[Node
             .any(|c| c.is_none_or(|c| c.metadata.deletion_timestamp.is_some()))
         {
             tracing::warn!(replaces = ?f.command.claims, "a replacement NodeClaim is gone; the old nodes stay");
+            disruption_reason(ctx, &f.command.claims, None).await;
             continue;
         }
         if news

@@ -130,9 +130,15 @@ pub async fn patch_node(
 
 /// Deletes a NodeClaim (its finalizer keeps it until its OVH node is gone).
 pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str, note: String) {
-    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     tracing::warn!(nodeclaim = %claim.name_any(), reason, %note, "deleting NodeClaim");
     ctx.kube.event(claim, true, reason, "Terminate", note).await;
+    remove_claim(ctx, claim, reason).await;
+}
+
+/// Deletes `claim` (its finalizer drains and removes its node) and counts it under `reason`;
+/// the caller has said why.
+pub async fn remove_claim(ctx: &Context, claim: &NodeClaim, reason: &str) {
+    let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     if let Err(e) = api
         .delete(&claim.name_any(), &DeleteParams::default())
         .await
@@ -147,6 +153,65 @@ pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str, note: 
             reason: reason.to_string(),
         })
         .inc();
+}
+
+/// Records a launch outcome of `claim`'s NodePool (registered, or failed to launch or
+/// register) and turns its `NodeRegistrationHealthy` condition as upstream does: True on a
+/// success that leaves it healthy, False once at least half of its last four launches failed.
+async fn registration_outcome(ctx: &Context, claim: &NodeClaim, registered: bool) {
+    use crate::api::nodepool::CONDITION_NODE_REGISTRATION_HEALTHY as HEALTHY;
+    use crate::lifecycle::registration_health::Health;
+    let Some(pool) = crate::controller::watch::readable(&ctx.kube.caches.nodepools)
+        .into_iter()
+        .find(|p| Some(p.name_any().as_str()) == claim.nodepool_name())
+    else {
+        return;
+    };
+    // A NodeClaim of an older NodePool of the same name says nothing about this one.
+    let uid = pool.uid().unwrap_or_default();
+    if !claim.owner_references().iter().any(|o| o.uid == uid) {
+        return;
+    }
+    let after = ctx.model.registration().dry_run(&uid, registered);
+    let already_false = crate::api::condition::find(pool.conditions(), HEALTHY)
+        .is_some_and(|c| c.status == ConditionStatus::False);
+    let change: Option<(ConditionStatus, &str, &str)> = match (registered, after) {
+        (true, Health::Healthy) => Some((ConditionStatus::True, HEALTHY, "")),
+        (false, Health::Unhealthy) if !already_false => {
+            Some(if claim.is_condition_true(CONDITION_LAUNCHED) {
+                (
+                    ConditionStatus::False,
+                    "RegistrationFailed",
+                    "Failed to register node",
+                )
+            } else {
+                (
+                    ConditionStatus::False,
+                    "LaunchFailed",
+                    "Failed to launch node",
+                )
+            })
+        }
+        _ => None,
+    };
+    if let Some((status, reason, message)) = change {
+        let api: Api<crate::api::NodePool> = Api::all(ctx.kube.client.clone());
+        let r = super::status::update(&api, &ctx.clock, &pool, |s, at| {
+            at.conditions(&mut s.conditions)
+                .set(HEALTHY, status, reason, message)
+        })
+        .await;
+        match r {
+            Ok(true) if status == ConditionStatus::False => {
+                tracing::warn!(nodepool = %pool.name_any(), reason, "NodePool's nodes fail to register")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(nodepool = %pool.name_any(), error = %e, "cannot update NodeRegistrationHealthy")
+            }
+        }
+    }
+    ctx.model.registration().record(&uid, registered);
 }
 
 /// Every NodeClaim, read one by one: those that can be read, and the metadata of those that
@@ -481,6 +546,7 @@ async fn advance(
     match verdict {
         Liveness::Ok => {}
         Liveness::NodeFailed(status) => {
+            registration_outcome(ctx, claim, false).await;
             ctx.catalog
                 .unavailable
                 .mark(&flavor, &zone_of(claim), &status);
@@ -506,6 +572,7 @@ async fn advance(
                     "the node did not join the cluster in time",
                 )
             };
+            registration_outcome(ctx, claim, false).await;
             ctx.catalog
                 .unavailable
                 .mark(&flavor, &zone_of(claim), reason);
@@ -550,6 +617,7 @@ async fn advance(
         })
         .await;
         if r.is_ok() {
+            registration_outcome(ctx, claim, true).await;
             ctx.metrics
                 .nodeclaims_registered
                 .get_or_create(&ClaimLabels {

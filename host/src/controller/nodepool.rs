@@ -226,6 +226,7 @@ pub async fn reconcile(ctx: &Context, reported: &mut Reported) {
         let found = class.is_some();
         let generation = pool.metadata.generation;
         let now = (generation, verdict.clone(), found);
+        registration_health(ctx, pool).await;
         if reported.get(&name) == Some(&now) && up_to_date(pool, &verdict, found) {
             continue;
         }
@@ -370,6 +371,40 @@ async fn announce(ctx: &Context, pool: &NodePool, verdict: &Result<(), Invalid>,
         ctx.kube
             .event(pool, true, REASON_NODECLASS_NOT_FOUND, "Validate", message)
             .await;
+    }
+}
+
+/// Keeps `NodeRegistrationHealthy` to upstream's rule between launches: Unknown (awaiting
+/// reconciliation) with the launch outcomes forgotten when the NodePool changed since it was
+/// set; after a restart, the outcomes seeded from the condition.
+async fn registration_health(ctx: &Context, pool: &NodePool) {
+    use crate::api::nodepool::CONDITION_NODE_REGISTRATION_HEALTHY as HEALTHY;
+    let uid = pool.uid().unwrap_or_default();
+    match condition::find(pool.conditions(), HEALTHY) {
+        Some(c) if c.observed_generation == pool.metadata.generation => {
+            let known = match c.status {
+                ConditionStatus::True => Some(true),
+                ConditionStatus::False => Some(false),
+                ConditionStatus::Unknown => None,
+            };
+            ctx.model.registration().seed(&uid, known);
+        }
+        _ => {
+            ctx.model.registration().reset(&uid);
+            let api: Api<NodePool> = Api::all(ctx.kube.client.clone());
+            let r = super::status::update(&api, &ctx.clock, pool, |s, at| {
+                at.conditions(&mut s.conditions).set(
+                    HEALTHY,
+                    ConditionStatus::Unknown,
+                    "AwaitingReconciliation",
+                    "object is awaiting reconciliation",
+                )
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::warn!(nodepool = %pool.name_any(), error = %e, "cannot update NodeRegistrationHealthy");
+            }
+        }
     }
 }
 

@@ -220,7 +220,7 @@ async fn warn_unplaced<'a>(ctx: &Context, pods: impl Iterator<Item = (&'a Object
             } else {
                 why
             };
-            (p, format!("Failed to schedule pod: {why}"))
+            (p, format!("Failed to schedule pod, {why}"))
         })
         .collect();
     tell_pods(ctx, notes, PendingPods::warn, true, "FailedScheduling").await;
@@ -362,19 +362,34 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
             )
             .await;
     }
-    // Pods waiting for a node already on its way.
-    let claim_names: std::collections::HashSet<String> =
-        claims.iter().map(|c| c.name_any()).collect();
+    // Pods waiting for a node already on its way: named as upstream does, the NodeClaim and
+    // its node as far as they are known.
+    let node_of = |c: &NodeClaim| {
+        c.status
+            .as_ref()
+            .map(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty())
+    };
     let in_flight: Vec<(&String, String)> = plans
         .iter()
         .flat_map(|p| &p.on_in_flight)
         .map(|(pod, target)| {
-            let kind = if claim_names.contains(target) {
-                "nodeclaim"
-            } else {
-                "node"
+            let (claim, node) = match claims.iter().find(|c| &c.name_any() == target) {
+                Some(c) => (Some(target.clone()), node_of(c)),
+                None => (
+                    claims
+                        .iter()
+                        .find(|c| node_of(c).as_ref() == Some(target))
+                        .map(|c| c.name_any()),
+                    Some(target.clone()),
+                ),
             };
-            (pod, format!("{kind}/{target}"))
+            let parts: Vec<String> = claim
+                .map(|c| format!("nodeclaim/{c}"))
+                .into_iter()
+                .chain(node.map(|n| format!("node/{n}")))
+                .collect();
+            (pod, parts.join(", "))
         })
         .collect();
     nominate(ctx, in_flight.iter().map(|(p, t)| (*p, t.as_str()))).await;

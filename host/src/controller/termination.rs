@@ -193,6 +193,24 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
         }
     };
     tracing::debug!(nodeclaim = %name, node = %node_name, ?step, "drain step");
+    if step != DrainStep::Drained
+        && crate::api::condition::find(claim.conditions(), CONDITION_DRAINED).is_none()
+    {
+        // Upstream's mark of a drain under way.
+        let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
+        let r = super::status::update(&api, &ctx.clock, claim, |status, at| {
+            at.conditions(&mut status.conditions).set(
+                CONDITION_DRAINED,
+                ConditionStatus::Unknown,
+                "Draining",
+                "Draining",
+            )
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(nodeclaim = %name, error = %e, "cannot mark the NodeClaim draining");
+        }
+    }
     match step {
         DrainStep::Drained => {
             mark_drained(ctx, claim).await;

@@ -707,6 +707,7 @@ impl Sim<'_, '_> {
                     do_not_disrupt,
                     // Traces have no PodDisruptionBudgets.
                     pdb_blocked: false,
+                    blocked_by: Vec::new(),
                     busy: busy.contains(id),
                     expire_after: pool.expire_after.clone(),
                 }

@@ -123,6 +123,40 @@ async fn registration_timeout_removes_the_node_and_provisions_elsewhere() {
     .await;
 }
 
+/// Two launches in a row whose nodes never register (half of upstream's window of four) turn
+/// the NodePool's `NodeRegistrationHealthy` False, as upstream words it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_never_register_turn_node_registration_healthy_false() {
+    let mut env = env_with_pool(json!([
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]},
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-par-a"]}]))
+    .await;
+    env.never_register("eu-west-par-a");
+    let mut args = ONE_BATCH.to_vec();
+    args.extend(["--registration-timeout", "3m"]);
+    env.start_controller(&args).await;
+    env.pods("inflate", 1, "500m", "512Mi", json!({})).await;
+    let pools: kube::Api<karpenter_ovhcloud::api::NodePool> = kube::Api::all(env.client.clone());
+    let unhealthy = eventually("NodeRegistrationHealthy False", 90, || async {
+        let pool = pools.get("demo-pool").await.ok()?;
+        karpenter_ovhcloud::api::condition::find(pool.conditions(), "NodeRegistrationHealthy")
+            .filter(|c| c.status == karpenter_ovhcloud::api::ConditionStatus::False)
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        (unhealthy.reason.as_str(), unhealthy.message.as_str()),
+        ("RegistrationFailed", "Failed to register node")
+    );
+    // Two registration timeouts it took: one per flavor of the zone.
+    let timeouts = crate::controller_common::events(&env.client)
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("RegistrationTimeout"))
+        .count();
+    assert!(timeouts >= 2, "{timeouts} registration timeouts");
+}
+
 /// OVH refuses every node for lack of vCPU quota: each refusal deletes its NodeClaim with
 /// OVH's reason and marks the offering unavailable, the pod and the NodePool say why, and the
 /// controller stops asking (no hot loop while the offerings stay unavailable).

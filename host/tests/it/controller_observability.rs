@@ -165,7 +165,7 @@ async fn pods_get_nominated_and_unplaceable_pods_a_warning() {
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     let note = warning.note.unwrap_or_default();
     assert!(
-        note.starts_with("Failed to schedule pod: ")
+        note.starts_with("Failed to schedule pod, ")
             && note.contains("NodePool demo-pool")
             && note.contains("exceeds the allocatable of every eligible flavor"),
         "{note}"

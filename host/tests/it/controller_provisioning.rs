@@ -65,6 +65,17 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
     assert_eq!(pool["flavor"], "b3-8");
     assert_eq!(pool["availabilityZones"], json!(["eu-west-par-a"]));
 
+    // Its first launch registered: the NodePool's registration is healthy.
+    let pools: kube::Api<karpenter_ovhcloud::api::NodePool> = kube::Api::all(env.client.clone());
+    eventually("NodeRegistrationHealthy True", 60, || async {
+        pools
+            .get("demo-pool")
+            .await
+            .ok()?
+            .is_condition_true("NodeRegistrationHealthy")
+            .then_some(())
+    })
+    .await;
     let ready = env.initialized_claim(90).await;
     assert!(ready.is_condition_true(CONDITION_LAUNCHED));
     assert!(ready.is_condition_true(CONDITION_REGISTERED));

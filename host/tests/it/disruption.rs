@@ -17,6 +17,20 @@ use serde_json::{json, Value};
 use crate::controller_common::cluster::{nodepool, World};
 use crate::controller_common::eventually;
 
+/// Waits (bounded) for an Event of `reason` whose note satisfies `says`; its note.
+async fn event_saying(w: &World, reason: &str, says: impl Fn(&str) -> bool) -> String {
+    let what = format!("an Event {reason}");
+    eventually(&what, 30, || async {
+        crate::controller_common::events(&w.client)
+            .await
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .filter_map(|e| e.note)
+            .find(|n| says(n))
+    })
+    .await
+}
+
 /// `replicas` pods of 500m / 512Mi of Deployment `name`, on NodePool `demo-pool`.
 async fn deploy_on_demo_pool(w: &World, name: &str, replicas: i32) {
     w.deploy(
@@ -66,18 +80,37 @@ async fn scale_down_consolidates_onto_the_cheapest_capacity() {
 /// replacement is initialized before the b3-32 drains, and the small pod moves over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn underused_b3_32_is_replaced_by_a_b3_8() {
-    replacement_case("multi-flavor", json!({}), json!({}), true).await;
+    let w = replacement_case("multi-flavor", json!({}), json!({}), true).await;
+    // Upstream's Events: the replacement launching, the old NodeClaim and Node terminating.
+    event_saying(&w, "DisruptionLaunching", |n| {
+        n == "Launching NodeClaim: Underutilized"
+    })
+    .await;
+    event_saying(&w, "DisruptionTerminating", |n| {
+        n == "Disrupting NodeClaim: Underutilized"
+    })
+    .await;
+    event_saying(&w, "DisruptionTerminating", |n| {
+        n == "Disrupting Node: Underutilized"
+    })
+    .await;
 }
 
 /// `karpenter.sh/do-not-disrupt` on the pod keeps the under-used b3-32.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn do_not_disrupt_keeps_the_node() {
-    replacement_case(
+    let w = replacement_case(
         "multi-flavor",
         json!({}),
         json!({"annotations": {"karpenter.sh/do-not-disrupt": "true"}}),
         false,
     )
+    .await;
+    // Said as upstream says it, naming the pod.
+    event_saying(&w, "DisruptionBlocked", |n| {
+        n.starts_with(r#"Pod has "karpenter.sh/do-not-disrupt" annotation (Pod="#)
+            && n.contains("/small-workload-")
+    })
     .await;
 }
 
@@ -91,6 +124,10 @@ async fn when_empty_never_moves_running_pods() {
         json!({}),
         false,
     )
+    .await;
+    event_saying(&w, "Unconsolidatable", |n| {
+        n == r#"NodePool "multi-flavor" has consolidation policy WhenEmpty, but node is not empty"#
+    })
     .await;
     w.scale("small-workload", 0).await;
     eventually("the empty b3-32 removed", 40, || async {
@@ -120,6 +157,19 @@ async fn a_zero_budget_blocks_disruption() {
         "a zero budget keeps the empty node"
     );
     assert!(w.log().contains("blocked by the NodePool's budget"));
+    event_saying(&w, "DisruptionBlocked", |n| {
+        n == "No allowed disruptions for disruption reason Empty due to blocking budget"
+    })
+    .await;
+    // Empty past consolidateAfter: consolidatable, only the budget holds it.
+    assert!(
+        w.claims()
+            .await
+            .iter()
+            .all(|c| c.is_condition_true("Consolidatable")),
+        "{:?}",
+        w.claims().await
+    );
     Api::<NodePool>::all(w.client.clone())
         .patch(
             "demo-pool",
@@ -304,6 +354,14 @@ async fn expiry_replaces_the_node() {
     })
     .await;
     assert!(w.log().contains("disruption expiration"));
+    event_saying(&w, "Unconsolidatable", |n| {
+        n == r#"NodePool "demo-pool" has consolidation disabled"#
+    })
+    .await;
+    event_saying(&w, "DisruptionTerminating", |n| {
+        n == "Disrupting NodeClaim: Expired"
+    })
+    .await;
 }
 
 /// A "never consolidate" policy swapped into the consolidation ConfigMap stops consolidation
