@@ -18,7 +18,7 @@
 
 use super::disruption_metrics as metrics;
 use crate::disruption::cluster::ClusterView;
-use crate::disruption::{decide, drift, pass, plan};
+use crate::disruption::{budget, decide, drift, pass, plan};
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +35,7 @@ use crate::api::nodeclaim::{
 };
 use crate::api::{NodeClaim, NodePool};
 use crate::controller::context::Context;
+use crate::controller::metrics::{ControllerLabels, CreatedLabels, DISRUPTION};
 use crate::controller::provisioning::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
 use crate::controller::watch::{claim_node, list, readable};
 use crate::policy::types::consolidation::ConsolidationRequest;
@@ -154,10 +155,30 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     .plan_input(&ctx.clock);
     let facts = input.nodes.clone();
     let pool_facts = input.nodepools.clone();
+    // What each NodePool's budgets allow now (upstream's gauges; a command over budget waits).
+    let mut allowed = Vec::new();
+    let mut consuming = Vec::new();
+    for np in &input.nodepools {
+        for (reason, label) in metrics::BUDGET_REASONS {
+            let labels = metrics::BudgetLabels {
+                nodepool: np.settings.name.clone(),
+                reason: label.into(),
+            };
+            let allows = budget::allowed(&np.budgets, reason, np.total, 0, input.now);
+            allowed.push((labels.clone(), f64::from(allows)));
+            consuming.push((labels, f64::from(np.disrupting)));
+        }
+    }
+    ctx.metrics.disruption.allowed_disruptions.replace(allowed);
+    ctx.metrics
+        .disruption
+        .nodes_consuming_budgets
+        .replace(consuming);
     // The memory goes to the blocking task and comes back with the plan (a panic there
     // forgets it, as a restart would).
     let memory = std::mem::take(&mut state.memory);
     let clock = ctx.clock.clone();
+    let started = std::time::Instant::now();
     let (planned, memory) = tokio::task::spawn_blocking(move || {
         let primary = WasmFlavorPolicy::active(&set);
         let fallback = WasmFlavorPolicy::default_policy(&set);
@@ -179,18 +200,25 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     })
     .await?;
     state.memory = memory;
+    ctx.metrics
+        .scheduling_duration
+        .get_or_create(&ControllerLabels {
+            controller: DISRUPTION.into(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    count_eligible(ctx, &planned.candidates, &drifted, &nodepools);
 
     if let Some(e) = &planned.policy_error {
         tracing::warn!(error = %e, "no consolidation decision this pass");
     }
     for r in &planned.refused {
         tracing::debug!(nodes = ?r.nodes, why = %r.why, "consolidation command refused");
+        let consolidation_type = if r.nodes.len() > 1 { "multi" } else { "single" };
         ctx.metrics
             .disruption
-            .commands_refused
-            .get_or_create(&metrics::ReasonLabels {
-                nodepool: "-".into(),
-                reason: "validation".into(),
+            .failed_validations
+            .get_or_create(&metrics::ConsolidationTypeLabels {
+                consolidation_type: consolidation_type.into(),
             })
             .inc();
     }
@@ -237,14 +265,6 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
                             .await;
                     }
                 }
-                ctx.metrics
-                    .disruption
-                    .commands_refused
-                    .get_or_create(&metrics::ReasonLabels {
-                        nodepool: command.nodepool.clone(),
-                        reason: "budget".into(),
-                    })
-                    .inc();
             }
             pass::Verdict::Validating => {
                 tracing::debug!(nodepool = %command.nodepool, nodes = ?command.nodes, "consolidation chosen; validating again after the delay");
@@ -389,6 +409,56 @@ async fn explain_candidates(
     state.announced.retain(|claim, _| seen.contains(claim));
 }
 
+/// Sets `karpenter_voluntary_disruption_eligible_nodes`: the candidates each disruption
+/// method could act on, as upstream counts them (disruptable nodes; consolidatable and empty,
+/// consolidatable under a NodePool that allows more than empty nodes, drifted).
+fn count_eligible(
+    ctx: &Context,
+    candidates: &[Candidate],
+    drifted: &HashMap<String, String>,
+    nodepools: &[NodePool],
+) {
+    let (mut empty, mut underutilized, mut drifted_nodes) = (0, 0, 0);
+    for c in candidates.iter().filter(|c| c.disruptable) {
+        if drifted.contains_key(&c.claim) {
+            drifted_nodes += 1;
+        }
+        if !c.consolidatable {
+            continue;
+        }
+        let is_empty = ctx
+            .model
+            .cluster()
+            .pods_on(&c.node)
+            .iter()
+            .all(|p| p.daemon);
+        if is_empty {
+            empty += 1;
+        }
+        let when_empty = nodepools.iter().any(|p| {
+            p.name_any() == c.nodepool
+                && p.spec.disruption.consolidation_policy
+                    == crate::api::nodepool::ConsolidationPolicy::WhenEmpty
+        });
+        if !when_empty {
+            underutilized += 1;
+        }
+    }
+    for (reason, n) in [
+        ("empty", empty),
+        ("underutilized", underutilized),
+        ("drifted", drifted_nodes),
+    ] {
+        ctx.metrics
+            .disruption
+            .eligible_nodes
+            .get_or_create(&metrics::ReasonLabels {
+                reason: reason.into(),
+            })
+            .set(n);
+    }
+}
+
 /// Removes the Drifted condition of a NodeClaim that matches its NodePool and class again (the
 /// change was undone before the node was replaced), as upstream does.
 async fn clear_drifted(ctx: &Context, claim: &NodeClaim) {
@@ -484,12 +554,29 @@ async fn execute(
     if command.reason != Reason::Expired {
         disruption_reason(ctx, &command.claims, Some(command.reason)).await;
     }
+    let decision = if command.replacements.is_empty() {
+        "delete"
+    } else {
+        "replace"
+    };
+    let consolidation_type = metrics::consolidation_type(command.reason, command.nodes.len());
     ctx.metrics
         .disruption
-        .commands
-        .get_or_create(&metrics::ReasonLabels {
-            nodepool: command.nodepool.clone(),
+        .decisions
+        .get_or_create(&metrics::DecisionLabels {
+            decision: decision.into(),
             reason: command.reason.as_str().into(),
+            consolidation_type: consolidation_type.into(),
+        })
+        .inc();
+    ctx.metrics
+        .disruption
+        .decisions_by_nodepool
+        .get_or_create(&metrics::NodePoolDecisionLabels {
+            nodepool: command.nodepool.clone(),
+            decision: decision.into(),
+            reason: command.reason.as_str().into(),
+            consolidation_type: consolidation_type.into(),
         })
         .inc();
     if command.replacements.is_empty() {
@@ -512,9 +599,10 @@ async fn execute(
                 ctx.model.cluster().apply_claim(&name, node);
                 ctx.metrics
                     .nodeclaims_created
-                    .get_or_create(&crate::controller::metrics::ClaimLabels {
+                    .get_or_create(&CreatedLabels {
+                        reason: command.reason.as_str().into(),
                         nodepool: spec.nodepool.clone(),
-                        reason: kind.into(),
+                        min_values_relaxed: "false".into(),
                     })
                     .inc();
                 tracing::info!(nodeclaim = %name, flavor = %spec.flavor, zone = %spec.zone,
@@ -585,14 +673,6 @@ async fn finish(ctx: &Context, command: &Command) {
                 .await;
         }
         crate::controller::lifecycle::remove_claim(ctx, &claim, reason).await;
-        ctx.metrics
-            .disruption
-            .nodes_disrupted
-            .get_or_create(&metrics::ReasonLabels {
-                nodepool: command.nodepool.clone(),
-                reason: command.reason.as_str().into(),
-            })
-            .inc();
     }
     if command.savings_per_hour > 0.0 {
         ctx.metrics

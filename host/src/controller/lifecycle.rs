@@ -14,6 +14,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -24,7 +25,10 @@ use crate::api::nodeclaim::{CONDITION_INITIALIZED, CONDITION_LAUNCHED, CONDITION
 use crate::api::nodeclass::is_three_az;
 use crate::api::NodeClaim;
 use crate::controller::context::{Caches, Context};
-use crate::controller::metrics::ClaimLabels;
+use crate::controller::metrics::{
+    consolidation_policy, resource_type, resource_value, snake_case, DisruptedLabels, NodeLabels,
+    NodePoolLabels, ResourceLabels, TerminatedLabels,
+};
 use crate::lifecycle::rules::{self, liveness, node_patch, Liveness};
 use crate::ovh::Node as OvhNode;
 use crate::pools::{pool_settings, ClaimView, OvhView, PoolKeeper, Settings};
@@ -93,6 +97,71 @@ fn flavor_of(claim: &NodeClaim) -> String {
         .unwrap_or_default()
 }
 
+/// The `capacity_type` label of a NodeClaim (`on-demand`: OVH sells nothing else).
+fn capacity_type_of(claim: &NodeClaim) -> String {
+    claim
+        .labels()
+        .get(labels::CAPACITY_TYPE)
+        .cloned()
+        .unwrap_or_else(|| labels::CAPACITY_TYPE_ON_DEMAND.to_string())
+}
+
+/// The `{nodepool}` label of a NodeClaim.
+fn nodepool_label(claim: &NodeClaim) -> NodePoolLabels {
+    NodePoolLabels {
+        nodepool: claim.nodepool_name().unwrap_or_default().to_string(),
+    }
+}
+
+/// The `{nodepool, zone}` labels of a NodeClaim's node.
+fn node_labels(claim: &NodeClaim) -> NodeLabels {
+    NodeLabels {
+        nodepool: claim.nodepool_name().unwrap_or_default().to_string(),
+        zone: zone_of(claim),
+    }
+}
+
+/// Upstream's labels of `karpenter_nodeclaims_disrupted_total` for a NodeClaim deleted for
+/// `reason` (an Event reason).
+fn disrupted_labels(ctx: &Context, claim: &NodeClaim, reason: &str) -> DisruptedLabels {
+    let nodepool = claim.nodepool_name().unwrap_or_default().to_string();
+    // Drift also deletes through disruption: only consolidation names a policy.
+    let policy = if matches!(reason, "Empty" | "Underutilized") {
+        ctx.kube
+            .caches
+            .nodepools
+            .state()
+            .iter()
+            .filter_map(|o| o.parsed.as_ref().ok())
+            .find(|p| p.name_any() == nodepool)
+            .map(|p| consolidation_policy(p.spec.disruption.consolidation_policy))
+            .unwrap_or_default()
+    } else {
+        ""
+    };
+    let termination_mode = match claim
+        .spec
+        .termination_grace_period
+        .as_ref()
+        .map(|d| d.duration())
+    {
+        None => "graceful",
+        Some(Ok(d)) if d.is_zero() => "forceful",
+        Some(_) => "eventual",
+    };
+    DisruptedLabels {
+        reason: match reason {
+            // The OVH node vanished or failed: upstream's garbage collection.
+            "NodeVanished" | "LaunchFailed" => "garbage_collected".to_string(),
+            other => snake_case(other),
+        },
+        nodepool,
+        capacity_type: capacity_type_of(claim),
+        consolidation_policy: policy.to_string(),
+        termination_mode: termination_mode.to_string(),
+    }
+}
+
 /// Attempts of [`patch_node`] (each after a conflict: someone else wrote the node meanwhile).
 const NODE_PATCH_ATTEMPTS: usize = 5;
 
@@ -147,11 +216,8 @@ pub async fn remove_claim(ctx: &Context, claim: &NodeClaim, reason: &str) {
         return;
     }
     ctx.metrics
-        .nodeclaims_terminated
-        .get_or_create(&ClaimLabels {
-            nodepool: claim.nodepool_name().unwrap_or("-").to_string(),
-            reason: reason.to_string(),
-        })
+        .nodeclaims_disrupted
+        .get_or_create(&disrupted_labels(ctx, claim, reason))
         .inc();
 }
 
@@ -278,6 +344,7 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
             &views,
             settings,
             ctx.clock.now(),
+            &ctx.metrics.cloudprovider,
         )
         .await?;
     let by_name: BTreeMap<String, &NodeClaim> = claims.iter().map(|c| (c.name_any(), c)).collect();
@@ -349,26 +416,26 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
         .collect()
         .await;
     wake |= woken.into_iter().any(|w| w);
-    // Gauges and NodePool status (nodes and resources of their live NodeClaims).
+    // Gauges and NodePool status (nodes, resources and hourly cost of their live NodeClaims).
     let per_pool = {
         let catalog = ctx.catalog.read();
         let live: Vec<&NodeClaim> = claims
             .iter()
             .filter(|c| c.metadata.deletion_timestamp.is_none())
             .collect();
-        ctx.metrics.managed_nodes.set(live.len() as i64);
         ctx.metrics.hourly_cost.set(
             live.iter()
                 .filter_map(|c| catalog.1.get(&flavor_of(c)))
                 .map(|f| f.hourly)
                 .sum(),
         );
-        let mut per_pool: BTreeMap<String, (i64, crate::scheduling::Resources)> = BTreeMap::new();
+        let mut per_pool: BTreeMap<String, PoolUse> = BTreeMap::new();
         for c in &live {
             if let (Some(pool), Some(f)) = (c.nodepool_name(), catalog.1.get(&flavor_of(c))) {
                 let e = per_pool.entry(pool.to_string()).or_default();
                 e.0 += 1;
                 e.1 += f.capacity;
+                e.2 += f.hourly;
             }
         }
         per_pool
@@ -381,28 +448,58 @@ pub async fn reconcile_with(ctx: &Arc<Context>, keeper: &mut PoolKeeper) -> anyh
     Ok(())
 }
 
-async fn update_nodepools(
-    ctx: &Context,
-    per_pool: &BTreeMap<String, (i64, crate::scheduling::Resources)>,
-) {
+/// What the live NodeClaims of one NodePool use: nodes, resources, hourly price (EUR).
+type PoolUse = (i64, crate::scheduling::Resources, f64);
+
+/// Writes each NodePool's `status.nodes` and `status.resources`, and sets upstream's
+/// `karpenter_nodepools_usage`, `_limit` and `_cost_total` from them and `spec.limits`.
+async fn update_nodepools(ctx: &Context, per_pool: &BTreeMap<String, PoolUse>) {
+    let mut usage = Vec::new();
+    let mut limits = Vec::new();
+    let mut cost = Vec::new();
+    let mut patches = Vec::new();
     for pool in crate::controller::watch::readable(&ctx.kube.caches.nodepools) {
-        let (nodes, used) = per_pool.get(&pool.name_any()).copied().unwrap_or_default();
+        let name = pool.name_any();
+        let (nodes, used, hourly) = per_pool.get(&name).copied().unwrap_or_default();
         let status = pool.status.clone().unwrap_or_default();
         let mut resources = crate::scheduling::convert::resource_list(&used);
-        resources.insert(
-            "nodes".into(),
-            k8s_openapi::apimachinery::pkg::api::resource::Quantity(nodes.to_string()),
-        );
-        if status.nodes == nodes && status.resources == resources {
-            continue;
+        resources.insert("nodes".into(), Quantity(nodes.to_string()));
+        usage.extend(resource_series(&name, &resources));
+        limits.extend(resource_series(&name, &pool.spec.limits));
+        cost.push((
+            NodePoolLabels {
+                nodepool: name.clone(),
+            },
+            hourly,
+        ));
+        if status.nodes != nodes || status.resources != resources {
+            patches.push((name, json!({"nodes": nodes, "resources": resources})));
         }
-        ctx.kube
-            .patch_nodepool_status(
-                &pool.name_any(),
-                json!({"nodes": nodes, "resources": resources}),
-            )
-            .await;
     }
+    // The gauges first: once the status shows a figure, /metrics does too.
+    ctx.metrics.nodepools_usage.replace(usage);
+    ctx.metrics.nodepools_limit.replace(limits);
+    ctx.metrics.nodepools_cost.replace(cost);
+    for (name, patch) in patches {
+        ctx.kube.patch_nodepool_status(&name, patch).await;
+    }
+}
+
+/// The series of a resource list of NodePool `nodepool`, labelled and valued as upstream's
+/// `karpenter_nodepools_usage` and `_limit` (CPU in cores, memory in bytes).
+fn resource_series(
+    nodepool: &str,
+    list: &BTreeMap<String, Quantity>,
+) -> Vec<(ResourceLabels, f64)> {
+    list.iter()
+        .filter_map(|(resource, quantity)| {
+            let labels = ResourceLabels {
+                resource_type: resource_type(resource),
+                nodepool: nodepool.to_string(),
+            };
+            Some((labels, resource_value(resource, quantity)?))
+        })
+        .collect()
 }
 
 /// Records that `node` backs `claim`: its OVH node id (label), providerID, Launched.
@@ -435,10 +532,7 @@ async fn bind(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim, node: &Ovh
     }
     ctx.metrics
         .nodeclaims_launched
-        .get_or_create(&ClaimLabels {
-            nodepool: claim.nodepool_name().unwrap_or("-").into(),
-            reason: "-".into(),
-        })
+        .get_or_create(&nodepool_label(claim))
         .inc();
     tracing::info!(nodeclaim = %name, ovh_node = %node.id, node_name = %node.name,
         provider_id = provider_id.as_deref().unwrap_or("-"), "OVH node bound to NodeClaim");
@@ -483,7 +577,24 @@ async fn release(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim) {
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => tracing::info!(nodeclaim = %name, "NodeClaim terminated: OVH node gone"),
+        Ok(_) => {
+            ctx.metrics
+                .nodeclaims_terminated
+                .get_or_create(&TerminatedLabels {
+                    nodepool: claim.nodepool_name().unwrap_or_default().to_string(),
+                    capacity_type: capacity_type_of(claim),
+                    zone: zone_of(claim),
+                })
+                .inc();
+            // Its Node is gone too (deleted here, or already by MKS with the OVH node).
+            if !node_name.is_empty() {
+                ctx.metrics
+                    .nodes_terminated
+                    .get_or_create(&node_labels(claim))
+                    .inc();
+            }
+            tracing::info!(nodeclaim = %name, "NodeClaim terminated: OVH node gone")
+        }
         Err(e) => {
             tracing::warn!(nodeclaim = %name, error = %e, "cannot remove the termination finalizer")
         }
@@ -619,11 +730,8 @@ async fn advance(
         if r.is_ok() {
             registration_outcome(ctx, claim, true).await;
             ctx.metrics
-                .nodeclaims_registered
-                .get_or_create(&ClaimLabels {
-                    nodepool: claim.nodepool_name().unwrap_or("-").into(),
-                    reason: "-".into(),
-                })
+                .nodes_created
+                .get_or_create(&node_labels(claim))
                 .inc();
             tracing::info!(nodeclaim = %name, node = %node_name, "NodeClaim registered");
             ctx.kube
@@ -663,10 +771,7 @@ async fn advance(
                     .await;
                 ctx.metrics
                     .nodeclaims_initialized
-                    .get_or_create(&ClaimLabels {
-                        nodepool: claim.nodepool_name().unwrap_or("-").into(),
-                        reason: "-".into(),
-                    })
+                    .get_or_create(&nodepool_label(claim))
                     .inc();
                 tracing::info!(nodeclaim = %name, node = %node_name, "NodeClaim initialized");
                 ctx.kube

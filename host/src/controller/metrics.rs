@@ -1,23 +1,185 @@
-//! Prometheus metrics of the controller (the policy runtime registers its own).
+//! Prometheus metrics of the controller (the policy runtime registers its own). Upstream
+//! Karpenter's families keep upstream's names, labels and types (`karpenter_nodeclaims_*`,
+//! `karpenter_nodes_*`, `karpenter_nodepools_*`, `karpenter_scheduler_*`,
+//! `karpenter_pods_*`, `karpenter_cloudprovider_*`, `karpenter_voluntary_disruption_*`), so
+//! that dashboards and alerts written for Karpenter work; what only this provider has stays
+//! under `karpenter_ovhcloud_*`.
 
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
 
 use super::disruption_metrics::DisruptionMetrics;
-use crate::ovh::RequestMetrics;
+use crate::api::nodepool::ConsolidationPolicy;
+use crate::api::quantity::parse_quantity;
+use crate::ovh::metrics::karpenter_duration_histogram;
+use crate::ovh::{CloudProviderMetrics, RequestMetrics};
 
-/// Labels of NodeClaim counters.
+/// The `controller` label of the provisioning pass (upstream's provisioner).
+pub const PROVISIONER: &str = "provisioner";
+/// The `controller` label of the disruption pass's simulations.
+pub const DISRUPTION: &str = "disruption";
+
+/// Labels `{reason, nodepool, min_values_relaxed}` of `karpenter_nodeclaims_created_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ClaimLabels {
+pub struct CreatedLabels {
+    /// `provisioned`, or the lower-case disruption reason of a replacement.
+    pub reason: String,
     /// NodePool.
     pub nodepool: String,
-    /// Why (terminations), or `-`.
+    /// `true` when the NodeClaim's minValues were relaxed (never here: `false`).
+    pub min_values_relaxed: String,
+}
+
+/// Labels `{nodepool, capacity_type, zone}` of `karpenter_nodeclaims_terminated_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TerminatedLabels {
+    /// NodePool.
+    pub nodepool: String,
+    /// `on-demand`.
+    pub capacity_type: String,
+    /// Zone (empty in a one-zone region).
+    pub zone: String,
+}
+
+/// Labels of `karpenter_nodeclaims_disrupted_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DisruptedLabels {
+    /// Snake case: `empty`, `underutilized`, `drifted`, `expired`, `launch_timeout`,
+    /// `registration_timeout`, `insufficient_capacity`, `garbage_collected`.
     pub reason: String,
+    /// NodePool.
+    pub nodepool: String,
+    /// `on-demand`.
+    pub capacity_type: String,
+    /// The NodePool's consolidation policy in snake case for consolidation, else empty.
+    pub consolidation_policy: String,
+    /// `graceful` (no terminationGracePeriod), `eventual` or `forceful` (0s).
+    pub termination_mode: String,
+}
+
+/// Labels `{nodepool, zone}` of `karpenter_nodes_created_total` and `_terminated_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    /// NodePool.
+    pub nodepool: String,
+    /// Zone.
+    pub zone: String,
+}
+
+/// Labels `{resource_type, nodepool}` of `karpenter_nodepools_usage` and `_limit`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// The resource name in lower case with `-` as `_`: `cpu`, `memory`, `pods`,
+    /// `ephemeral_storage`, `nodes`, `nvidia.com/gpu`...
+    pub resource_type: String,
+    /// NodePool.
+    pub nodepool: String,
+}
+
+/// Labels `{nodepool}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodePoolLabels {
+    /// NodePool.
+    pub nodepool: String,
+}
+
+/// Labels `{controller}` of the `karpenter_scheduler_*` families.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    /// [`PROVISIONER`] or [`DISRUPTION`].
+    pub controller: String,
+}
+
+/// A gauge family whose series are rewritten all at once: a series not in the new set is
+/// removed, so a deleted NodePool leaves no stale series behind.
+#[derive(Debug)]
+pub struct GaugeSet<S> {
+    family: Family<S, Gauge<f64, AtomicU64>>,
+    written: Mutex<HashSet<S>>,
+}
+
+impl<S: Clone + Hash + Eq> Default for GaugeSet<S> {
+    fn default() -> Self {
+        Self {
+            family: Family::default(),
+            written: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+impl<S: Clone + Hash + Eq> GaugeSet<S> {
+    /// The family (to register).
+    pub fn family(&self) -> Family<S, Gauge<f64, AtomicU64>> {
+        self.family.clone()
+    }
+
+    /// Sets every series of `values` and removes the others.
+    pub fn replace(&self, values: impl IntoIterator<Item = (S, f64)>) {
+        let mut written = self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = HashSet::new();
+        for (labels, value) in values {
+            self.family.get_or_create(&labels).set(value);
+            now.insert(labels);
+        }
+        for stale in written.difference(&now) {
+            self.family.remove(stale);
+        }
+        *written = now;
+    }
+}
+
+/// Upstream's `resource_type` label of a resource name: lower case, `-` as `_`.
+pub fn resource_type(name: &str) -> String {
+    name.to_lowercase().replace('-', "_")
+}
+
+/// Upstream's value of a quantity: CPU in cores, anything else in whole units (bytes, pods,
+/// nodes); None when it cannot be read.
+pub fn resource_value(name: &str, quantity: &Quantity) -> Option<f64> {
+    let amount = parse_quantity(quantity).ok()?;
+    Some(if name == "cpu" {
+        amount.millis_ceil() as f64 / 1000.0
+    } else {
+        amount.units_ceil() as f64
+    })
+}
+
+/// `CamelCase` as `snake_case` (upstream's `pretty.ToSnakeCase` on reasons and policies).
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `consolidation_policy` label of a NodePool's policy.
+pub fn consolidation_policy(policy: ConsolidationPolicy) -> &'static str {
+    match policy {
+        ConsolidationPolicy::WhenEmpty => "when_empty",
+        ConsolidationPolicy::WhenEmptyOrUnderutilized => "when_empty_or_underutilized",
+        ConsolidationPolicy::Balanced => "balanced",
+    }
 }
 
 /// The controller's metrics.
@@ -25,77 +187,156 @@ pub struct ClaimLabels {
 pub struct Metrics {
     /// Every OVH request by endpoint and status (the OVH clients count into it).
     pub ovh: RequestMetrics,
-    /// NodeClaims created.
-    pub nodeclaims_created: Family<ClaimLabels, Counter>,
+    /// `karpenter_cloudprovider_*`: the pool pass's operations.
+    pub cloudprovider: CloudProviderMetrics,
+    /// `karpenter_nodeclaims_created_total{reason,nodepool,min_values_relaxed}`.
+    pub nodeclaims_created: Family<CreatedLabels, Counter>,
+    /// `karpenter_nodeclaims_terminated_total{nodepool,capacity_type,zone}`: finalizer gone.
+    pub nodeclaims_terminated: Family<TerminatedLabels, Counter>,
+    /// `karpenter_nodeclaims_disrupted_total{reason,nodepool,capacity_type,...}`: deleted
+    /// by the controller.
+    pub nodeclaims_disrupted: Family<DisruptedLabels, Counter>,
+    /// `karpenter_nodes_created_total{nodepool,zone}`: registered.
+    pub nodes_created: Family<NodeLabels, Counter>,
+    /// `karpenter_nodes_terminated_total{nodepool,zone}`: Node deleted.
+    pub nodes_terminated: Family<NodeLabels, Counter>,
+    /// `karpenter_nodepools_usage{resource_type,nodepool}`: the NodePool's `status.resources`.
+    pub nodepools_usage: GaugeSet<ResourceLabels>,
+    /// `karpenter_nodepools_limit{resource_type,nodepool}`: its `spec.limits`.
+    pub nodepools_limit: GaugeSet<ResourceLabels>,
+    /// `karpenter_nodepools_cost_total{nodepool}`: hourly price (EUR) of its live NodeClaims.
+    pub nodepools_cost: GaugeSet<NodePoolLabels>,
+    /// `karpenter_scheduler_scheduling_duration_seconds{controller}`: one scheduling
+    /// simulation (a provisioning pass, a disruption plan).
+    pub scheduling_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
+    /// `karpenter_scheduler_unschedulable_pods_count{controller}`: pods the last pass could
+    /// not place.
+    pub unschedulable_pods: Family<ControllerLabels, Gauge>,
+    /// `karpenter_pods_provisioning_bound_duration_seconds`: from a pod first seen pending
+    /// to bound, for pods the controller provisioned for (guide seconds: real seconds in
+    /// production).
+    pub pods_provisioning_bound: Histogram,
     /// NodeClaims launched (an OVH node bound to them).
-    pub nodeclaims_launched: Family<ClaimLabels, Counter>,
-    /// NodeClaims whose node registered.
-    pub nodeclaims_registered: Family<ClaimLabels, Counter>,
+    pub nodeclaims_launched: Family<NodePoolLabels, Counter>,
     /// NodeClaims whose node initialized.
-    pub nodeclaims_initialized: Family<ClaimLabels, Counter>,
-    /// NodeClaims terminated, by reason.
-    pub nodeclaims_terminated: Family<ClaimLabels, Counter>,
+    pub nodeclaims_initialized: Family<NodePoolLabels, Counter>,
     /// Provisioning batches.
     pub batches: Counter,
-    /// Duration of a provisioning pass (seconds).
-    pub batch_duration: Histogram,
-    /// Pods left unplaced by a pass.
-    pub pods_unplaced: Counter,
-    /// From first seen pending (unschedulable) to bound, for pods the controller provisioned
-    /// for (guide seconds: real seconds in production).
-    pub pod_pending_to_bound: Histogram,
     /// Hourly cost (EUR) of the nodes the controller manages.
     pub hourly_cost: Gauge<f64, AtomicU64>,
-    /// Managed nodes (NodeClaims not being deleted).
-    pub managed_nodes: Gauge,
     /// 1 while this replica leads.
     pub leader: Gauge,
-    /// Disruption's own metrics (under their own prefix).
+    /// Disruption's own metrics.
     pub disruption: DisruptionMetrics,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self {
+        let metrics = Self {
             ovh: RequestMetrics::default(),
+            cloudprovider: CloudProviderMetrics::default(),
             nodeclaims_created: Family::default(),
-            nodeclaims_launched: Family::default(),
-            nodeclaims_registered: Family::default(),
-            nodeclaims_initialized: Family::default(),
             nodeclaims_terminated: Family::default(),
+            nodeclaims_disrupted: Family::default(),
+            nodes_created: Family::default(),
+            nodes_terminated: Family::default(),
+            nodepools_usage: GaugeSet::default(),
+            nodepools_limit: GaugeSet::default(),
+            nodepools_cost: GaugeSet::default(),
+            scheduling_duration: Family::new_with_constructor(karpenter_duration_histogram),
+            unschedulable_pods: Family::default(),
+            pods_provisioning_bound: karpenter_duration_histogram(),
+            nodeclaims_launched: Family::default(),
+            nodeclaims_initialized: Family::default(),
             batches: Counter::default(),
-            batch_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
-            pods_unplaced: Counter::default(),
-            // 1 s .. ~68 min.
-            pod_pending_to_bound: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             hourly_cost: Gauge::default(),
-            managed_nodes: Gauge::default(),
             leader: Gauge::default(),
             disruption: DisruptionMetrics::default(),
+        };
+        // The scheduler's series exist from the start (nothing unschedulable yet).
+        for controller in [PROVISIONER, DISRUPTION] {
+            let labels = ControllerLabels {
+                controller: controller.into(),
+            };
+            drop(metrics.scheduling_duration.get_or_create(&labels));
         }
+        metrics
+            .unschedulable_pods
+            .get_or_create(&ControllerLabels {
+                controller: PROVISIONER.into(),
+            })
+            .set(0);
+        metrics
     }
 }
 
 impl Metrics {
-    /// Registers every metric under the `karpenter_ovhcloud` prefix.
+    /// Registers every metric: upstream's under their own names, ours under the
+    /// `karpenter_ovhcloud` prefix.
     pub fn register(&self, registry: &mut Registry) {
         self.ovh.register(registry);
+        self.cloudprovider.register(registry);
         self.disruption.register(registry);
-        let r = registry.sub_registry_with_prefix("karpenter_ovhcloud");
-        r.register(
-            "nodeclaims_created",
-            "NodeClaims created",
+        registry.register(
+            "karpenter_nodeclaims_created",
+            "Number of nodeclaims created in total by Karpenter. Labeled by reason the nodeclaim was created, the owning nodepool, and if min values was relaxed for this nodeclaim.",
             self.nodeclaims_created.clone(),
         );
+        registry.register(
+            "karpenter_nodeclaims_terminated",
+            "Number of nodeclaims terminated in total by Karpenter. Labeled by the owning nodepool, capacity type, and zone.",
+            self.nodeclaims_terminated.clone(),
+        );
+        registry.register(
+            "karpenter_nodeclaims_disrupted",
+            "Number of nodeclaims disrupted in total by Karpenter. Labeled by reason the nodeclaim was disrupted, the owning nodepool, the capacity type, the consolidation policy, and the termination mode.",
+            self.nodeclaims_disrupted.clone(),
+        );
+        registry.register(
+            "karpenter_nodes_created",
+            "Number of nodes created in total by Karpenter. Labeled by owning nodepool and zone.",
+            self.nodes_created.clone(),
+        );
+        registry.register(
+            "karpenter_nodes_terminated",
+            "Number of nodes terminated in total by Karpenter. Labeled by owning nodepool and zone.",
+            self.nodes_terminated.clone(),
+        );
+        registry.register(
+            "karpenter_nodepools_usage",
+            "The amount of resources that have been provisioned for a nodepool. Labeled by nodepool name and resource type.",
+            self.nodepools_usage.family(),
+        );
+        registry.register(
+            "karpenter_nodepools_limit",
+            "Limits specified on the nodepool that restrict the quantity of resources provisioned. Labeled by nodepool name and resource type.",
+            self.nodepools_limit.family(),
+        );
+        registry.register(
+            "karpenter_nodepools_cost_total",
+            "Hourly cost (EUR) of the nodepool's nodes at catalog prices. Not an authoritative source for billing.",
+            self.nodepools_cost.family(),
+        );
+        registry.register(
+            "karpenter_scheduler_scheduling_duration_seconds",
+            "Duration of scheduling simulations used for deprovisioning and provisioning in seconds.",
+            self.scheduling_duration.clone(),
+        );
+        registry.register(
+            "karpenter_scheduler_unschedulable_pods_count",
+            "The number of unschedulable Pods.",
+            self.unschedulable_pods.clone(),
+        );
+        registry.register(
+            "karpenter_pods_provisioning_bound_duration_seconds",
+            "The time from when Karpenter first thinks the pod can schedule until it binds. Note: this calculation assumes that every pod that is pending was provisioned by Karpenter.",
+            self.pods_provisioning_bound.clone(),
+        );
+        let r = registry.sub_registry_with_prefix("karpenter_ovhcloud");
         r.register(
             "nodeclaims_launched",
             "NodeClaims launched (an OVH node bound to them)",
             self.nodeclaims_launched.clone(),
-        );
-        r.register(
-            "nodeclaims_registered",
-            "NodeClaims whose node registered",
-            self.nodeclaims_registered.clone(),
         );
         r.register(
             "nodeclaims_initialized",
@@ -103,29 +344,9 @@ impl Metrics {
             self.nodeclaims_initialized.clone(),
         );
         r.register(
-            "nodeclaims_terminated",
-            "NodeClaims terminated, by reason",
-            self.nodeclaims_terminated.clone(),
-        );
-        r.register(
             "provisioning_batches",
             "Provisioning passes",
             self.batches.clone(),
-        );
-        r.register(
-            "provisioning_duration_seconds",
-            "Duration of a provisioning pass",
-            self.batch_duration.clone(),
-        );
-        r.register(
-            "pods_unplaced",
-            "Pods a provisioning pass could not place",
-            self.pods_unplaced.clone(),
-        );
-        r.register(
-            "pod_pending_to_bound_seconds",
-            "Time from a pod first seen pending to bound, for pods the controller provisioned for",
-            self.pod_pending_to_bound.clone(),
         );
         r.register(
             "managed_nodes_hourly_cost_eur",
@@ -133,14 +354,57 @@ impl Metrics {
             self.hourly_cost.clone(),
         );
         r.register(
-            "managed_nodes",
-            "NodeClaims not being deleted",
-            self.managed_nodes.clone(),
-        );
-        r.register(
             "leader",
             "1 while this replica holds the leader Lease",
             self.leader.clone(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_read_as_upstream_writes_them() {
+        assert_eq!(snake_case("LaunchTimeout"), "launch_timeout");
+        assert_eq!(snake_case("Empty"), "empty");
+        assert_eq!(resource_type("ephemeral-storage"), "ephemeral_storage");
+        assert_eq!(resource_value("cpu", &Quantity("1500m".into())), Some(1.5));
+        assert_eq!(
+            resource_value("memory", &Quantity("1Gi".into())),
+            Some(1073741824.0)
+        );
+        assert_eq!(resource_value("memory", &Quantity("lots".into())), None);
+    }
+
+    #[test]
+    fn a_gauge_set_forgets_the_series_it_no_longer_writes() {
+        let set: GaugeSet<NodePoolLabels> = GaugeSet::default();
+        let pool = |name: &str| NodePoolLabels {
+            nodepool: name.into(),
+        };
+        set.replace([(pool("a"), 1.0), (pool("b"), 2.0)]);
+        set.replace([(pool("b"), 3.0)]);
+        let family = set.family();
+        assert!(family.get(&pool("a")).is_none());
+        assert_eq!(family.get_or_create(&pool("b")).get(), 3.0);
+    }
+
+    #[test]
+    fn scheduler_series_exist_from_the_start() {
+        let mut registry = Registry::default();
+        Metrics::default().register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for name in [
+            "karpenter_scheduler_scheduling_duration_seconds_count{controller=\"provisioner\"} 0",
+            "karpenter_scheduler_unschedulable_pods_count{controller=\"provisioner\"} 0",
+            "karpenter_pods_provisioning_bound_duration_seconds_count 0",
+            "karpenter_cloudprovider_errors_total{controller=\"nodeclaim.lifecycle\",method=\"Create\",provider=\"ovhcloud\",error=\"\"} 0",
+            "karpenter_voluntary_disruption_eligible_nodes{reason=\"empty\"} 0",
+        ] {
+            assert!(text.contains(name), "{name} not in\n{text}");
+        }
     }
 }

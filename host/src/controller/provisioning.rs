@@ -18,6 +18,7 @@ use crate::api::{
     ResourceRequirements,
 };
 use crate::controller::context::{Caches, Context, Offerings, Policies};
+use crate::controller::metrics::{ControllerLabels, CreatedLabels, PROVISIONER};
 use crate::controller::watch::{claim_node, list, readable};
 use crate::policy::{ActivePolicy, World};
 use crate::provisioning::claims::NodeClaimSpec;
@@ -234,9 +235,11 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
     let pools = pool_specs(&ctx.kube.caches, &ctx.catalog, &claims);
     let mut snapshot = ctx.model.cluster().snapshot();
     if snapshot.pending.is_empty() {
+        set_unschedulable(ctx, 0);
         return Ok(0);
     }
     if pools.is_empty() {
+        set_unschedulable(ctx, snapshot.pending.len());
         tracing::info!(
             pending = snapshot.pending.len(),
             "pending pods but no NodePool with a Ready OVHNodeClass"
@@ -319,9 +322,10 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
                     let name = claim.name_any();
                     ctx.metrics
                         .nodeclaims_created
-                        .get_or_create(&crate::controller::metrics::ClaimLabels {
+                        .get_or_create(&CreatedLabels {
+                            reason: "provisioned".into(),
                             nodepool: spec.nodepool.clone(),
-                            reason: "provisioning".into(),
+                            min_values_relaxed: "false".into(),
                         })
                         .inc();
                     let node = claim_node(&ctx.catalog, &ctx.model, &claim);
@@ -394,10 +398,10 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
         .collect();
     nominate(ctx, in_flight.iter().map(|(p, t)| (*p, t.as_str()))).await;
     // Pods nothing can hold: say why on the pods and the NodePools.
+    set_unschedulable(ctx, plans.last().map_or(0, |last| last.unplaced.len()));
     if let Some(last) = plans.last() {
         warn_unplaced(ctx, last.unplaced.iter().map(|(p, r)| (p, r.as_str()))).await;
         if !last.unplaced.is_empty() {
-            ctx.metrics.pods_unplaced.inc_by(last.unplaced.len() as u64);
             let mut reasons: Vec<&str> = last.unplaced.iter().map(|(_, r)| r.as_str()).collect();
             reasons.sort();
             reasons.dedup();
@@ -415,8 +419,22 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
         }
     }
     ctx.metrics
-        .batch_duration
+        .scheduling_duration
+        .get_or_create(&ControllerLabels {
+            controller: PROVISIONER.into(),
+        })
         .observe(started.elapsed().as_secs_f64());
     launch?;
     Ok(created)
+}
+
+/// `karpenter_scheduler_unschedulable_pods_count{controller="provisioner"}`: the pods the
+/// last provisioning pass could not place.
+fn set_unschedulable(ctx: &Context, pods: usize) {
+    ctx.metrics
+        .unschedulable_pods
+        .get_or_create(&ControllerLabels {
+            controller: PROVISIONER.into(),
+        })
+        .set(pods as i64);
 }

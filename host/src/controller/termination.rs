@@ -231,11 +231,14 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
                 let pod = format!("{ns}/{pod}");
                 match r {
                     Ok(Ok(_)) => {
-                        ctx.metrics.disruption.pods_evicted.inc();
+                        ctx.metrics.disruption.eviction(200);
                         tracing::info!(nodeclaim = %name, node = %node_name, %pod, "pod evicted");
                     }
-                    Ok(Err(kube::Error::Api(e))) if e.code == 404 => {}
+                    Ok(Err(kube::Error::Api(e))) if e.code == 404 => {
+                        ctx.metrics.disruption.eviction(404);
+                    }
                     Ok(Err(kube::Error::Api(e))) if e.code == 429 => {
+                        ctx.metrics.disruption.eviction(429);
                         tracing::info!(nodeclaim = %name, %pod,
                             "eviction refused by a PodDisruptionBudget; retrying");
                     }
@@ -244,6 +247,9 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
                             "eviction not granted yet (refused by a PodDisruptionBudget?); retrying");
                     }
                     Ok(Err(e)) => {
+                        if let kube::Error::Api(status) = &e {
+                            ctx.metrics.disruption.eviction(status.code);
+                        }
                         tracing::warn!(nodeclaim = %name, %pod, error = %e, "eviction failed")
                     }
                 }

@@ -164,7 +164,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
                     let waited = c.model.pending_pods().observe(p, std::time::Instant::now());
                     if let Some(waited) = waited {
                         c.metrics
-                            .pod_pending_to_bound
+                            .pods_provisioning_bound
                             .observe(c.clock.guide(waited).as_secs_f64());
                     }
                     is_pending(p)

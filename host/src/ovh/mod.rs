@@ -29,7 +29,7 @@ pub use client::{ClientConfig, OvhClient};
 pub use credentials::{Credentials, CredentialsError};
 pub use endpoint::Endpoint;
 pub use error::{ErrorKind, OvhError};
-pub use metrics::RequestMetrics;
+pub use metrics::{CloudProviderMetrics, RequestMetrics};
 // The wire model is the core's (pure data); this module is the client.
 pub use karpenter_ovhcloud_core::ovh::{glob, models};
 pub use models::*;

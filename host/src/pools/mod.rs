@@ -12,12 +12,24 @@ use std::time::{Duration, Instant};
 pub use plan::{Action, ClaimView, NewPool, OvhView, Plan, Settings, POOL_PREFIX};
 
 use crate::ovh::{
-    ClusterRef, ErrorKind, Node, NodePoolCreate, NodePoolUpdate, OvhClient, OvhError,
+    CloudProviderMetrics, ClusterRef, ErrorKind, Node, NodePoolCreate, NodePoolUpdate, OvhClient,
+    OvhError,
 };
 use crate::provisioning::ANTI_AFFINITY_POOL_MAX;
 
 /// How long a created pool may stay invisible to GET before it is created again.
 const CREATE_VISIBILITY: Duration = Duration::from_secs(5 * 60);
+
+/// The `controller` label of the pool pass's `karpenter_cloudprovider_*` observations.
+const CONTROLLER: &str = "nodeclaim.lifecycle";
+
+/// The `error` label of upstream's `karpenter_cloudprovider_errors_total` for an OVH error.
+fn error_label(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::OutOfStock | ErrorKind::Quota => "InsufficientCapacityError",
+        _ => "",
+    }
+}
 
 /// A pool write OVH refused for lack of stock or quota: its waiting NodeClaims must go
 /// elsewhere.
@@ -67,7 +79,9 @@ impl PoolKeeper {
             .collect()
     }
 
-    /// One pass.
+    /// One pass; each logical operation (the listing, each pool write) is timed into
+    /// `metrics` as upstream's CloudProvider `List`, `Create` (a new pool or more nodes) or
+    /// `Delete` (fewer nodes, a pool removed).
     pub async fn pass(
         &mut self,
         ovh: &OvhClient,
@@ -75,9 +89,22 @@ impl PoolKeeper {
         claims: &[ClaimView],
         settings: Settings,
         now: jiff::Timestamp,
+        metrics: &CloudProviderMetrics,
     ) -> Result<PassReport, OvhError> {
-        let pools = ovh.list_node_pools(cluster).await?;
-        let nodes = ovh.list_nodes(cluster).await?;
+        let started = Instant::now();
+        let listed = async {
+            let pools = ovh.list_node_pools(cluster).await?;
+            let nodes = ovh.list_nodes(cluster).await?;
+            Ok::<_, OvhError>((pools, nodes))
+        }
+        .await;
+        metrics.observe(
+            CONTROLLER,
+            "List",
+            started.elapsed().as_secs_f64(),
+            listed.as_ref().err().map(|e| error_label(e.kind())),
+        );
+        let (pools, nodes) = listed?;
         let visible: HashSet<&str> = pools.iter().map(|p| p.name.as_str()).collect();
         self.recently_created.retain(|name, at| {
             !visible.contains(name.as_str()) && at.elapsed() < CREATE_VISIBILITY
@@ -102,6 +129,7 @@ impl PoolKeeper {
         };
         for action in planned.actions {
             let pool = action.pool().map(str::to_string);
+            let started = Instant::now();
             let (op, result) = match action {
                 Action::Bind { claim, node } => {
                     report.binds.push((claim, *node));
@@ -168,6 +196,16 @@ impl PoolKeeper {
                     ("delete", r)
                 }
             };
+            let method = match op {
+                "create" | "scale_up" => "Create",
+                _ => "Delete",
+            };
+            metrics.observe(
+                CONTROLLER,
+                method,
+                started.elapsed().as_secs_f64(),
+                result.as_ref().err().map(|e| error_label(e.kind())),
+            );
             let pool = pool.unwrap_or_default();
             match result {
                 Ok(()) => {

@@ -53,6 +53,8 @@ async fn full_values() -> Value {
                 "applicationKey": "ak", "applicationSecret": "as", "consumerKey": "ck"}
         },
         "metrics": {"serviceMonitor": {"enabled": true, "additionalLabels": {"release": "prom"}}},
+        "dashboards": {"enabled": true, "labels": {"grafana_dashboard": "1", "release": "prom"},
+                       "annotations": {"grafana_folder": "Karpenter"}},
         "policies": {
             "flavorSelection": {"wasmBase64": example, "config": {"maxNodeCpu": 32000}},
             "extra": [{"name": "fewest-nodes", "world": "flavor-selection",
@@ -257,6 +259,11 @@ async fn chart_renders_lints_and_validates_values() {
             "/extraArgs/0",
         ),
         ("log-format", json!({"logFormat": "xml"}), "/logFormat"),
+        (
+            "dashboards",
+            json!({"dashboards": {"enabled": "yes"}}),
+            "/dashboards/enabled",
+        ),
     ];
     let mut schema = serde_json::Map::new();
     for (name, values, _) in &schema_bad {
@@ -287,6 +294,8 @@ async fn chart_renders_lints_and_validates_values() {
             "monitor-without-service": case(json!({"metrics": {"service": {"enabled": false},
                 "serviceMonitor": {"enabled": true}}}), RELEASE, NAMESPACE),
             "sa-without-name": case(json!({"serviceAccount": {"create": false}}), RELEASE, NAMESPACE),
+            "dashboards-elsewhere": case(json!({"dashboards": {"enabled": true, "namespace": "monitoring"}}),
+                RELEASE, NAMESPACE),
             "defaults-alone": {"set": null, "values": {}, "release": RELEASE, "namespace": NAMESPACE},
         },
         "schema": schema,
@@ -357,6 +366,20 @@ async fn chart_renders_lints_and_validates_values() {
 
     check_guide_rendering(&Rendered::new(&answer["renders"]["guide"])).await;
     check_full_rendering(&Rendered::new(&answer["renders"]["full"])).await;
+    // The dashboards can go to the namespace the Grafana sidecar watches.
+    let elsewhere = Rendered::new(&answer["renders"]["dashboards-elsewhere"]);
+    let dashboards: Vec<&Value> = elsewhere
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .collect();
+    assert_eq!(dashboards.len(), 3);
+    assert!(
+        dashboards
+            .iter()
+            .all(|d| d["metadata"]["namespace"] == "monitoring"),
+        "{dashboards:?}"
+    );
     check_minimal_rendering(&Rendered::new(&answer["renders"]["minimal"]));
 
     // The controller's own flag parser accepts what each rendering passes, with these values.
@@ -583,7 +606,8 @@ async fn check_guide_rendering(r: &Rendered) {
 
 async fn check_full_rendering(r: &Rendered) {
     let kinds = r.kinds();
-    assert_eq!(kinds["ConfigMap"], 4);
+    // Three policies, one extra, three dashboards.
+    assert_eq!(kinds["ConfigMap"], 7);
     assert_eq!(kinds["Secret"], 1);
     assert_eq!(kinds["ServiceMonitor"], 1);
     let d = r.named("Deployment", "kov");
@@ -661,6 +685,24 @@ async fn check_full_rendering(r: &Rendered) {
         ["my-ovh", "team-ovh"]
     );
     assert!(role.to_string().contains("kov-lease"));
+    // One ConfigMap per Grafana dashboard, labelled for the sidecar, holding the chart's JSON.
+    for name in ["capacity", "performance", "policies"] {
+        let cm = r.named("ConfigMap", &format!("kov-dashboard-{name}"));
+        assert_eq!(cm["metadata"]["namespace"], "kov-system");
+        assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+        assert_eq!(cm["metadata"]["labels"]["release"], "prom");
+        assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Karpenter");
+        let text = cm["data"][format!("karpenter-ovhcloud-{name}.json")]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no dashboard JSON"));
+        let dashboard: Value = serde_json::from_str(text).unwrap();
+        let shipped: Value = serde_json::from_str(
+            &std::fs::read_to_string(chart_dir().join(format!("dashboards/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(dashboard, shipped, "{name}");
+        assert_eq!(dashboard["uid"], format!("karpenter-ovhcloud-{name}"));
+    }
 }
 
 fn check_minimal_rendering(r: &Rendered) {

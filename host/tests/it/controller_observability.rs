@@ -1,15 +1,19 @@
 //! The controller as its own process: what it tells an operator. Prometheus metrics of every
 //! OVH request (by endpoint template and status, retries included) scraped over HTTP and
-//! checked against the OVH simulator's own request log; Events on pods (`Nominated`, and a
-//! Warning when no NodePool can take a pod).
+//! checked against the OVH simulator's own request log; every metric the chart's Grafana
+//! dashboards query exposed by `/metrics`; Events on pods (`Nominated`, and a Warning when no
+//! NodePool can take a pod).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use crate::controller_common::cluster::{nodepool, World};
 use crate::controller_common::{eventually, free_port, Env, ONE_BATCH, SCALE};
 use k8s_openapi::api::events::v1::Event;
 use karpenter_ovhcloud_sim::ovh::{FaultSpec, SimConfig, DEFAULT_KUBE_ID, DEFAULT_SERVICE_NAME};
 use kube::ResourceExt;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Starts the controller with its metrics on a known port; returns the metrics URL.
 async fn start_with_metrics(env: &mut Env) -> String {
@@ -110,6 +114,177 @@ async fn ovh_requests_are_counted_by_endpoint_and_status() {
             || text
                 .contains("karpenter_ovhcloud_ovh_request_duration_seconds_count{method=\"POST\""),
         "{text}"
+    );
+}
+
+/// A metric name without a histogram's `_bucket`, `_sum` or `_count` suffix.
+fn base_name(name: &str) -> &str {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name)
+}
+
+/// The `karpenter_[a-z0-9_]+` names in a PromQL expression.
+fn promql_metrics(promql: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut from = 0;
+    while let Some(at) = promql[from..].find("karpenter_").map(|i| from + i) {
+        let tail = &promql[at..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        let glued = promql[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !glued {
+            names.push(&tail[..len]);
+        }
+        from = at + len;
+    }
+    names
+}
+
+/// Every metric name the PromQL of a Grafana dashboard uses (the panels' `expr`, the
+/// variables' `query` and `definition`), histogram suffixes stripped.
+fn dashboard_metrics(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr" | "query" | "definition", Value::String(promql)) => out.extend(
+                        promql_metrics(promql)
+                            .into_iter()
+                            .map(|n| base_name(n).to_string()),
+                    ),
+                    _ => dashboard_metrics(v, out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                dashboard_metrics(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The sample names of a Prometheus text, each also without a histogram suffix.
+fn sample_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let name = &line[..line.find(['{', ' ']).unwrap_or(line.len())];
+        names.insert(name.to_string());
+        names.insert(base_name(name).to_string());
+    }
+    names
+}
+
+#[test]
+fn dashboard_and_sample_names_are_read() {
+    assert_eq!(
+        promql_metrics(
+            "histogram_quantile(0.9, sum by (le) (rate(karpenter_a_seconds_bucket{x=\"y\"}[5m]))) / karpenter_b_total"
+        ),
+        ["karpenter_a_seconds_bucket", "karpenter_b_total"]
+    );
+    assert_eq!(promql_metrics("my_karpenter_x + 1"), Vec::<&str>::new());
+    assert_eq!(
+        base_name("karpenter_a_seconds_bucket"),
+        "karpenter_a_seconds"
+    );
+    assert_eq!(
+        sample_names("# TYPE a counter\na_total{x=\"1\"} 1\nb_count 2\n# EOF\n"),
+        ["a_total", "b", "b_count"]
+            .into_iter()
+            .map(String::from)
+            .collect::<BTreeSet<_>>()
+    );
+}
+
+/// The controller's `/metrics` URL, from its log line `serving metrics and health probes`.
+async fn metrics_url(w: &World) -> String {
+    eventually("the metrics address in the log", 30, || async {
+        let log = w.log();
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("serving metrics and health probes"))?;
+        let addr = line
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix("metrics="))?;
+        Some(format!("http://{addr}/metrics"))
+    })
+    .await
+}
+
+/// Every metric name the PromQL of the chart's Grafana dashboards uses is a sample of
+/// `/metrics` once the controller has provisioned a node and consolidated it away (label-less
+/// families and those upstream touches at start are there from the start; the others appear
+/// with the activity they count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_a_dashboard_queries_is_exposed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/karpenter-ovhcloud/dashboards");
+    let mut wanted: BTreeMap<String, &str> = BTreeMap::new();
+    for name in ["capacity", "performance", "policies"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        let dashboard: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}.json: {e}"));
+        assert!(
+            dashboard["panels"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty()),
+            "{name}.json has no panel"
+        );
+        let mut names = BTreeSet::new();
+        dashboard_metrics(&dashboard, &mut names);
+        assert!(names.len() >= 5, "{name}.json queries {names:?}");
+        for n in names {
+            wanted.entry(n).or_insert(name);
+        }
+    }
+
+    let w = World::start(&[nodepool("demo-pool", &["b3-8"], json!({}))]).await;
+    w.deploy(
+        "inflate",
+        1,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"}}),
+        json!({}),
+    )
+    .await;
+    w.settled("inflate", 1, 1, 60).await;
+    // Empty, the node is consolidated away: disruption, termination and their metrics.
+    w.scale("inflate", 0).await;
+    eventually("the empty node removed", 60, || async {
+        (w.claims().await.is_empty() && w.ovh_nodes().is_empty()).then_some(())
+    })
+    .await;
+
+    let url = metrics_url(&w).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let missing = loop {
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        let exposed = sample_names(&text);
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|(n, _)| !exposed.contains(n.as_str()))
+            .map(|(n, dashboard)| format!("{n} ({dashboard})"))
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        missing.is_empty(),
+        "queried by a dashboard, not in /metrics: {missing:?}"
     );
 }
 

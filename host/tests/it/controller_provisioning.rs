@@ -136,11 +136,14 @@ async fn basic_nodepool_scales_up_into_the_guide_pool() {
         .await
         .unwrap();
     for needle in [
-        "karpenter_ovhcloud_nodeclaims_created_total{nodepool=\"demo-pool\",reason=\"provisioning\"} 1",
-        "karpenter_ovhcloud_nodeclaims_launched_total{nodepool=\"demo-pool\",reason=\"-\"} 1",
-        "karpenter_ovhcloud_nodeclaims_registered_total{nodepool=\"demo-pool\"",
+        "karpenter_nodeclaims_created_total{reason=\"provisioned\",nodepool=\"demo-pool\",min_values_relaxed=\"false\"} 1",
+        "karpenter_ovhcloud_nodeclaims_launched_total{nodepool=\"demo-pool\"} 1",
+        "karpenter_nodes_created_total{nodepool=\"demo-pool\"",
         "karpenter_ovhcloud_ovh_requests_total{method=\"POST\",endpoint=\"/cloud/project/{serviceName}/kube/{kubeId}/nodepool\",status=\"200\"} 1",
-        "karpenter_ovhcloud_managed_nodes 1",
+        "karpenter_cloudprovider_duration_seconds_count{controller=\"nodeclaim.lifecycle\",method=\"Create\",provider=\"ovhcloud\"} 1",
+        "karpenter_nodepools_usage{resource_type=\"nodes\",nodepool=\"demo-pool\"} 1.0",
+        "karpenter_nodepools_limit{resource_type=\"cpu\",nodepool=\"demo-pool\"} 100.0",
+        "karpenter_scheduler_unschedulable_pods_count{controller=\"provisioner\"} 0",
         "karpenter_ovhcloud_managed_nodes_hourly_cost_eur 0.0512",
     ] {
         assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
@@ -480,8 +483,8 @@ async fn inflate_runs_on_the_simulated_cluster() {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         };
-        let count = value("karpenter_ovhcloud_pod_pending_to_bound_seconds_count")?;
-        let sum = value("karpenter_ovhcloud_pod_pending_to_bound_seconds_sum")?;
+        let count = value("karpenter_pods_provisioning_bound_duration_seconds_count")?;
+        let sum = value("karpenter_pods_provisioning_bound_duration_seconds_sum")?;
         (count == 3.0).then_some((count, sum))
     })
     .await;
