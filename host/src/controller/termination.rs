@@ -197,19 +197,7 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
         && crate::api::condition::find(claim.conditions(), CONDITION_DRAINED).is_none()
     {
         // Upstream's mark of a drain under way.
-        let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-        let r = super::status::update(&api, &ctx.clock, claim, |status, at| {
-            at.conditions(&mut status.conditions).set(
-                CONDITION_DRAINED,
-                ConditionStatus::Unknown,
-                "Draining",
-                "Draining",
-            )
-        })
-        .await;
-        if let Err(e) = r {
-            tracing::warn!(nodeclaim = %name, error = %e, "cannot mark the NodeClaim draining");
-        }
+        set_drained(ctx, claim, ConditionStatus::Unknown, "Draining", "Draining").await;
     }
     match step {
         DrainStep::Drained => {
@@ -279,20 +267,38 @@ pub async fn drain(ctx: &Context, claim: &NodeClaim) -> bool {
 }
 
 async fn mark_drained(ctx: &Context, claim: &NodeClaim) {
+    if set_drained(
+        ctx,
+        claim,
+        ConditionStatus::True,
+        "Drained",
+        "no pod left to evict",
+    )
+    .await
+    {
+        tracing::info!(nodeclaim = %claim.name_any(), "NodeClaim drained");
+    }
+}
+
+/// Sets the `Drained` condition of `claim`; whether it was written (failures are logged).
+async fn set_drained(
+    ctx: &Context,
+    claim: &NodeClaim,
+    status: ConditionStatus,
+    reason: &str,
+    message: &str,
+) -> bool {
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-    let r = super::status::update(&api, &ctx.clock, claim, |status, at| {
-        at.conditions(&mut status.conditions).set(
-            CONDITION_DRAINED,
-            ConditionStatus::True,
-            "Drained",
-            "no pod left to evict",
-        )
+    let r = super::status::update(&api, &ctx.clock, claim, |s, at| {
+        at.conditions(&mut s.conditions)
+            .set(CONDITION_DRAINED, status, reason, message)
     })
     .await;
     match r {
-        Ok(_) => tracing::info!(nodeclaim = %claim.name_any(), "NodeClaim drained"),
+        Ok(written) => written,
         Err(e) => {
-            tracing::warn!(nodeclaim = %claim.name_any(), error = %e, "cannot mark the NodeClaim drained")
+            tracing::warn!(nodeclaim = %claim.name_any(), reason, error = %e, "cannot update Drained");
+            false
         }
     }
 }

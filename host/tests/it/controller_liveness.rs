@@ -17,6 +17,13 @@ async fn env_with_pool(requirements: Value) -> Env {
     env
 }
 
+/// b3-8 or b3-16, in eu-west-par-a only.
+fn two_flavors_in_zone_a() -> Value {
+    json!([
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]},
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-par-a"]}])
+}
+
 fn pool_desired(env: &Env, pool: &str) -> Option<(u64, usize)> {
     let (p, nodes) = env.ovh_pools().remove(pool)?;
     let active = nodes.iter().filter(|n| n.status != "DELETING").count();
@@ -28,10 +35,7 @@ fn pool_desired(env: &Env, pool: &str) -> Option<(u64, usize)> {
 /// one node that exists (no node named, none removed), and the pod gets a b3-16 instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launch_timeout_deletes_the_claim_shrinks_the_pool_and_provisions_again() {
-    let mut env = env_with_pool(json!([
-        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]},
-        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-par-a"]}]))
-    .await;
+    let mut env = env_with_pool(two_flavors_in_zone_a()).await;
     env.start_controller(ONE_BATCH).await;
     env.pods("first", 1, "1", "512Mi", json!({})).await;
     let first = env.initialized_claim(60).await;
@@ -127,10 +131,7 @@ async fn registration_timeout_removes_the_node_and_provisions_elsewhere() {
 /// the NodePool's `NodeRegistrationHealthy` False, as upstream words it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_that_never_register_turn_node_registration_healthy_false() {
-    let mut env = env_with_pool(json!([
-        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8", "b3-16"]},
-        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-par-a"]}]))
-    .await;
+    let mut env = env_with_pool(two_flavors_in_zone_a()).await;
     env.never_register("eu-west-par-a");
     let mut args = ONE_BATCH.to_vec();
     args.extend(["--registration-timeout", "3m"]);
