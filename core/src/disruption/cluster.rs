@@ -61,6 +61,7 @@ pub fn nodepool_settings(np: &NodePool) -> PoolSettings {
     PoolSettings {
         name: np.name_any(),
         policy: np.spec.disruption.consolidation_policy,
+        is_static: np.is_static(),
         consolidate_after_seconds: np
             .spec
             .disruption

@@ -33,6 +33,8 @@ pub struct PoolSettings {
     pub name: String,
     /// Which nodes consolidation may remove or replace.
     pub policy: ConsolidationPolicy,
+    /// A static NodePool (`spec.replicas`): never consolidated.
+    pub is_static: bool,
     /// `consolidateAfter` in guide seconds; None = `Never`.
     pub consolidate_after_seconds: Option<u64>,
     /// Current template hash.
@@ -436,6 +438,12 @@ pub fn validate(
             .iter()
             .find(|s| s.name == c.nodepool)
             .ok_or_else(|| format!("{name}: unknown NodePool {}", c.nodepool))?;
+        if settings.is_static {
+            return Err(format!(
+                "{name}: NodePool {} is static (spec.replicas): consolidation does not apply",
+                c.nodepool
+            ));
+        }
         let Some(_) = settings.consolidate_after_seconds else {
             return Err(format!(
                 "{name}: NodePool {} says consolidateAfter Never",

@@ -200,12 +200,14 @@ pub fn plan(
             now,
         );
         seen_nodes.insert(n.node.clone());
-        let consolidatable = pass::consolidatable(
-            nominated.contains(&n.node),
-            ps.consolidate_after_seconds,
-            since,
-            clock,
-        );
+        // A static NodePool keeps its node count: consolidation does not apply (upstream).
+        let consolidatable = !ps.is_static
+            && pass::consolidatable(
+                nominated.contains(&n.node),
+                ps.consolidate_after_seconds,
+                since,
+                clock,
+            );
         candidates.push(Candidate {
             node: n.node.clone(),
             claim: n.claim.clone(),
@@ -389,6 +391,7 @@ mod tests {
             settings: PoolSettings {
                 name: name.into(),
                 policy: crate::api::nodepool::ConsolidationPolicy::WhenEmptyOrUnderutilized,
+                is_static: false,
                 consolidate_after_seconds,
                 template_hash: String::new(),
             },

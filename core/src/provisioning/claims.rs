@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::request::Request;
 use super::validate::NewNode;
+use crate::scheduling::offer::{NodeClassSpec, PoolSpec};
 use crate::scheduling::{wellknown, Labels, Operator, Requirement, Resources, Taint};
 use crate::state::ObjectKey;
 
@@ -59,6 +60,49 @@ pub fn ovh_pool_name(
     name
 }
 
+/// The OVH pool a new node of `flavor` in `zone` goes to (counted in `sizes`): anti-affinity
+/// pools are filled up to [`ANTI_AFFINITY_POOL_MAX`] nodes, then the next number is used.
+pub fn next_ovh_pool(
+    class: &NodeClassSpec,
+    flavor: &str,
+    zone: &str,
+    sizes: &mut HashMap<String, u32>,
+) -> String {
+    if class.anti_affinity {
+        let mut n = 1;
+        loop {
+            let name = ovh_pool_name(flavor, zone, class.monthly_billed, Some(n));
+            let size = sizes.entry(name.clone()).or_default();
+            if *size < ANTI_AFFINITY_POOL_MAX {
+                *size += 1;
+                break name;
+            }
+            n += 1;
+        }
+    } else {
+        let name = ovh_pool_name(flavor, zone, class.monthly_billed, None);
+        *sizes.entry(name.clone()).or_default() += 1;
+        name
+    }
+}
+
+/// A NodeClaim's requirements: its NodePool's, narrowed to the chosen flavor and zone.
+pub fn narrowed_requirements(pool: &PoolSpec, flavor: &str, zone: &str) -> Vec<Requirement> {
+    let mut requirements: Vec<Requirement> = pool
+        .requirements
+        .iter()
+        .filter(|r| r.key != wellknown::INSTANCE_TYPE && r.key != wellknown::ZONE)
+        .cloned()
+        .collect();
+    requirements.push(Requirement::new(
+        wellknown::INSTANCE_TYPE,
+        Operator::In,
+        &[flavor],
+    ));
+    requirements.push(Requirement::new(wellknown::ZONE, Operator::In, &[zone]));
+    requirements
+}
+
 /// NodeClaim specs for the validated new nodes, taking their pods from each group's queue.
 /// `ovh_pool_sizes` are the nodes already in each OVH pool; anti-affinity pools are filled up to
 /// [`ANTI_AFFINITY_POOL_MAX`] nodes, then the next number is used.
@@ -75,23 +119,7 @@ pub fn node_claims(
             let pool = &request.pools[node.pool].spec;
             let flavor = &request.flavors[node.flavor];
             let class = &pool.nodeclass;
-            let ovh_pool = if class.anti_affinity {
-                let mut n = 1;
-                loop {
-                    let name =
-                        ovh_pool_name(&flavor.name, &node.zone, class.monthly_billed, Some(n));
-                    let size = sizes.entry(name.clone()).or_default();
-                    if *size < ANTI_AFFINITY_POOL_MAX {
-                        *size += 1;
-                        break name;
-                    }
-                    n += 1;
-                }
-            } else {
-                let name = ovh_pool_name(&flavor.name, &node.zone, class.monthly_billed, None);
-                *sizes.entry(name.clone()).or_default() += 1;
-                name
-            };
+            let ovh_pool = next_ovh_pool(class, &flavor.name, &node.zone, &mut sizes);
             let mut requests = node.overhead;
             let mut expected = Vec::new();
             for &(g, n) in &node.pods {
@@ -99,22 +127,7 @@ pub fn node_claims(
                 let queue = &mut pods[g as usize];
                 expected.extend((0..n).filter_map(|_| queue.pop_front()));
             }
-            let mut requirements: Vec<Requirement> = pool
-                .requirements
-                .iter()
-                .filter(|r| r.key != wellknown::INSTANCE_TYPE && r.key != wellknown::ZONE)
-                .cloned()
-                .collect();
-            requirements.push(Requirement::new(
-                wellknown::INSTANCE_TYPE,
-                Operator::In,
-                &[&flavor.name],
-            ));
-            requirements.push(Requirement::new(
-                wellknown::ZONE,
-                Operator::In,
-                &[&node.zone],
-            ));
+            let requirements = narrowed_requirements(pool, &flavor.name, &node.zone);
             let mut labels = node.labels.clone();
             labels.remove(wellknown::HOSTNAME);
             NodeClaimSpec {

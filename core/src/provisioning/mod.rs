@@ -9,6 +9,7 @@ pub mod contract;
 pub mod pods;
 pub mod request;
 pub mod simulate;
+pub mod static_pool;
 pub mod validate;
 
 pub use claims::{NodeClaimSpec, ANTI_AFFINITY_POOL_MAX};

@@ -18,6 +18,7 @@ pub mod nodeclass;
 pub mod nodepool;
 pub mod policies;
 pub mod provisioning;
+pub mod static_pools;
 pub mod status;
 pub mod termination;
 pub mod watch;

@@ -264,6 +264,7 @@ pub async fn run(ctx: Arc<Context>) {
         seen.retain(|k, _| live.contains(k));
         // After the classes: the NodePools' verdicts use the catalog they just rebuilt.
         crate::controller::nodepool::reconcile(&ctx, &mut pools_reported).await;
+        crate::controller::static_pools::reconcile(&ctx).await;
         tokio::select! {
             _ = ctx.wake.nodeclass_changed.notified() => {}
             _ = tokio::time::sleep(ctx.real(Duration::from_secs(10))) => {}

@@ -24,8 +24,6 @@ use crate::scheduling::{Labels, Operator, Requirement};
 
 /// `ValidationSucceeded=False`: a requirement is malformed or contradicts another.
 pub const REASON_VALIDATION_FAILED: &str = "NodePoolValidationFailed";
-/// Reason of `ValidationSucceeded=False` on a static NodePool (`spec.replicas`).
-pub const REASON_STATIC_NOT_SUPPORTED: &str = "StaticNodePoolNotSupported";
 /// `ValidationSucceeded=False`: no flavor of the region's catalog meets the requirements.
 pub const REASON_NO_MATCHING_FLAVOR: &str = "NoMatchingFlavor";
 /// `ValidationSucceeded=False`: no zone of the OVHNodeClass's region meets the requirements.
@@ -52,15 +50,6 @@ fn invalid(message: String) -> Invalid {
 /// The checks that need nothing but the NodePool: each requirement well formed, and the
 /// requirements on one key not contradicting each other.
 pub fn validate(pool: &NodePool) -> Result<(), Invalid> {
-    if let Some(replicas) = pool.spec.replicas {
-        // Said on the NodePool rather than left to look like a pool that never needs a node.
-        return Err(Invalid {
-            reason: REASON_STATIC_NOT_SUPPORTED,
-            message: format!(
-                "spec.replicas ({replicas}): static NodePools are not supported yet; this NodePool launches no node"
-            ),
-        });
-    }
     let reqs = &pool.spec.template.spec.requirements;
     for api_req in reqs {
         let r = convert::nodepool_requirement(api_req);
@@ -539,15 +528,6 @@ mod tests {
             m.contains("n Lte must have a single non-negative integer"),
             "{m}"
         );
-    }
-
-    #[test]
-    fn a_static_nodepool_is_refused_with_a_reason() {
-        let mut p = pool(json!([{"key": "karpenter.sh/capacity-type", "operator": "Exists"}]));
-        p.spec.replicas = Some(3);
-        let e = validate(&p).unwrap_err();
-        assert_eq!(e.reason, REASON_STATIC_NOT_SUPPORTED);
-        assert!(e.message.contains("spec.replicas (3)"), "{}", e.message);
     }
 
     #[test]

@@ -59,6 +59,25 @@ pub fn pool_specs(
     offerings: &Offerings,
     claims: &[NodeClaim],
 ) -> Vec<(NodePool, PoolSpec)> {
+    usable_pools(caches, offerings, claims, false)
+}
+
+/// The static NodePools (`spec.replicas`) that may launch nodes, as [`pool_specs`] gives the
+/// dynamic ones.
+pub fn static_pool_specs(
+    caches: &Caches,
+    offerings: &Offerings,
+    claims: &[NodeClaim],
+) -> Vec<(NodePool, PoolSpec)> {
+    usable_pools(caches, offerings, claims, true)
+}
+
+fn usable_pools(
+    caches: &Caches,
+    offerings: &Offerings,
+    claims: &[NodeClaim],
+    static_pools: bool,
+) -> Vec<(NodePool, PoolSpec)> {
     let classes = list(&caches.nodeclasses);
     let catalog = offerings.read();
     let mut used: HashMap<String, (Resources, u32)> = HashMap::new();
@@ -77,7 +96,7 @@ pub fn pool_specs(
     }
     readable(&caches.nodepools)
         .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_static())
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && p.is_static() == static_pools)
         .filter_map(|p| {
             let class = nodeclass_of(&p, &classes)?;
             if !class.is_ready()

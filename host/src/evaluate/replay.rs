@@ -722,6 +722,7 @@ impl Sim<'_, '_> {
                 settings: PoolSettings {
                     name: p.spec.name.clone(),
                     policy: p.consolidation_policy,
+                    is_static: false,
                     consolidate_after_seconds: p.consolidate_after,
                     template_hash: String::new(),
                 },

@@ -581,6 +581,16 @@ async fn a_nodepool_the_controller_cannot_read_is_reported_and_the_others_serve(
     assert_eq!(event.type_.as_deref(), Some("Warning"));
 }
 
+/// The machine's kubectl on `env`'s API server (as its admin): its stdout, the test failing on
+/// a non-zero exit.
+fn kubectl_on(env: &Env, home: &std::path::Path, args: &[&str]) -> String {
+    let vars = [(
+        "KUBECONFIG".to_string(),
+        env.kubeconfig.path().display().to_string(),
+    )];
+    crate::chart_support::kubectl_with_env(&vars, home, args)
+}
+
 /// `kubectl get nodepools` shows READY True for a working NodePool (one using upstream's
 /// `Balanced` and `Gte` too) and False for a broken one, whose `Ready` says which condition is
 /// not met; with the chart's CRDs and with upstream's (`cargo xtask test` runs both).
@@ -611,11 +621,7 @@ async fn kubectl_shows_nodepools_ready_or_why_not() {
     env.start_controller(crate::controller_common::ONE_BATCH)
         .await;
     let home = tempfile::tempdir().unwrap();
-    let vars = [(
-        "KUBECONFIG".to_string(),
-        env.kubeconfig.path().display().to_string(),
-    )];
-    let kubectl = |args: &[&str]| crate::chart_support::kubectl_with_env(&vars, home.path(), args);
+    let kubectl = |args: &[&str]| kubectl_on(&env, home.path(), args);
     let ready_column = |table: &str, pool: &str| -> Option<String> {
         let header: Vec<&str> = table.lines().next()?.split_whitespace().collect();
         let col = header.iter().position(|h| *h == "READY")?;
@@ -656,4 +662,73 @@ async fn kubectl_shows_nodepools_ready_or_why_not() {
         why.starts_with("UnhealthyDependents: ValidationSucceeded=False; requirements on node.kubernetes.io/instance-type contradict each other"),
         "{why}"
     );
+}
+
+/// A static NodePool (`spec.replicas`) keeps exactly that many nodes: `kubectl scale nodepool`
+/// to 3 adds two (no pod asks for them), back to 1 removes two; `status.nodes` follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scale_of_a_static_nodepool_gives_that_many_nodes() {
+    use karpenter_ovhcloud::api::NodePool;
+    use kube::api::{Api, PostParams};
+
+    let mut env = Env::start().await;
+    env.default_secret().await;
+    env.nodeclass("default", "ovh-credentials", json!({})).await;
+    let pools: Api<NodePool> = Api::all(env.client.clone());
+    pools
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+                "metadata": {"name": "fixed"},
+                "spec": {"replicas": 1, "limits": {"nodes": "5"},
+                  "template": {"spec": {
+                    "nodeClassRef": {"group": "karpenter.ovhcloud.sh", "kind": "OVHNodeClass", "name": "default"},
+                    "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8"]}]}}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    env.start_controller(crate::controller_common::ONE_BATCH)
+        .await;
+    let home = tempfile::tempdir().unwrap();
+    let kubectl = |args: &[&str]| kubectl_on(&env, home.path(), args);
+    let nodes_of_pool = || async {
+        env.nodes()
+            .await
+            .into_iter()
+            .filter(|n| n.labels().get(labels::NODEPOOL).map(String::as_str) == Some("fixed"))
+            .count()
+    };
+    let live_claims = || async {
+        env.nodeclaims()
+            .await
+            .into_iter()
+            .filter(|c| c.metadata.deletion_timestamp.is_none())
+            .count()
+    };
+    for replicas in [1usize, 3, 1] {
+        let out = kubectl(&[
+            "scale",
+            "nodepool",
+            "fixed",
+            &format!("--replicas={replicas}"),
+        ]);
+        assert!(out.contains("nodepool.karpenter.sh/fixed scaled"), "{out}");
+        let what = format!("{replicas} node(s) in the static NodePool");
+        eventually(&what, 120, || async {
+            (nodes_of_pool().await == replicas && live_claims().await == replicas).then_some(())
+        })
+        .await;
+        eventually("status.nodes follows", 60, || async {
+            let n = kubectl(&["get", "nodepool", "fixed", "-o", "jsonpath={.status.nodes}"]);
+            (n.trim() == replicas.to_string()).then_some(())
+        })
+        .await;
+    }
+    // Every NodeClaim it launched is a b3-8 of that NodePool.
+    for c in env.nodeclaims().await {
+        assert_eq!(c.labels()[labels::NODEPOOL], "fixed");
+        assert_eq!(c.labels()[labels::INSTANCE_TYPE], "b3-8");
+    }
 }
