@@ -149,13 +149,17 @@ async fn nodes_that_never_register_turn_node_registration_healthy_false() {
         (unhealthy.reason.as_str(), unhealthy.message.as_str()),
         ("RegistrationFailed", "Failed to register node")
     );
-    // Two registration timeouts it took: one per flavor of the zone.
-    let timeouts = crate::controller_common::events(&env.client)
-        .await
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("RegistrationTimeout"))
-        .count();
-    assert!(timeouts >= 2, "{timeouts} registration timeouts");
+    // Two registration timeouts it took, one per flavor of the zone (the condition is written
+    // before the second NodeClaim's Event: wait for it).
+    eventually("two RegistrationTimeout Events", 30, || async {
+        let timeouts = crate::controller_common::events(&env.client)
+            .await
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("RegistrationTimeout"))
+            .count();
+        (timeouts >= 2).then_some(())
+    })
+    .await;
 }
 
 /// OVH refuses every node for lack of vCPU quota: each refusal deletes its NodeClaim with

@@ -723,3 +723,24 @@ async fn kubectl_taint_adds_and_removes_one_of_two_effects() {
     k.ok(&["taint", "nodes", &node, "other-"]).await;
     assert_eq!(taints(&k, &node).await, "");
 }
+
+/// Pods (and workload templates) may not use Karpenter's `Gte`/`Lte` in node affinity: as
+/// kube-apiserver, the API server refuses them with the field path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_affinity_refuses_operators_kubernetes_does_not_know() {
+    let (_c, k) = open_cluster().await;
+    let affinity = |op: &str| {
+        format!(
+            r#"--overrides={{"spec":{{"affinity":{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":{{"nodeSelectorTerms":[{{"matchExpressions":[{{"key":"karpenter.ovhcloud.sh/flavor-generation","operator":"{op}","values":["3"]}}]}}]}}}}}}}}}}"#
+        )
+    };
+    let err = k
+        .fails(&["run", "ranged", "--image=busybox", &affinity("Gte")])
+        .await;
+    assert!(
+        err.contains(r#"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator: Invalid value: "Gte": not a valid selector operator"#),
+        "{err}"
+    );
+    k.ok(&["run", "bounded", "--image=busybox", &affinity("Gt")])
+        .await;
+}

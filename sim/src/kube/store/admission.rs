@@ -62,12 +62,87 @@ pub(super) fn admit(
     if def.custom {
         return Ok(());
     }
+    let pod_spec = match (def.group.as_str(), def.kind.as_str()) {
+        ("", "Pod") => Some("spec"),
+        ("apps", "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet") | ("batch", "Job") => {
+            Some("spec.template.spec")
+        }
+        _ => None,
+    };
+    if let Some(path) = pod_spec {
+        validate_node_selector_operators(def, v, path)?;
+    }
     match (def.group.as_str(), def.kind.as_str()) {
         ("", "Pod") => admit_pod(st, v, old),
         ("scheduling.k8s.io", "PriorityClass") => admit_priority_class(st, def, v, old),
         ("batch", "Job") => validate_job(def, v),
         _ => Ok(()),
     }
+}
+
+/// The node selector operators Kubernetes knows (Karpenter's `Gte`/`Lte` are not among them).
+const NODE_SELECTOR_OPERATORS: &[&str] = &["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"];
+
+/// Pod validation of node affinity: every `matchExpressions` and `matchFields` operator of the
+/// required and preferred terms must be one Kubernetes knows (kube-apiserver's
+/// `ValidateNodeSelectorRequirement`).
+fn validate_node_selector_operators(
+    def: &ResourceDef,
+    v: &Value,
+    spec_path: &str,
+) -> ApiResult<()> {
+    let pointer = format!("/{}", spec_path.replace('.', "/"));
+    let Some(affinity) = v.pointer(&format!("{pointer}/affinity/nodeAffinity")) else {
+        return Ok(());
+    };
+    let base = format!("{spec_path}.affinity.nodeAffinity");
+    let mut terms: Vec<(String, &Value)> = Vec::new();
+    let required = "requiredDuringSchedulingIgnoredDuringExecution";
+    for (i, t) in affinity[required]["nodeSelectorTerms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        terms.push((format!("{base}.{required}.nodeSelectorTerms[{i}]"), t));
+    }
+    let preferred = "preferredDuringSchedulingIgnoredDuringExecution";
+    for (i, t) in affinity[preferred]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        terms.push((
+            format!("{base}.{preferred}[{i}].preference"),
+            &t["preference"],
+        ));
+    }
+    let mut errors = Vec::new();
+    for (path, term) in terms {
+        for list in ["matchExpressions", "matchFields"] {
+            for (j, expr) in term[list].as_array().into_iter().flatten().enumerate() {
+                let op = expr["operator"].as_str().unwrap_or_default();
+                if !NODE_SELECTOR_OPERATORS.contains(&op) {
+                    errors.push(FieldError::new(
+                        ErrorType::Invalid,
+                        format!("{path}.{list}[{j}].operator"),
+                        BadValue::Str(op.into()),
+                        "not a valid selector operator",
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid_fields(
+        &def.group,
+        &def.kind,
+        name_of(v),
+        &errors,
+    ))
 }
 
 /// The `Priority` admission plugin.
