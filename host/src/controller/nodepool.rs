@@ -215,7 +215,7 @@ pub async fn reconcile(ctx: &Context, reported: &mut Reported) {
         let found = class.is_some();
         let generation = pool.metadata.generation;
         let now = (generation, verdict.clone(), found);
-        registration_health(ctx, pool).await;
+        registration_health(ctx, pool, class).await;
         if reported.get(&name) == Some(&now) && up_to_date(pool, &verdict, found) {
             continue;
         }
@@ -364,13 +364,22 @@ async fn announce(ctx: &Context, pool: &NodePool, verdict: &Result<(), Invalid>,
 }
 
 /// Keeps `NodeRegistrationHealthy` to upstream's rule between launches: Unknown (awaiting
-/// reconciliation) with the launch outcomes forgotten when the NodePool changed since it was
-/// set; after a restart, the outcomes seeded from the condition.
-async fn registration_health(ctx: &Context, pool: &NodePool) {
+/// reconciliation) with the launch outcomes forgotten when the NodePool or its OVHNodeClass
+/// changed since it was set (`status.nodeClassObservedGeneration` records the class's);
+/// after a restart, the outcomes seeded from the condition.
+async fn registration_health(ctx: &Context, pool: &NodePool, class: Option<&OVHNodeClass>) {
     use crate::api::nodepool::CONDITION_NODE_REGISTRATION_HEALTHY as HEALTHY;
     let uid = pool.uid().unwrap_or_default();
+    let class_generation = class.and_then(|c| c.metadata.generation).unwrap_or(0);
+    let seen_class = pool
+        .status
+        .as_ref()
+        .map_or(0, |s| s.node_class_observed_generation);
     match condition::find(pool.conditions(), HEALTHY) {
-        Some(c) if c.observed_generation == pool.metadata.generation => {
+        Some(c)
+            if c.observed_generation == pool.metadata.generation
+                && seen_class == class_generation =>
+        {
             let known = match c.status {
                 ConditionStatus::True => Some(true),
                 ConditionStatus::False => Some(false),
@@ -382,12 +391,14 @@ async fn registration_health(ctx: &Context, pool: &NodePool) {
             ctx.model.registration().reset(&uid);
             let api: Api<NodePool> = Api::all(ctx.kube.client.clone());
             let r = super::status::update(&api, &ctx.clock, pool, |s, at| {
+                let class_changed = s.node_class_observed_generation != class_generation;
+                s.node_class_observed_generation = class_generation;
                 at.conditions(&mut s.conditions).set(
                     HEALTHY,
                     ConditionStatus::Unknown,
                     "AwaitingReconciliation",
                     "object is awaiting reconciliation",
-                )
+                ) || class_changed
             })
             .await;
             if let Err(e) = r {

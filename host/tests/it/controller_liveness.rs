@@ -160,6 +160,49 @@ async fn nodes_that_never_register_turn_node_registration_healthy_false() {
         (timeouts >= 2).then_some(())
     })
     .await;
+
+    // A change of its OVHNodeClass starts the count again (upstream resets on the class's
+    // generation). The pods go first, so that no new launch turns it again meanwhile.
+    use k8s_openapi::api::core::v1::Pod;
+    use karpenter_ovhcloud::api::OVHNodeClass;
+    use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+    kube::Api::<Pod>::namespaced(env.client.clone(), "default")
+        .delete_collection(
+            &DeleteParams::default().grace_period(0),
+            &ListParams::default(),
+        )
+        .await
+        .unwrap();
+    let class = kube::Api::<OVHNodeClass>::all(env.client.clone())
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"tags": {"team": "payments"}}})),
+        )
+        .await
+        .unwrap();
+    let class_generation = class.metadata.generation.unwrap();
+    eventually(
+        "NodeRegistrationHealthy reset by the class change",
+        60,
+        || async {
+            let pool = pools.get("demo-pool").await.ok()?;
+            let reset = karpenter_ovhcloud::api::condition::find(
+                pool.conditions(),
+                "NodeRegistrationHealthy",
+            )
+            .is_some_and(|c| {
+                c.status == karpenter_ovhcloud::api::ConditionStatus::Unknown
+                    && c.reason == "AwaitingReconciliation"
+            });
+            let seen = pool
+                .status
+                .as_ref()
+                .map(|s| s.node_class_observed_generation);
+            (reset && seen == Some(class_generation)).then_some(())
+        },
+    )
+    .await;
 }
 
 /// OVH refuses every node for lack of vCPU quota: each refusal deletes its NodeClaim with
