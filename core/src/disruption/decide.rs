@@ -102,6 +102,16 @@ impl Reason {
         }
     }
 
+    /// As upstream spells it in Events and conditions (`Underutilized`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Reason::Empty => "Empty",
+            Reason::Underutilized => "Underutilized",
+            Reason::Drifted => "Drifted",
+            Reason::Expired => "Expired",
+        }
+    }
+
     /// The budget reason it counts against (expiry is not budgeted, as upstream).
     pub fn budget(self) -> Option<crate::api::nodepool::DisruptionReason> {
         use crate::api::nodepool::DisruptionReason as R;

@@ -244,6 +244,17 @@ impl ClusterState {
         self.pods.insert(key, entry);
     }
 
+    /// Whether `node` runs no pod but DaemonSet ones (upstream's "empty"), without copying
+    /// its pods.
+    pub fn is_empty_node(&self, node: &str) -> bool {
+        self.pods_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.pods.get(k))
+            .all(|p| p.daemon)
+    }
+
     /// The pods bound to `node` that have not finished.
     pub fn pods_on(&self, node: &str) -> Vec<BoundPod> {
         self.pods_by_node

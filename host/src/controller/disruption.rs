@@ -259,7 +259,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
                                 "Disrupt",
                                 format!(
                                     "No allowed disruptions for disruption reason {} due to blocking budget",
-                                    title(command.reason)
+                                    command.reason.title()
                                 ),
                             )
                             .await;
@@ -294,8 +294,8 @@ async fn disruption_reason(ctx: &Context, names: &[String], reason: Option<Reaso
                 Some(r) => conditions.set(
                     CONDITION_DISRUPTION_REASON,
                     ConditionStatus::True,
-                    title(r),
-                    title(r),
+                    r.title(),
+                    r.title(),
                 ),
                 None => conditions.clear(CONDITION_DISRUPTION_REASON),
             }
@@ -304,16 +304,6 @@ async fn disruption_reason(ctx: &Context, names: &[String], reason: Option<Reaso
         if let Err(e) = r {
             tracing::warn!(nodeclaim = %name, error = %e, "cannot update DisruptionReason");
         }
-    }
-}
-
-/// The reason as upstream spells it in Events and conditions (`Underutilized`).
-fn title(reason: Reason) -> &'static str {
-    match reason {
-        Reason::Empty => "Empty",
-        Reason::Underutilized => "Underutilized",
-        Reason::Drifted => "Drifted",
-        Reason::Expired => "Expired",
     }
 }
 
@@ -374,12 +364,7 @@ async fn explain_candidates(
             }
             Some(s)
                 if s.policy == crate::api::nodepool::ConsolidationPolicy::WhenEmpty
-                    && ctx
-                        .model
-                        .cluster()
-                        .pods_on(&f.node)
-                        .iter()
-                        .any(|p| !p.daemon) =>
+                    && !ctx.model.cluster().is_empty_node(&f.node) =>
             {
                 say.insert((
                     "Unconsolidatable",
@@ -426,13 +411,7 @@ fn count_eligible(
         if !c.consolidatable {
             continue;
         }
-        let is_empty = ctx
-            .model
-            .cluster()
-            .pods_on(&c.node)
-            .iter()
-            .all(|p| p.daemon);
-        if is_empty {
+        if ctx.model.cluster().is_empty_node(&c.node) {
             empty += 1;
         }
         let when_empty = nodepools.iter().any(|p| {
@@ -613,7 +592,7 @@ async fn execute(
                         false,
                         "DisruptionLaunching",
                         "Disrupt",
-                        format!("Launching NodeClaim: {}", title(command.reason)),
+                        format!("Launching NodeClaim: {}", command.reason.title()),
                     )
                     .await;
                 new_claims.push(name);
@@ -638,7 +617,7 @@ async fn finish(ctx: &Context, command: &Command) {
         let Ok(Some(claim)) = api.get_opt(name).await else {
             continue;
         };
-        let reason = title(command.reason);
+        let reason = command.reason.title();
         tracing::info!(nodeclaim = %name, reason, note = %describe(command), "deleting NodeClaim");
         ctx.kube
             .event(

@@ -17,7 +17,7 @@ use crate::controller::metrics::CreatedLabels;
 use crate::controller::provisioning::{
     flavor_specs, is_live, nodeclaim_object, nodeclass_of, static_pool_specs,
 };
-use crate::controller::watch::{claim_node, list};
+use crate::controller::watch::{claim_node, list, readable};
 use crate::provisioning::static_pool::{self, StaticNode};
 
 /// Reason of the NodeClaims created for a static NodePool (metrics and Events).
@@ -27,6 +27,13 @@ pub const REASON_OVERPROVISIONED: &str = "Overprovisioned";
 
 /// Brings every static NodePool to its replica count.
 pub async fn reconcile(ctx: &Arc<Context>) {
+    // The loop runs every few seconds: no NodeClaim list when no NodePool is static.
+    if !readable(&ctx.kube.caches.nodepools)
+        .iter()
+        .any(|p| p.is_static())
+    {
+        return;
+    }
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     // The API server's list, not the cache: a NodeClaim created by the last pass counts.
     let claims = match api.list(&ListParams::default()).await {
