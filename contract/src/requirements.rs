@@ -1,6 +1,7 @@
-//! Requirement operators (`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`) and the one
-//! rule deciding whether a label value satisfies them, with Kubernetes' semantics (as
-//! `k8s.io/apimachinery/pkg/labels` matches a node selector requirement).
+//! Requirement operators (`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`, and Karpenter's
+//! `Gte`, `Lte`) and the one rule deciding whether a label value satisfies them, with
+//! Kubernetes' semantics (as `k8s.io/apimachinery/pkg/labels` matches a node selector
+//! requirement; `Gte`/`Lte` as Karpenter's `scheduling.Requirement` does).
 
 /// Operator of a requirement, as in Kubernetes' `NodeSelectorRequirement`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,17 +18,23 @@ pub enum Operator {
     Gt,
     /// The label's integer value is less than the single integer value.
     Lt,
+    /// The label's integer value is at least the single integer value (Karpenter's `Gte`).
+    Gte,
+    /// The label's integer value is at most the single integer value (Karpenter's `Lte`).
+    Lte,
 }
 
 impl Operator {
     /// Every operator, in declaration order.
-    pub const ALL: [Operator; 6] = [
+    pub const ALL: [Operator; 8] = [
         Self::In,
         Self::NotIn,
         Self::Exists,
         Self::DoesNotExist,
         Self::Gt,
         Self::Lt,
+        Self::Gte,
+        Self::Lte,
     ];
 
     /// Parses the Kubernetes spelling (`In`, `NotIn`, ...); None for an unknown operator.
@@ -46,6 +53,33 @@ impl Operator {
             Self::DoesNotExist => "DoesNotExist",
             Self::Gt => "Gt",
             Self::Lt => "Lt",
+            Self::Gte => "Gte",
+            Self::Lte => "Lte",
+        }
+    }
+
+    /// Whether the operator compares the label as an integer with a single value.
+    #[inline]
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Self::Gt | Self::Lt | Self::Gte | Self::Lte)
+    }
+
+    /// The same requirement in Kubernetes' six operators: `Gte n` is `Gt n-1` and `Lte n` is
+    /// `Lt n+1`, the same set of `i64` label values, except at the ends of `i64`: `Gte
+    /// i64::MIN` and `Lte i64::MAX` lose that one end value, which `Gt`/`Lt` cannot include. A
+    /// value that is not one integer is kept as it is: it matches nothing under either form.
+    pub fn lowered<S: AsRef<str>>(self, values: &[S]) -> (Operator, Vec<String>) {
+        let owned = || values.iter().map(|v| v.as_ref().to_owned()).collect();
+        let bound = match values {
+            [v] => v.as_ref().parse::<i64>().ok(),
+            _ => None,
+        };
+        match (self, bound) {
+            (Self::Gte, Some(n)) => (Self::Gt, vec![n.saturating_sub(1).to_string()]),
+            (Self::Lte, Some(n)) => (Self::Lt, vec![n.saturating_add(1).to_string()]),
+            (Self::Gte, None) => (Self::Gt, owned()),
+            (Self::Lte, None) => (Self::Lt, owned()),
+            (op, _) => (op, owned()),
         }
     }
 }
@@ -54,10 +88,10 @@ impl Operator {
 ///
 /// - `In`: present and equal to one of `values`; `NotIn`: absent or equal to none of them.
 /// - `Exists` / `DoesNotExist`: present / absent, whatever `values` holds.
-/// - `Gt` / `Lt`: present, `values` holds exactly one element, and both the label value and
-///   that element parse as `i64` (no trimming, as Kubernetes' `strconv.ParseInt`); the label
-///   value is then compared with it. Anything else (absent label, several values, a
-///   non-numeric value on either side) does not match.
+/// - `Gt` / `Lt` / `Gte` / `Lte`: present, `values` holds exactly one element, and both the
+///   label value and that element parse as `i64` (no trimming, as Kubernetes'
+///   `strconv.ParseInt`); the label value is then compared with it. Anything else (absent
+///   label, several values, a non-numeric value on either side) does not match.
 #[inline]
 pub fn matches<S: AsRef<str>>(operator: Operator, values: &[S], label_value: Option<&str>) -> bool {
     let listed = |v: &str| values.iter().any(|x| x.as_ref() == v);
@@ -66,14 +100,19 @@ pub fn matches<S: AsRef<str>>(operator: Operator, values: &[S], label_value: Opt
         Operator::NotIn => label_value.is_none_or(|v| !listed(v)),
         Operator::Exists => label_value.is_some(),
         Operator::DoesNotExist => label_value.is_none(),
-        Operator::Gt | Operator::Lt => {
+        Operator::Gt | Operator::Lt | Operator::Gte | Operator::Lte => {
             let (Some(value), [bound]) = (label_value, values) else {
                 return false;
             };
-            match (value.parse::<i64>(), bound.as_ref().parse::<i64>()) {
-                (Ok(have), Ok(bound)) if operator == Operator::Gt => have > bound,
-                (Ok(have), Ok(bound)) => have < bound,
-                _ => false,
+            let (Ok(have), Ok(bound)) = (value.parse::<i64>(), bound.as_ref().parse::<i64>())
+            else {
+                return false;
+            };
+            match operator {
+                Operator::Gt => have > bound,
+                Operator::Lt => have < bound,
+                Operator::Gte => have >= bound,
+                _ => have <= bound,
             }
         }
     }
@@ -133,6 +172,43 @@ mod tests {
             &[&i64::MIN.to_string()],
             Some(&i64::MAX.to_string())
         ));
+    }
+
+    #[test]
+    fn gte_and_lte_include_the_bound_and_lower_to_the_same_set() {
+        assert!(m(Operator::Gte, &["3"], Some("3")));
+        assert!(!m(Operator::Gte, &["3"], Some("2")));
+        assert!(m(Operator::Lte, &["3"], Some("3")));
+        assert!(!m(Operator::Lte, &["3"], Some("4")));
+        assert!(!m(Operator::Gte, &["3"], None));
+        assert!(!m(Operator::Lte, &["x"], Some("1")));
+        for op in [Operator::Gte, Operator::Lte] {
+            for bound in ["-2", "0", "3", "x", "9223372036854775806"] {
+                let (lower, values) = op.lowered(&[bound]);
+                assert!(matches!(lower, Operator::Gt | Operator::Lt));
+                for label in [
+                    "-3",
+                    "-2",
+                    "-1",
+                    "0",
+                    "2",
+                    "3",
+                    "4",
+                    "9223372036854775807",
+                    "y",
+                ] {
+                    assert_eq!(
+                        m(op, &[bound], Some(label)),
+                        matches(lower, &values, Some(label)),
+                        "{op:?} {bound} vs {lower:?} {values:?} on {label}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            Operator::In.lowered(&["a"]),
+            (Operator::In, vec!["a".to_owned()])
+        );
     }
 
     #[test]

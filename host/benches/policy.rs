@@ -113,6 +113,7 @@ fn request(pods: u32) -> ProvisioningRequest {
             anti_affinity: vec![],
             affinity: vec![],
             zone_counts: vec![],
+            eviction_cost: 1.0,
         })
         .collect();
     ProvisioningRequest {

@@ -8,8 +8,14 @@
 //!   wasmtime's `bindgen!` spells them).
 //! - `host/src/policy/convert.rs`: `From` both ways between each core type and its binding,
 //!   moving every field (vectors of same-layout elements are converted in place).
+//! - `host/src/policy/convert_v0_1.rs`: the same between the core types and the bindings of
+//!   the frozen contract 0.1.0 (`wit/v0.1/policy.wit`), for the 0.1.0 policies the host still
+//!   serves. Requests go down (core to 0.1.0: fields added since are dropped), decisions come
+//!   up (0.1.0 to core) where the shapes allow it. A type whose change since 0.1.0 needs a
+//!   rule (new enum cases) is listed in [`V0_1_BY_HAND`] and converted in
+//!   `host/src/policy/v0_1.rs`.
 //!
-//! `cargo xtask test` regenerates both in memory and fails when the committed files differ.
+//! `cargo xtask test` regenerates them in memory and fails when a committed file differs.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -22,6 +28,14 @@ use wit_parser::{Docs, Resolve, Type, TypeDefKind, TypeId};
 const CORE_FILE: &str = "core/src/policy/types.rs";
 /// The generated host file.
 const HOST_FILE: &str = "host/src/policy/convert.rs";
+/// The generated conversions to and from contract 0.1.0.
+const V0_1_FILE: &str = "host/src/policy/convert_v0_1.rs";
+/// The frozen contract 0.1.0.
+const V0_1_WIT: &str = "wit/v0.1";
+/// WIT types whose down conversion (core to 0.1.0) is written by hand in
+/// `host/src/policy/v0_1.rs`: `operator` gained `gte`/`lte` (lowered with the values, inside
+/// `requirement`), `consolidation-policy` gained `balanced`.
+const V0_1_BY_HAND: &[&str] = &["operator", "requirement", "consolidation-policy"];
 
 /// Interfaces whose types are generated: (WIT interface, Rust module under `types`, path of
 /// wasmtime's binding module in the host).
@@ -50,19 +64,20 @@ const INTERFACES: &[(&str, Option<&str>, &str)] = &[
 
 /// Writes both generated files.
 pub fn generate(root: &Path) -> Result<()> {
-    let (core, host) = render(root)?;
+    let (core, host, v0_1) = render(root)?;
     fs::create_dir_all(root.join("core/src/policy"))?;
     fs::write(root.join(CORE_FILE), core)?;
     fs::write(root.join(HOST_FILE), host)?;
-    println!("wrote {CORE_FILE} and {HOST_FILE}");
+    fs::write(root.join(V0_1_FILE), v0_1)?;
+    println!("wrote {CORE_FILE}, {HOST_FILE} and {V0_1_FILE}");
     Ok(())
 }
 
 /// Fails when a committed generated file differs from what the WIT gives.
 pub fn check(root: &Path) -> Result<()> {
-    let (core, host) = render(root)?;
+    let (core, host, v0_1) = render(root)?;
     let mut stale = Vec::new();
-    for (file, want) in [(CORE_FILE, core), (HOST_FILE, host)] {
+    for (file, want) in [(CORE_FILE, core), (HOST_FILE, host), (V0_1_FILE, v0_1)] {
         let have = fs::read_to_string(root.join(file)).unwrap_or_default();
         if have != want {
             stale.push(file);
@@ -74,7 +89,7 @@ pub fn check(root: &Path) -> Result<()> {
             stale.join(" and ")
         );
     }
-    println!("ok  {CORE_FILE} and {HOST_FILE} match wit/policy.wit");
+    println!("ok  {CORE_FILE}, {HOST_FILE} and {V0_1_FILE} match wit/");
     Ok(())
 }
 
@@ -87,18 +102,37 @@ struct Item {
     binding: &'static str,
 }
 
-fn render(root: &Path) -> Result<(String, String)> {
+fn render(root: &Path) -> Result<(String, String, String)> {
+    let (resolve, items) = parse(root, "wit")?;
+    let gen = Gen {
+        resolve: &resolve,
+        items: &items,
+    };
+    let (old_resolve, old_items) = parse(root, V0_1_WIT)?;
+    let old = Gen {
+        resolve: &old_resolve,
+        items: &old_items,
+    };
+    Ok((
+        rustfmt(&gen.core()?)?,
+        rustfmt(&gen.host()?)?,
+        rustfmt(&v0_1(&gen, &old)?)?,
+    ))
+}
+
+/// Parses a WIT directory and lists the types of [`INTERFACES`].
+fn parse(root: &Path, dir: &str) -> Result<(Resolve, Vec<Item>)> {
     let mut resolve = Resolve::default();
     resolve
-        .push_path(root.join("wit"))
-        .context("parsing wit/")?;
+        .push_path(root.join(dir))
+        .with_context(|| format!("parsing {dir}/"))?;
     let mut items = Vec::new();
     for (name, module, binding) in INTERFACES {
         let (_, iface) = resolve
             .interfaces
             .iter()
             .find(|(_, i)| i.name.as_deref() == Some(*name))
-            .with_context(|| format!("interface {name} not found in wit/"))?;
+            .with_context(|| format!("interface {name} not found in {dir}/"))?;
         for (_, id) in &iface.types {
             // `use` brings an alias of another interface's type: generated there.
             if matches!(resolve.types[*id].kind, TypeDefKind::Type(Type::Id(_))) {
@@ -111,11 +145,135 @@ fn render(root: &Path) -> Result<(String, String)> {
             });
         }
     }
-    let gen = Gen {
-        resolve: &resolve,
-        items: &items,
-    };
-    Ok((rustfmt(&gen.core()?)?, rustfmt(&gen.host()?)?))
+    Ok((resolve, items))
+}
+
+/// Names of a type's fields (record) or cases (enum, variant).
+fn members(kind: &TypeDefKind) -> Vec<&str> {
+    match kind {
+        TypeDefKind::Record(r) => r.fields.iter().map(|f| f.name.as_str()).collect(),
+        TypeDefKind::Enum(e) => e.cases.iter().map(|c| c.name.as_str()).collect(),
+        TypeDefKind::Variant(v) => v.cases.iter().map(|c| c.name.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Names of the generated types a type's fields or case payloads refer to.
+fn referenced(gen: &Gen, kind: &TypeDefKind) -> Vec<String> {
+    fn walk(gen: &Gen, ty: &Type, out: &mut Vec<String>) {
+        if let Type::Id(id) = ty {
+            match &gen.resolve.types[*id].kind {
+                TypeDefKind::List(t) | TypeDefKind::Option(t) => walk(gen, t, out),
+                _ => {
+                    if let Ok(item) = gen.item(*id) {
+                        out.extend(gen.resolve.types[item.id].name.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match kind {
+        TypeDefKind::Record(r) => r.fields.iter().for_each(|f| walk(gen, &f.ty, &mut out)),
+        TypeDefKind::Variant(v) => v
+            .cases
+            .iter()
+            .filter_map(|c| c.ty.as_ref())
+            .for_each(|t| walk(gen, t, &mut out)),
+        _ => {}
+    }
+    out
+}
+
+/// `host/src/policy/convert_v0_1.rs`: core types down to the 0.1.0 bindings (record fields
+/// added since are dropped) and the 0.1.0 bindings up to core types (where no field or case
+/// was added since).
+fn v0_1(new: &Gen, old: &Gen) -> Result<String> {
+    let mut out = String::new();
+    out.push_str(
+        "// @generated by `cargo xtask gen-contract-types` from wit/ and wit/v0.1/: do not edit.\n\
+         //! Conversions between the core's policy types (contract 0.2.0) and wasmtime's bindings\n\
+         //! of the frozen contract 0.1.0: requests down (fields added since 0.1.0 are dropped),\n\
+         //! decisions and metadata up. Types whose new enum cases need a rule are converted by\n\
+         //! hand in `v0_1.rs`.\n\n\
+         use karpenter_ovhcloud_core::policy::types as core;\n\n\
+         use super::bindings;\n",
+    );
+    // (0.1.0 type, its 0.2.0 counterpart, down possible, up possible on its own).
+    let mut pairs = Vec::new();
+    for item in old.items {
+        let def = &old.resolve.types[item.id];
+        let wit_name = def.name.as_deref().unwrap_or("");
+        let Some(now) = new.items.iter().find(|i| {
+            i.module == item.module && new.resolve.types[i.id].name.as_deref() == Some(wit_name)
+        }) else {
+            bail!("0.1.0 type `{wit_name}` is gone from wit/policy.wit: a minor version only adds");
+        };
+        let now_def = &new.resolve.types[now.id];
+        let (was, is) = (members(&def.kind), members(&now_def.kind));
+        let is_record = matches!(def.kind, TypeDefKind::Record(_));
+        // Down: a record keeps every 0.1.0 field; an enum or variant added no case.
+        let down = if is_record {
+            was.iter().all(|m| is.contains(m))
+        } else {
+            is.iter().all(|m| was.contains(m))
+        };
+        // Up: the core record has no field 0.1.0 lacks; 0.1.0 has no case the core lacks.
+        let up = if is_record {
+            is.iter().all(|m| was.contains(m))
+        } else {
+            was.iter().all(|m| is.contains(m))
+        };
+        pairs.push((item, wit_name, down, up));
+    }
+    // Up also needs every type a field refers to to go up: drop types until that holds.
+    let mut up_ok: Vec<&str> = pairs.iter().filter(|p| p.3).map(|p| p.1).collect();
+    loop {
+        let before = up_ok.len();
+        let kept: Vec<&str> = up_ok
+            .iter()
+            .copied()
+            .filter(|name| {
+                let item = pairs.iter().find(|p| p.1 == *name).expect("listed").0;
+                referenced(old, &old.resolve.types[item.id].kind)
+                    .iter()
+                    .all(|r| up_ok.contains(&r.as_str()))
+            })
+            .collect();
+        up_ok = kept;
+        if up_ok.len() == before {
+            break;
+        }
+    }
+    for (item, wit_name, down, _) in pairs {
+        let up = up_ok.contains(&wit_name);
+        let name = camel(wit_name);
+        let core_path = match item.module {
+            Some(m) => format!("core::{m}::{name}"),
+            None => format!("core::{name}"),
+        };
+        let bind_path = format!(
+            "{}::{name}",
+            item.binding.replacen("bindings::", "bindings::v0_1::", 1)
+        );
+        if !down && !V0_1_BY_HAND.contains(&wit_name) {
+            bail!(
+                "`{wit_name}` changed since 0.1.0 in a way a 0.1.0 policy cannot be handed: \
+                 convert it by hand in host/src/policy/v0_1.rs and list it in V0_1_BY_HAND"
+            );
+        }
+        let mut pairs = Vec::new();
+        if down && !V0_1_BY_HAND.contains(&wit_name) {
+            pairs.push((&core_path, &bind_path));
+        }
+        if up {
+            pairs.push((&bind_path, &core_path));
+        }
+        for (from, to) in pairs {
+            old.conversion(&mut out, item.id, from, to)?;
+        }
+    }
+    Ok(out)
 }
 
 /// Formats generated code as `cargo fmt` would, so the committed files pass `cargo fmt --check`.
@@ -356,6 +514,57 @@ impl Gen<'_> {
         Ok(())
     }
 
+    /// Writes `impl From<from> for to` for type `id`, moving each field (or case) by name.
+    fn conversion(&self, out: &mut String, id: TypeId, from: &str, to: &str) -> Result<()> {
+        let def = &self.resolve.types[id];
+        let name = camel(def.name.as_deref().unwrap_or(""));
+        writeln!(out, "\nimpl From<{from}> for {to} {{")?;
+        writeln!(out, "    fn from(v: {from}) -> Self {{")?;
+        match &def.kind {
+            TypeDefKind::Record(r) => {
+                writeln!(out, "        Self {{")?;
+                for f in &r.fields {
+                    let field = snake(&f.name);
+                    let value = self.convert(&f.ty, &format!("v.{field}"))?;
+                    if value == format!("v.{field}") {
+                        writeln!(out, "            {field}: v.{field},")?;
+                    } else {
+                        writeln!(out, "            {field}: {value},")?;
+                    }
+                }
+                writeln!(out, "        }}")?;
+            }
+            TypeDefKind::Enum(e) => {
+                writeln!(out, "        match v {{")?;
+                for c in &e.cases {
+                    let case = camel(&c.name);
+                    writeln!(out, "            {from}::{case} => Self::{case},")?;
+                }
+                writeln!(out, "        }}")?;
+            }
+            TypeDefKind::Variant(v) => {
+                writeln!(out, "        match v {{")?;
+                for c in &v.cases {
+                    let case = camel(&c.name);
+                    match &c.ty {
+                        Some(t) => writeln!(
+                            out,
+                            "            {from}::{case}(x) => Self::{case}({}),",
+                            self.convert(t, "x")?
+                        )?,
+                        None => writeln!(out, "            {from}::{case} => Self::{case},")?,
+                    }
+                }
+                writeln!(out, "        }}")?;
+            }
+            other => {
+                bail!("WIT type `{name}` ({other:?}) is not supported by the generator")
+            }
+        }
+        writeln!(out, "    }}\n}}")?;
+        Ok(())
+    }
+
     fn host(&self) -> Result<String> {
         let mut out = String::new();
         out.push_str(
@@ -374,52 +583,7 @@ impl Gen<'_> {
             };
             let bind_path = format!("{}::{name}", item.binding);
             for (from, to) in [(&core_path, &bind_path), (&bind_path, &core_path)] {
-                writeln!(out, "\nimpl From<{from}> for {to} {{")?;
-                writeln!(out, "    fn from(v: {from}) -> Self {{")?;
-                match &def.kind {
-                    TypeDefKind::Record(r) => {
-                        writeln!(out, "        Self {{")?;
-                        for f in &r.fields {
-                            let field = snake(&f.name);
-                            let value = self.convert(&f.ty, &format!("v.{field}"))?;
-                            if value == format!("v.{field}") {
-                                writeln!(out, "            {field}: v.{field},")?;
-                            } else {
-                                writeln!(out, "            {field}: {value},")?;
-                            }
-                        }
-                        writeln!(out, "        }}")?;
-                    }
-                    TypeDefKind::Enum(e) => {
-                        writeln!(out, "        match v {{")?;
-                        for c in &e.cases {
-                            let case = camel(&c.name);
-                            writeln!(out, "            {from}::{case} => Self::{case},")?;
-                        }
-                        writeln!(out, "        }}")?;
-                    }
-                    TypeDefKind::Variant(v) => {
-                        writeln!(out, "        match v {{")?;
-                        for c in &v.cases {
-                            let case = camel(&c.name);
-                            match &c.ty {
-                                Some(t) => writeln!(
-                                    out,
-                                    "            {from}::{case}(x) => Self::{case}({}),",
-                                    self.convert(t, "x")?
-                                )?,
-                                None => {
-                                    writeln!(out, "            {from}::{case} => Self::{case},")?
-                                }
-                            }
-                        }
-                        writeln!(out, "        }}")?;
-                    }
-                    other => {
-                        bail!("WIT type `{name}` ({other:?}) is not supported by the generator")
-                    }
-                }
-                writeln!(out, "    }}\n}}")?;
+                self.conversion(&mut out, item.id, from, to)?;
             }
         }
         Ok(out)

@@ -87,6 +87,8 @@ impl From<karpenter_ovhcloud_contract::Operator> for Operator {
             C::DoesNotExist => Operator::DoesNotExist,
             C::Gt => Operator::Gt,
             C::Lt => Operator::Lt,
+            C::Gte => Operator::Gte,
+            C::Lte => Operator::Lte,
         }
     }
 }
@@ -128,29 +130,18 @@ impl NodeSelectorRequirementWithMinValues {
         }
     }
 
-    /// The requirement in the policy contract's six operators: `Gte n` is `Gt n-1` and `Lte n`
-    /// is `Lt n+1`, the same set of integers (a value that is not an integer is kept, and
-    /// matches nothing, as under `Gt`/`Lt`).
-    pub fn lowered(&self) -> (karpenter_ovhcloud_contract::Operator, Vec<String>) {
+    /// The requirement's operator in the contract's terms (the same eight operators).
+    pub fn contract_operator(&self) -> karpenter_ovhcloud_contract::Operator {
         use karpenter_ovhcloud_contract::Operator as C;
-        let shift = |by: i128| -> Vec<String> {
-            match self.values.as_slice() {
-                [v] => match v.trim().parse::<i128>() {
-                    Ok(n) => vec![(n + by).to_string()],
-                    Err(_) => self.values.clone(),
-                },
-                _ => self.values.clone(),
-            }
-        };
         match self.operator {
-            Operator::In => (C::In, self.values.clone()),
-            Operator::NotIn => (C::NotIn, self.values.clone()),
-            Operator::Exists => (C::Exists, self.values.clone()),
-            Operator::DoesNotExist => (C::DoesNotExist, self.values.clone()),
-            Operator::Gt => (C::Gt, self.values.clone()),
-            Operator::Lt => (C::Lt, self.values.clone()),
-            Operator::Gte => (C::Gt, shift(-1)),
-            Operator::Lte => (C::Lt, shift(1)),
+            Operator::In => C::In,
+            Operator::NotIn => C::NotIn,
+            Operator::Exists => C::Exists,
+            Operator::DoesNotExist => C::DoesNotExist,
+            Operator::Gt => C::Gt,
+            Operator::Lt => C::Lt,
+            Operator::Gte => C::Gte,
+            Operator::Lte => C::Lte,
         }
     }
 }

@@ -261,12 +261,14 @@ pub fn consolidation_request(input: &Input<'_>) -> ConsolidationRequest {
                 daemonset_overhead: pool_overhead(p, &snap.daemonsets),
             });
             if let Some(s) = input.settings.iter().find(|s| s.name == p.name) {
-                // Contract 0.1.0 has no Balanced: the policy sees WhenEmptyOrUnderutilized and
-                // the host holds its moves to the score (see `validate`).
-                wp.consolidation_policy = if s.policy == ConsolidationPolicy::WhenEmpty {
-                    wit::ConsolidationPolicy::WhenEmpty
-                } else {
-                    wit::ConsolidationPolicy::WhenEmptyOrUnderutilized
+                // The host holds every move to the NodePool's policy whatever the policy
+                // says (see `validate`).
+                wp.consolidation_policy = match s.policy {
+                    ConsolidationPolicy::WhenEmpty => wit::ConsolidationPolicy::WhenEmpty,
+                    ConsolidationPolicy::WhenEmptyOrUnderutilized => {
+                        wit::ConsolidationPolicy::WhenEmptyOrUnderutilized
+                    }
+                    ConsolidationPolicy::Balanced => wit::ConsolidationPolicy::Balanced,
                 };
                 wp.consolidate_after_seconds = s.consolidate_after_seconds;
                 wp.template_hash = s.template_hash.clone();
@@ -274,12 +276,26 @@ pub fn consolidation_request(input: &Input<'_>) -> ConsolidationRequest {
             wp
         })
         .collect();
+    let nodepool_totals = input
+        .pools
+        .iter()
+        .map(|p| {
+            let totals = pool_totals(input, &movable, &p.name);
+            wit_cons::NodepoolTotals {
+                nodepool: p.name.clone(),
+                hourly_price: totals.price,
+                disruption_cost: totals.disruption_cost,
+            }
+        })
+        .filter(|t| t.hourly_price > 0.0 || t.disruption_cost > 0.0)
+        .collect();
     ConsolidationRequest {
         nodes,
         pod_groups,
         flavors: input.flavors.iter().map(conv::flavor).collect(),
         nodepools,
         config: String::new(),
+        nodepool_totals,
     }
 }
 
@@ -358,6 +374,34 @@ fn disruption_cost(movable: &BTreeMap<usize, Vec<Arc<PodSpec>>>, i: usize) -> f6
     )
 }
 
+/// A node's hourly price: a candidate's as disruption knows it, else its flavor's.
+fn node_price(input: &Input<'_>, n: &SimNode) -> f64 {
+    match input.candidates.iter().find(|c| c.node == n.name) {
+        Some(c) => c.hourly_price,
+        None => n
+            .labels
+            .get(karpenter_ovhcloud_contract::labels::INSTANCE_TYPE)
+            .map_or(0.0, |f| price(input.flavors, f)),
+    }
+}
+
+/// A NodePool's totals in the pass's snapshot, the denominators of Balanced scoring: the
+/// price and disruption cost of its nodes that are not being deleted.
+fn pool_totals(
+    input: &Input<'_>,
+    movable: &BTreeMap<usize, Vec<Arc<PodSpec>>>,
+    pool: &str,
+) -> PoolTotals {
+    let mut totals = PoolTotals::default();
+    for (i, n) in input.snapshot.nodes.iter().enumerate() {
+        if n.nodepool.as_deref() == Some(pool) && n.state != NodeState::Deleting {
+            totals.price += node_price(input, n);
+            totals.disruption_cost += disruption_cost(movable, i);
+        }
+    }
+    totals
+}
+
 /// Holds a move on `nodes` saving `savings` (of `removed_price`) to the score of every
 /// Balanced NodePool it disrupts, each pool taking its share of the savings by price, as
 /// upstream's `EvaluateBalancedMove`; the pool totals come from the pass's snapshot.
@@ -369,14 +413,6 @@ fn balanced_score(
 ) -> Result<Vec<(String, Score)>, String> {
     let snap = input.snapshot;
     let movable = movable_by_node(snap);
-    // A candidate's price as disruption knows it, else its flavor's.
-    let price_of = |n: &SimNode| match input.candidates.iter().find(|c| c.node == n.name) {
-        Some(c) => c.hourly_price,
-        None => n
-            .labels
-            .get(karpenter_ovhcloud_contract::labels::INSTANCE_TYPE)
-            .map_or(0.0, |f| price(input.flavors, f)),
-    };
     let mut scores = Vec::new();
     let balanced_pools = input
         .settings
@@ -387,20 +423,14 @@ fn balanced_score(
         let (mut move_price, mut move_cost) = (0.0, 0.0);
         for (i, n) in snap.nodes.iter().enumerate() {
             if nodes.contains(&n.name) && in_pool(n) {
-                move_price += price_of(n);
+                move_price += node_price(input, n);
                 move_cost += disruption_cost(&movable, i);
             }
         }
         if move_cost == 0.0 {
             continue;
         }
-        let mut totals = PoolTotals::default();
-        for (i, n) in snap.nodes.iter().enumerate().filter(|(_, n)| in_pool(n)) {
-            if n.state != NodeState::Deleting {
-                totals.price += price_of(n);
-                totals.disruption_cost += disruption_cost(&movable, i);
-            }
-        }
+        let totals = pool_totals(input, &movable, &pool.name);
         let share = if removed_price > 0.0 {
             savings * move_price / removed_price
         } else {

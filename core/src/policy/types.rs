@@ -48,6 +48,12 @@ pub enum Operator {
     Gt,
     /// The label's value, an integer, is less than the single integer in `values`.
     Lt,
+    /// The label's value, an integer, is greater than or equal to the single integer in
+    /// `values` (Karpenter's `Gte`; since 0.2.0).
+    Gte,
+    /// The label's value, an integer, is less than or equal to the single integer in
+    /// `values` (Karpenter's `Lte`; since 0.2.0).
+    Lte,
 }
 
 /// One requirement on node labels, as NodePools and pods express them.
@@ -57,7 +63,7 @@ pub struct Requirement {
     pub key: String,
     /// The field `operator` of `requirement`.
     pub operator: Operator,
-    /// Values for `in`/`not-in`; one integer for `gt`/`lt`; empty otherwise.
+    /// Values for `in`/`not-in`; one integer for `gt`/`lt`/`gte`/`lte`; empty otherwise.
     pub values: Vec<String>,
     /// Karpenter's `minValues`: the least number of distinct values the chosen flavors must span.
     pub min_values: Option<u32>,
@@ -158,6 +164,10 @@ pub struct PodGroup {
     pub affinity: Vec<Topology>,
     /// Matching pods already running, per zone (for `spreads`, `anti-affinity`, `affinity`).
     pub zone_counts: Vec<DomainCount>,
+    /// Karpenter's eviction cost of one pod of the group: 1.0 + pod-deletion-cost / 2^27 +
+    /// priority / 2^25, clamped to [-10, 10]. Balanced consolidation counts
+    /// max(0, eviction-cost) per evicted pod. Since 0.2.0.
+    pub eviction_cost: f64,
 }
 
 /// How a flavor is offered in one zone.
@@ -219,6 +229,10 @@ pub enum ConsolidationPolicy {
     WhenEmpty,
     /// The case `when-empty-or-underutilized`.
     WhenEmptyOrUnderutilized,
+    /// A move is approved when its score, (savings / pool price) / (disruption cost / pool
+    /// disruption cost), is at least 1/k with k = 2; the denominators are
+    /// `consolidation-types.nodepool-totals`. Since 0.2.0.
+    Balanced,
 }
 
 /// The OVHNodeClass a NodePool refers to, as far as decisions need it.
@@ -391,6 +405,18 @@ pub mod provisioning {
 pub mod consolidation {
     use serde::{Deserialize, Serialize};
 
+    /// A NodePool's totals, snapshotted once at the start of the pass: the denominators of
+    /// Balanced scoring. Since 0.2.0.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct NodepoolTotals {
+        /// The field `nodepool` of `nodepool-totals`.
+        pub nodepool: String,
+        /// Sum of the hourly prices of the NodePool's nodes (EUR/h).
+        pub hourly_price: f64,
+        /// Sum over its nodes of 1.0 + the sum of max(0, eviction-cost) of their movable pods.
+        pub disruption_cost: f64,
+    }
+
     /// One disruption pass over the managed nodes.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct ConsolidationRequest {
@@ -404,6 +430,8 @@ pub mod consolidation {
         pub nodepools: Vec<super::Nodepool>,
         /// The field `config` of `consolidation-request`.
         pub config: String,
+        /// One entry per NodePool of `nodepools` that has nodes (since 0.2.0).
+        pub nodepool_totals: Vec<NodepoolTotals>,
     }
 
     /// A node to launch in place of the removed ones.

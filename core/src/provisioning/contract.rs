@@ -73,6 +73,8 @@ fn requirement(r: &Requirement) -> wit::Requirement {
             Operator::DoesNotExist => wit::Operator::DoesNotExist,
             Operator::Gt => wit::Operator::Gt,
             Operator::Lt => wit::Operator::Lt,
+            Operator::Gte => wit::Operator::Gte,
+            Operator::Lte => wit::Operator::Lte,
         },
         values: r.values.clone(),
         // The host model does not carry Karpenter's minValues yet.
@@ -163,6 +165,7 @@ pub fn group(g: &Group) -> wit::PodGroup {
                 count: *count,
             })
             .collect(),
+        eviction_cost: spec.eviction_cost(),
     }
 }
 

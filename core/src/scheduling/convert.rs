@@ -336,14 +336,11 @@ pub fn node(node: &core::Node) -> SimNode {
 }
 
 /// A NodePool requirement (or a NodeClaim's).
-/// `Gte`/`Lte` become the equivalent `Gt`/`Lt` (see
-/// [`crate::api::NodeSelectorRequirementWithMinValues::lowered`]).
 pub fn nodepool_requirement(r: &crate::api::NodeSelectorRequirementWithMinValues) -> Requirement {
-    let (operator, values) = r.lowered();
     Requirement {
         key: r.key.clone(),
-        operator,
-        values,
+        operator: r.contract_operator(),
+        values: r.values.clone(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Small fixed requests, one per world, on which a policy is smoke-tested before it becomes
 //! active: it must answer, within its limits, a decision that validates.
 
-use super::types::consolidation::ConsolidationRequest;
+use super::types::consolidation::{ConsolidationRequest, NodepoolTotals};
 use super::types::drift::{DriftRequest, Nodeclaim};
 use super::types::provisioning::ProvisioningRequest;
 use super::types::{
@@ -83,6 +83,7 @@ pub fn provisioning() -> ProvisioningRequest {
             anti_affinity: vec![],
             affinity: vec![],
             zone_counts: vec![],
+            eviction_cost: 1.0,
         }],
         flavors: flavors(),
         nodepools: vec![nodepool()],
@@ -119,6 +120,11 @@ pub fn consolidation() -> ConsolidationRequest {
         flavors: flavors(),
         nodepools: vec![nodepool()],
         config: String::new(),
+        nodepool_totals: vec![NodepoolTotals {
+            nodepool: "smoke-test".into(),
+            hourly_price: flavor.hourly_price,
+            disruption_cost: 1.0,
+        }],
     }
 }
 

@@ -63,6 +63,8 @@ impl From<core::Operator>
             core::Operator::DoesNotExist => Self::DoesNotExist,
             core::Operator::Gt => Self::Gt,
             core::Operator::Lt => Self::Lt,
+            core::Operator::Gte => Self::Gte,
+            core::Operator::Lte => Self::Lte,
         }
     }
 }
@@ -78,6 +80,8 @@ impl From<bindings::flavor_selection::karpenter_ovhcloud::policy::types::Operato
             bindings::flavor_selection::karpenter_ovhcloud::policy::types::Operator::DoesNotExist => Self::DoesNotExist,
             bindings::flavor_selection::karpenter_ovhcloud::policy::types::Operator::Gt => Self::Gt,
             bindings::flavor_selection::karpenter_ovhcloud::policy::types::Operator::Lt => Self::Lt,
+            bindings::flavor_selection::karpenter_ovhcloud::policy::types::Operator::Gte => Self::Gte,
+            bindings::flavor_selection::karpenter_ovhcloud::policy::types::Operator::Lte => Self::Lte,
         }
     }
 }
@@ -283,6 +287,7 @@ impl From<core::PodGroup>
             anti_affinity: v.anti_affinity.into_iter().map(Into::into).collect(),
             affinity: v.affinity.into_iter().map(Into::into).collect(),
             zone_counts: v.zone_counts.into_iter().map(Into::into).collect(),
+            eviction_cost: v.eviction_cost,
         }
     }
 }
@@ -302,6 +307,7 @@ impl From<bindings::flavor_selection::karpenter_ovhcloud::policy::types::PodGrou
             anti_affinity: v.anti_affinity.into_iter().map(Into::into).collect(),
             affinity: v.affinity.into_iter().map(Into::into).collect(),
             zone_counts: v.zone_counts.into_iter().map(Into::into).collect(),
+            eviction_cost: v.eviction_cost,
         }
     }
 }
@@ -401,6 +407,7 @@ impl From<core::ConsolidationPolicy>
         match v {
             core::ConsolidationPolicy::WhenEmpty => Self::WhenEmpty,
             core::ConsolidationPolicy::WhenEmptyOrUnderutilized => Self::WhenEmptyOrUnderutilized,
+            core::ConsolidationPolicy::Balanced => Self::Balanced,
         }
     }
 }
@@ -414,6 +421,7 @@ impl From<bindings::flavor_selection::karpenter_ovhcloud::policy::types::Consoli
         match v {
             bindings::flavor_selection::karpenter_ovhcloud::policy::types::ConsolidationPolicy::WhenEmpty => Self::WhenEmpty,
             bindings::flavor_selection::karpenter_ovhcloud::policy::types::ConsolidationPolicy::WhenEmptyOrUnderutilized => Self::WhenEmptyOrUnderutilized,
+            bindings::flavor_selection::karpenter_ovhcloud::policy::types::ConsolidationPolicy::Balanced => Self::Balanced,
         }
     }
 }
@@ -706,6 +714,32 @@ impl From<bindings::flavor_selection::karpenter_ovhcloud::policy::provisioning_t
     }
 }
 
+impl From<core::consolidation::NodepoolTotals>
+    for bindings::consolidation::karpenter_ovhcloud::policy::consolidation_types::NodepoolTotals
+{
+    fn from(v: core::consolidation::NodepoolTotals) -> Self {
+        Self {
+            nodepool: v.nodepool,
+            hourly_price: v.hourly_price,
+            disruption_cost: v.disruption_cost,
+        }
+    }
+}
+
+impl From<bindings::consolidation::karpenter_ovhcloud::policy::consolidation_types::NodepoolTotals>
+    for core::consolidation::NodepoolTotals
+{
+    fn from(
+        v: bindings::consolidation::karpenter_ovhcloud::policy::consolidation_types::NodepoolTotals,
+    ) -> Self {
+        Self {
+            nodepool: v.nodepool,
+            hourly_price: v.hourly_price,
+            disruption_cost: v.disruption_cost,
+        }
+    }
+}
+
 impl From<core::consolidation::ConsolidationRequest> for bindings::consolidation::karpenter_ovhcloud::policy::consolidation_types::ConsolidationRequest {
     fn from(v: core::consolidation::ConsolidationRequest) -> Self {
         Self {
@@ -714,6 +748,7 @@ impl From<core::consolidation::ConsolidationRequest> for bindings::consolidation
             flavors: v.flavors.into_iter().map(Into::into).collect(),
             nodepools: v.nodepools.into_iter().map(Into::into).collect(),
             config: v.config,
+            nodepool_totals: v.nodepool_totals.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -726,6 +761,7 @@ impl From<bindings::consolidation::karpenter_ovhcloud::policy::consolidation_typ
             flavors: v.flavors.into_iter().map(Into::into).collect(),
             nodepools: v.nodepools.into_iter().map(Into::into).collect(),
             config: v.config,
+            nodepool_totals: v.nodepool_totals.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -12,12 +12,33 @@ use super::world::World;
 /// Package of the policy contract, as it appears in import names.
 pub const CONTRACT_PACKAGE: &str = "karpenter-ovhcloud:policy";
 
-/// The version of the contract this host implements (`wit/policy.wit`).
+/// The current version of the contract (`wit/policy.wit`), the one new policies target.
 pub const CONTRACT_VERSION: Version = Version {
     major: 0,
-    minor: 1,
+    minor: 2,
     patch: 0,
 };
+
+/// Every contract version the host serves: the current one and the frozen 0.1.0
+/// (`wit/v0.1/policy.wit`, see `policy/v0_1.rs`). A component of a compatible version of any
+/// of them is accepted.
+pub const SUPPORTED_VERSIONS: [Version; 2] = [
+    Version {
+        major: 0,
+        minor: 1,
+        patch: 0,
+    },
+    CONTRACT_VERSION,
+];
+
+/// The ranges the host accepts, e.g. `0.1.x or 0.2.x`.
+pub fn supported_ranges() -> String {
+    SUPPORTED_VERSIONS
+        .iter()
+        .map(|v| v.accepted_range())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
 
 /// Interfaces of the contract a component may import: `host` (the `log` function) and the
 /// types-only interfaces its world uses.
@@ -190,10 +211,13 @@ pub fn inspect(bytes: &[u8], max_size: usize) -> Result<ComponentInfo, PolicyErr
             "imports nothing of {CONTRACT_PACKAGE}; a policy implements one of its worlds"
         ))
     })?;
-    if !wit_version.compatible_with(CONTRACT_VERSION) {
+    if !SUPPORTED_VERSIONS
+        .iter()
+        .any(|v| wit_version.compatible_with(*v))
+    {
         return Err(PolicyError::UnsupportedVersion {
             found: wit_version.to_string(),
-            supported: CONTRACT_VERSION.accepted_range(),
+            supported: supported_ranges(),
         });
     }
 
@@ -250,6 +274,7 @@ mod tests {
         assert!(Version::parse("1.4.0").unwrap().compatible_with(host1));
         assert!(!Version::parse("2.0.0").unwrap().compatible_with(host1));
         assert_eq!(host.accepted_range(), "0.1.x");
+        assert_eq!(supported_ranges(), "0.1.x or 0.2.x");
         assert_eq!(Version::parse("1.2"), None);
         assert_eq!(Version::parse("1.2.3.4"), None);
     }

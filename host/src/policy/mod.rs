@@ -27,6 +27,7 @@
 pub mod bindings;
 pub mod canned;
 mod convert;
+mod convert_v0_1;
 mod embedded;
 mod error;
 pub mod inspect;
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod output;
 mod runtime;
 mod set;
+mod v0_1;
 pub mod validate;
 mod world;
 
@@ -45,7 +47,7 @@ pub use bindings::{
     flavor_selection::{FlavorSelection, FlavorSelectionPre},
 };
 pub use error::PolicyError;
-pub use inspect::{inspect, ComponentInfo, Digest, Version, CONTRACT_VERSION};
+pub use inspect::{inspect, ComponentInfo, Digest, Version, CONTRACT_VERSION, SUPPORTED_VERSIONS};
 /// The contract's types as the decision code uses them (the core's own, generated from the WIT).
 pub use karpenter_ovhcloud_core::policy::types;
 pub use limits::{CallState, Limits};

@@ -16,6 +16,7 @@ use super::bindings::{
     consolidation::{Consolidation, ConsolidationPre},
     drift::{Drift, DriftPre},
     flavor_selection::{FlavorSelection, FlavorSelectionPre},
+    v0_1,
 };
 use super::error::PolicyError;
 use super::inspect::{inspect, ComponentInfo, Digest};
@@ -26,6 +27,7 @@ use super::wire::drift::{DriftDecision, DriftRequest};
 use super::wire::provisioning::{ProvisioningDecision, ProvisioningRequest};
 use super::wire::PolicyMetadata;
 use super::world::World;
+use karpenter_ovhcloud_core::policy::types as core;
 
 /// How the engine is built. Changing it invalidates on-disk cached artifacts (they carry a
 /// hash of the engine configuration).
@@ -65,6 +67,12 @@ pub enum WorldPre {
     Consolidation(ConsolidationPre<CallState>),
     /// A `drift` policy.
     Drift(DriftPre<CallState>),
+    /// A `flavor-selection` policy of contract 0.1.0.
+    FlavorSelectionV0_1(v0_1::flavor_selection::FlavorSelectionPre<CallState>),
+    /// A `consolidation` policy of contract 0.1.0.
+    ConsolidationV0_1(v0_1::consolidation::ConsolidationPre<CallState>),
+    /// A `drift` policy of contract 0.1.0.
+    DriftV0_1(v0_1::drift::DriftPre<CallState>),
 }
 
 /// A compiled, linked policy, ready to be called. Cheap to clone.
@@ -88,10 +96,14 @@ impl std::fmt::Debug for CompiledPolicy {
     }
 }
 
-/// The Wasm policy runtime: one engine, a component cache, one linker per world.
+/// The Wasm policy runtime: one engine, a component cache, one linker per world and contract
+/// minor version.
 pub struct PolicyRuntime {
     engine: Engine,
+    /// Linkers of contract 0.2.0, by [`World::index`].
     linkers: [Linker<CallState>; 3],
+    /// Linkers of contract 0.1.0, by [`World::index`].
+    linkers_v0_1: [Linker<CallState>; 3],
     cache: Mutex<ComponentCache>,
     cache_dir: Option<PathBuf>,
     /// Hash of the engine configuration and wasmtime version, the header of disk artifacts.
@@ -118,24 +130,46 @@ impl PolicyRuntime {
             .parallel_compilation(true);
         let engine = Engine::new(&wasm).map_err(|e| PolicyError::Compile(e.to_string()))?;
 
-        let link = |world: World| -> Result<Linker<CallState>, PolicyError> {
+        let link = |world: World, v0_1: bool| -> Result<Linker<CallState>, PolicyError> {
             let mut linker = Linker::new(&engine);
-            let r = match world {
-                World::FlavorSelection => {
+            let r = match (world, v0_1) {
+                (World::FlavorSelection, false) => {
                     FlavorSelection::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
                 }
-                World::Consolidation => {
+                (World::Consolidation, false) => {
                     Consolidation::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
                 }
-                World::Drift => Drift::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s),
+                (World::Drift, false) => {
+                    Drift::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
+                }
+                (World::FlavorSelection, true) => {
+                    v0_1::flavor_selection::FlavorSelection::add_to_linker::<_, HasSelf<CallState>>(
+                        &mut linker,
+                        |s| s,
+                    )
+                }
+                (World::Consolidation, true) => {
+                    v0_1::consolidation::Consolidation::add_to_linker::<_, HasSelf<CallState>>(
+                        &mut linker,
+                        |s| s,
+                    )
+                }
+                (World::Drift, true) => {
+                    v0_1::drift::Drift::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
+                }
             };
             r.map_err(|e| PolicyError::Instantiate(e.to_string()))?;
             Ok(linker)
         };
         let linkers = [
-            link(World::FlavorSelection)?,
-            link(World::Consolidation)?,
-            link(World::Drift)?,
+            link(World::FlavorSelection, false)?,
+            link(World::Consolidation, false)?,
+            link(World::Drift, false)?,
+        ];
+        let linkers_v0_1 = [
+            link(World::FlavorSelection, true)?,
+            link(World::Consolidation, true)?,
+            link(World::Drift, true)?,
         ];
 
         let mut hasher = ShaHasher(Sha256::new());
@@ -166,6 +200,7 @@ impl PolicyRuntime {
         Ok(PolicyRuntime {
             engine,
             linkers,
+            linkers_v0_1,
             cache: Mutex::new(ComponentCache::new(config.memory_cache_entries)),
             cache_dir: config.cache_dir,
             engine_hash,
@@ -198,17 +233,31 @@ impl PolicyRuntime {
             });
         }
         let component = self.component(&info, bytes)?;
-        let linker = &self.linkers[world.index()];
+        // `inspect` accepted only the minor versions below.
+        let v0_1 = info.wit_version.minor == 1;
+        let linker = match v0_1 {
+            true => &self.linkers_v0_1[world.index()],
+            false => &self.linkers[world.index()],
+        };
         let inst_err = |e: wasmtime::Error| PolicyError::Instantiate(format!("{e:#}"));
         let pre = linker.instantiate_pre(&component).map_err(inst_err)?;
-        let pre = match world {
-            World::FlavorSelection => {
+        let pre = match (world, v0_1) {
+            (World::FlavorSelection, false) => {
                 WorldPre::FlavorSelection(FlavorSelectionPre::new(pre).map_err(inst_err)?)
             }
-            World::Consolidation => {
+            (World::Consolidation, false) => {
                 WorldPre::Consolidation(ConsolidationPre::new(pre).map_err(inst_err)?)
             }
-            World::Drift => WorldPre::Drift(DriftPre::new(pre).map_err(inst_err)?),
+            (World::Drift, false) => WorldPre::Drift(DriftPre::new(pre).map_err(inst_err)?),
+            (World::FlavorSelection, true) => WorldPre::FlavorSelectionV0_1(
+                v0_1::flavor_selection::FlavorSelectionPre::new(pre).map_err(inst_err)?,
+            ),
+            (World::Consolidation, true) => WorldPre::ConsolidationV0_1(
+                v0_1::consolidation::ConsolidationPre::new(pre).map_err(inst_err)?,
+            ),
+            (World::Drift, true) => {
+                WorldPre::DriftV0_1(v0_1::drift::DriftPre::new(pre).map_err(inst_err)?)
+            }
         };
         let mut policy = CompiledPolicy {
             label: Arc::new(PolicyLabel {
@@ -258,6 +307,15 @@ impl PolicyRuntime {
             WorldPre::FlavorSelection(pre) => pre.instantiate(&mut *store)?.call_metadata(store),
             WorldPre::Consolidation(pre) => pre.instantiate(&mut *store)?.call_metadata(store),
             WorldPre::Drift(pre) => pre.instantiate(&mut *store)?.call_metadata(store),
+            WorldPre::FlavorSelectionV0_1(pre) => {
+                up::<_, core::PolicyMetadata, _>(pre.instantiate(&mut *store)?.call_metadata(store))
+            }
+            WorldPre::ConsolidationV0_1(pre) => {
+                up::<_, core::PolicyMetadata, _>(pre.instantiate(&mut *store)?.call_metadata(store))
+            }
+            WorldPre::DriftV0_1(pre) => {
+                up::<_, core::PolicyMetadata, _>(pre.instantiate(&mut *store)?.call_metadata(store))
+            }
         })
     }
 
@@ -271,6 +329,12 @@ impl PolicyRuntime {
         let answer = self.run(policy, |store, pre| match pre {
             WorldPre::FlavorSelection(pre) => {
                 pre.instantiate(&mut *store)?.call_select(store, request)
+            }
+            WorldPre::FlavorSelectionV0_1(pre) => {
+                let old = down::<core::provisioning::ProvisioningRequest, _, _>(request);
+                up_answer::<_, core::provisioning::ProvisioningDecision, _>(
+                    pre.instantiate(&mut *store)?.call_select(store, &old),
+                )
             }
             _ => unreachable_world(World::FlavorSelection, policy),
         })?;
@@ -287,6 +351,12 @@ impl PolicyRuntime {
             WorldPre::Consolidation(pre) => pre
                 .instantiate(&mut *store)?
                 .call_consolidate(store, request),
+            WorldPre::ConsolidationV0_1(pre) => {
+                let old = down::<core::consolidation::ConsolidationRequest, _, _>(request);
+                up_answer::<_, core::consolidation::ConsolidationDecision, _>(
+                    pre.instantiate(&mut *store)?.call_consolidate(store, &old),
+                )
+            }
             _ => unreachable_world(World::Consolidation, policy),
         })?;
         self.checked(answer)
@@ -300,6 +370,12 @@ impl PolicyRuntime {
     ) -> Result<DriftDecision, PolicyError> {
         let answer = self.run(policy, |store, pre| match pre {
             WorldPre::Drift(pre) => pre.instantiate(&mut *store)?.call_detect(store, request),
+            WorldPre::DriftV0_1(pre) => {
+                let old = down::<core::drift::DriftRequest, _, _>(request);
+                up_answer::<_, core::drift::DriftDecision, _>(
+                    pre.instantiate(&mut *store)?.call_detect(store, &old),
+                )
+            }
             _ => unreachable_world(World::Drift, policy),
         })?;
         self.checked(answer)
@@ -438,6 +514,36 @@ impl PolicyRuntime {
             tracing::warn!(path = %path.display(), error = %e, "cannot cache the compiled policy on disk");
         }
     }
+}
+
+/// A 0.2.0 request as a 0.1.0 policy takes it, through the core's type `C` (a copy: the
+/// 0.1.0 path is the compatibility path, not the fast one).
+fn down<C, W, O>(request: &W) -> O
+where
+    W: Clone + Into<C>,
+    C: Into<O>,
+{
+    request.clone().into().into()
+}
+
+/// A 0.1.0 policy's answer in 0.2.0 terms, through the core's type.
+fn up<O, C, W>(answer: wasmtime::Result<O>) -> wasmtime::Result<W>
+where
+    O: Into<C>,
+    C: Into<W>,
+{
+    answer.map(|o| o.into().into())
+}
+
+/// A 0.1.0 policy's `result<decision, string>` in 0.2.0 terms.
+fn up_answer<O, C, W>(
+    answer: wasmtime::Result<Result<O, String>>,
+) -> wasmtime::Result<Result<W, String>>
+where
+    O: Into<C>,
+    C: Into<W>,
+{
+    answer.map(|r| r.map(|o| o.into().into()))
 }
 
 fn unreachable_world<R>(world: World, policy: &CompiledPolicy) -> wasmtime::Result<R> {

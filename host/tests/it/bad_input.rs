@@ -348,7 +348,7 @@ fn table() -> Vec<Case> {
                 Some(&clock_importing_select()),
                 json!({}),
             ),
-            expect: refused("imports `karpenter-ovhcloud:policy/clock@0.1.0`"),
+            expect: refused("imports `karpenter-ovhcloud:policy/clock@0.2.0`"),
         },
         Case {
             object: policy_cm(

@@ -372,7 +372,7 @@ async fn never_consolidate_policy_stops_consolidation_without_a_restart() {
     let wasm = crate::common::components::component(
         &crate::common::components::contract_wit(),
         "consolidation",
-        &crate::common::components::noop_select_wat("").replace("\"select\"", "\"consolidate\""),
+        &crate::common::components::noop_consolidate_wat(),
     );
     let mut cm: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "never-consolidate",

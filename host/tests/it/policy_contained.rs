@@ -221,27 +221,32 @@ fn a_component_of_another_world_is_refused() {
 
 #[test]
 fn another_contract_version_is_refused_and_named() {
-    let wit = contract_wit().replace("@0.1.0", "@0.2.0");
-    let bytes = component(&wit, "flavor-selection", &noop_select_wat(""));
-    let err = set()
-        .runtime()
-        .compile(World::FlavorSelection, &bytes)
-        .expect_err("refused");
-    assert_eq!(
-        err.to_string(),
-        "component targets karpenter-ovhcloud:policy@0.2.0; this host implements 0.1.x"
-    );
+    for version in ["0.3.0", "1.0.0"] {
+        let wit = contract_wit().replace("@0.2.0", &format!("@{version}"));
+        let bytes = component(&wit, "flavor-selection", &noop_select_wat(""));
+        let err = set()
+            .runtime()
+            .compile(World::FlavorSelection, &bytes)
+            .expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "component targets karpenter-ovhcloud:policy@{version}; \
+                 this host implements 0.1.x or 0.2.x"
+            )
+        );
+    }
 }
 
 #[test]
 fn a_patch_version_of_the_contract_is_accepted_and_reported() {
-    let wit = contract_wit().replace("@0.1.0", "@0.1.3");
+    let wit = contract_wit().replace("@0.2.0", "@0.2.3");
     let bytes = component(&wit, "flavor-selection", &noop_select_wat(""));
     let policy = set()
         .runtime()
         .compile(World::FlavorSelection, &bytes)
-        .expect("0.1.3 links against 0.1.0");
-    assert_eq!(policy.info.wit_version.to_string(), "0.1.3");
+        .expect("0.2.3 links against 0.2.0");
+    assert_eq!(policy.info.wit_version.to_string(), "0.2.3");
     assert_eq!(policy.metadata.name, "noop");
 }
 
@@ -253,7 +258,7 @@ fn imports_beyond_the_log_function_are_refused() {
         .compile(World::FlavorSelection, &bytes)
         .expect_err("refused");
     assert!(
-        matches!(&err, PolicyError::ForbiddenImport(name) if name == "karpenter-ovhcloud:policy/clock@0.1.0"),
+        matches!(&err, PolicyError::ForbiddenImport(name) if name == "karpenter-ovhcloud:policy/clock@0.2.0"),
         "{err}"
     );
 }

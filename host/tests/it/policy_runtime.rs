@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::common::components::noop_select;
+use karpenter_ovhcloud::policy::types::{provisioning, ConsolidationPolicy, Operator, Requirement};
 use karpenter_ovhcloud::policy::{
     canned, PolicyRuntime, PolicySet, PolicySource, RuntimeConfig, World,
 };
@@ -23,7 +24,7 @@ fn the_embedded_defaults_load_and_report_themselves() {
     );
     for s in &status {
         assert_eq!(s.source, PolicySource::Embedded);
-        assert_eq!(s.wit_version, "0.1.0");
+        assert_eq!(s.wit_version, "0.2.0");
         assert!(
             s.digest.starts_with("sha256:") && s.digest.len() == 71,
             "{s:?}"
@@ -59,6 +60,64 @@ fn the_default_consolidation_and_drift_answer_their_canned_requests() {
     assert!(d.failure.is_none());
     assert_eq!(d.decision.drifted.len(), 1, "{:?}", d.decision);
     assert_eq!(d.decision.drifted[0].nodeclaim, "smoke-test-claim");
+}
+
+/// A component kept as built for contract 0.1.0 (`policies/testdata/frozen/`).
+fn frozen(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../policies/testdata/frozen/{name}-0.1.0.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn policies_of_contract_0_1_0_are_still_served_what_they_understand() {
+    let set = PolicySet::new(runtime(RuntimeConfig::default())).expect("defaults");
+    let rt = set.runtime();
+
+    // Flavor selection: Karpenter's `Gte`/`Lte`, which 0.1.0 does not have, reach the old
+    // policy as the equivalent `Gt`/`Lt`. The canned flavors are all of generation 3:
+    // `Gte 3` (as `Gt 2`) admits them, `Lte 2` (as `Lt 3`) none, as for the current policy.
+    let old = rt
+        .compile(World::FlavorSelection, &frozen("flavor-selection"))
+        .expect("a 0.1.0 component loads");
+    assert_eq!(old.info.wit_version.to_string(), "0.1.0");
+    for (operator, value, placed) in [(Operator::Gte, "3", true), (Operator::Lte, "2", false)] {
+        let mut request = canned::provisioning();
+        request.nodepools[0].requirements.push(Requirement {
+            key: "karpenter.ovhcloud.sh/flavor-generation".into(),
+            operator,
+            values: vec![value.into()],
+            min_values: None,
+        });
+        let by_old: provisioning::ProvisioningDecision = rt
+            .select(&old, &request.clone().into())
+            .expect("the 0.1.0 policy answers")
+            .into();
+        let current = set.select(request).expect("decides").decision;
+        assert_eq!(
+            !by_old.launches.is_empty(),
+            placed,
+            "{operator:?} {value}: {by_old:?}"
+        );
+        assert_eq!(by_old.launches, current.launches, "{operator:?} {value}");
+        assert_eq!(by_old.unplaced.len(), current.unplaced.len());
+    }
+
+    // Consolidation: a Balanced NodePool reaches it as WhenEmptyOrUnderutilized, and the
+    // totals it does not know are dropped; its empty node is still deleted.
+    let old = rt
+        .compile(World::Consolidation, &frozen("consolidation"))
+        .expect("a 0.1.0 component loads");
+    assert_eq!(old.info.wit_version.to_string(), "0.1.0");
+    let mut request = canned::consolidation();
+    request.nodepools[0].consolidation_policy = ConsolidationPolicy::Balanced;
+    let decision = rt
+        .consolidate(&old, &request.into())
+        .expect("the 0.1.0 policy answers");
+    assert_eq!(decision.commands.len(), 1, "{decision:?}");
+    assert_eq!(decision.commands[0].nodes, ["smoke-test-node"]);
 }
 
 #[test]

@@ -51,6 +51,8 @@ impl From<Operator> for contract::Operator {
             Operator::DoesNotExist => Self::DoesNotExist,
             Operator::Gt => Self::Gt,
             Operator::Lt => Self::Lt,
+            Operator::Gte => Self::Gte,
+            Operator::Lte => Self::Lte,
         }
     }
 }
@@ -64,6 +66,8 @@ impl From<contract::Operator> for Operator {
             contract::Operator::DoesNotExist => Self::DoesNotExist,
             contract::Operator::Gt => Self::Gt,
             contract::Operator::Lt => Self::Lt,
+            contract::Operator::Gte => Self::Gte,
+            contract::Operator::Lte => Self::Lte,
         }
     }
 }

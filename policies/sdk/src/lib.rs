@@ -1,7 +1,7 @@
 //! SDK for karpenter-ovhcloud decision policies.
 //!
 //! A policy is a WebAssembly component implementing one world of the contract in `wit/`
-//! (`karpenter-ovhcloud:policy@0.1.0`): [`flavor_selection`], [`consolidation`] or [`drift`].
+//! (`karpenter-ovhcloud:policy@0.2.0`): [`flavor_selection`], [`consolidation`] or [`drift`].
 //! This crate gives a policy author, in one dependency:
 //!
 //! - the bindings of the three worlds, sharing one set of types ([`types`]), with `serde`
@@ -112,8 +112,8 @@ pub mod consolidation {
         default_bindings_module: "karpenter_ovhcloud_policy_sdk::consolidation",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
         with: {
-            "karpenter-ovhcloud:policy/types@0.1.0": crate::flavor_selection::karpenter_ovhcloud::policy::types,
-            "karpenter-ovhcloud:policy/host@0.1.0": crate::flavor_selection::karpenter_ovhcloud::policy::host,
+            "karpenter-ovhcloud:policy/types@0.2.0": crate::flavor_selection::karpenter_ovhcloud::policy::types,
+            "karpenter-ovhcloud:policy/host@0.2.0": crate::flavor_selection::karpenter_ovhcloud::policy::host,
         },
         generate_all,
     });
@@ -129,8 +129,8 @@ pub mod drift {
         default_bindings_module: "karpenter_ovhcloud_policy_sdk::drift",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
         with: {
-            "karpenter-ovhcloud:policy/types@0.1.0": crate::flavor_selection::karpenter_ovhcloud::policy::types,
-            "karpenter-ovhcloud:policy/host@0.1.0": crate::flavor_selection::karpenter_ovhcloud::policy::host,
+            "karpenter-ovhcloud:policy/types@0.2.0": crate::flavor_selection::karpenter_ovhcloud::policy::types,
+            "karpenter-ovhcloud:policy/host@0.2.0": crate::flavor_selection::karpenter_ovhcloud::policy::host,
         },
         generate_all,
     });
@@ -139,7 +139,8 @@ pub mod drift {
 /// Every type of the contract, from all three worlds, in one namespace.
 pub mod types {
     pub use crate::consolidation::karpenter_ovhcloud::policy::consolidation_types::{
-        Action, Command, ConsolidationDecision, ConsolidationRequest, Reason, Replacement,
+        Action, Command, ConsolidationDecision, ConsolidationRequest, NodepoolTotals, Reason,
+        Replacement,
     };
     pub use crate::drift::karpenter_ovhcloud::policy::drift_types::{
         DriftDecision, DriftReason, DriftRequest, Drifted, Nodeclaim,
@@ -159,7 +160,7 @@ pub use drift::Guest as Drift;
 pub use flavor_selection::Guest as FlavorSelection;
 
 /// The contract version this SDK targets (the `wit/` package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Exports a type implementing [`FlavorSelection`] as the component's `flavor-selection`
 /// world. Expands to nothing outside `wasm32`, so the crate also builds natively.

@@ -142,7 +142,8 @@ pub fn nodepool(name: &str, requirements: Vec<Requirement>) -> Nodepool {
     }
 }
 
-/// A group of `count` pods requesting `cpu_millis` and `mem_bytes` each, no constraints.
+/// A group of `count` pods requesting `cpu_millis` and `mem_bytes` each, no constraints, of
+/// eviction cost 1.0 (priority 0, no `pod-deletion-cost`).
 pub fn pod_group(id: u32, name: &str, count: u32, cpu_millis: u64, mem_bytes: u64) -> PodGroup {
     PodGroup {
         id,
@@ -158,6 +159,7 @@ pub fn pod_group(id: u32, name: &str, count: u32, cpu_millis: u64, mem_bytes: u6
         anti_affinity: vec![],
         affinity: vec![],
         zone_counts: vec![],
+        eviction_cost: 1.0,
     }
 }
 

@@ -58,6 +58,16 @@ pub fn component(wit: &str, world: &str, wat: &str) -> Vec<u8> {
         .expect("encode")
 }
 
+/// A core module implementing `consolidation` that answers no command: the no-op
+/// flavor-selection module with the `consolidate` export, whose request lowers to 12 flat
+/// parameters (six lists and strings, a pointer and a length each).
+pub fn noop_consolidate_wat() -> String {
+    noop_select_wat("").replace(
+        r#"(func (export "select") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)"#,
+        r#"(func (export "consolidate") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)"#,
+    )
+}
+
 /// The no-op flavor-selection component of the current contract.
 pub fn noop_select() -> Vec<u8> {
     component(&contract_wit(), "flavor-selection", &noop_select_wat(""))
@@ -71,7 +81,7 @@ pub fn clock_importing_select() -> Vec<u8> {
         "interface clock { now: func() -> u64; }\nworld flavor-selection {\n    import host;\n    import clock;",
     );
     let wat = noop_select_wat(
-        r#"(import "karpenter-ovhcloud:policy/clock@0.1.0" "now" (func (result i64)))"#,
+        r#"(import "karpenter-ovhcloud:policy/clock@0.2.0" "now" (func (result i64)))"#,
     );
     component(&wit, "flavor-selection", &wat)
 }

@@ -18,6 +18,14 @@
 //!    order: deleted when its pods fit on the other nodes, else replaced by one cheaper new
 //!    node that takes all its pods.
 //!
+//! **Balanced** NodePools (`consolidationPolicy: Balanced`) take part in 2 and 3 too, held to
+//! Karpenter's score instead of the savings thresholds: a move is made only when its share of
+//! the NodePool's price (`savings / nodepool-totals.hourly-price`) is at least half its share of
+//! the NodePool's disruption cost (1 per removed node plus each evicted pod's positive
+//! `eviction-cost`, over `nodepool-totals.disruption-cost`). Their candidates go in Karpenter's
+//! order, highest price per unit of disruption cost first, and a candidate whose deletion
+//! alone would not pass is not considered (Karpenter's `CanPassThreshold`).
+//!
 //! A new node is the cheapest flavor of the NodePool (requirements, zone availability,
 //! billing, limits) that takes its pods plus the DaemonSet overhead, in a zone that suits
 //! them (the removed nodes' zones first), cheaper than any removed node's flavor that could
@@ -39,9 +47,11 @@
 //! ```
 //!
 //! - `minSavingsPerHour` (EUR, >= 0, default 0.005): the least saving of an underutilized
-//!   delete or replace command; empty nodes are always deleted.
+//!   delete or replace command; empty nodes are always deleted. Not applied to Balanced
+//!   NodePools, whose score decides.
 //! - `minSavingsPercent` (0-100, default 10): the least saving of a replacement, in percent of
-//!   the replaced nodes' price, so a marginally cheaper flavor does not cause churn.
+//!   the replaced nodes' price, so a marginally cheaper flavor does not cause churn. Not
+//!   applied to Balanced NodePools either.
 //! - `maxDisruptionPercent` (1-100, default 10): the most nodes of a NodePool one multi-node
 //!   command removes, in percent of the NodePool's nodes, rounded up. The host skips a
 //!   command the NodePool's disruption budget does not allow (the NodePool's next command
@@ -52,6 +62,7 @@
 
 use std::collections::BTreeMap;
 
+use karpenter_ovhcloud_policy_sdk::contract::balanced::{self, PoolTotals};
 use karpenter_ovhcloud_policy_sdk::labels::{first_unmet, NewNodeLabels};
 use karpenter_ovhcloud_policy_sdk::order::sort_by;
 use karpenter_ovhcloud_policy_sdk::packing::{catalog_zones, largest_first};
@@ -168,22 +179,36 @@ pub fn consolidate(request: &ConsolidationRequest) -> Result<ConsolidationDecisi
         }
     }
 
+    // Balanced candidates whose deletion alone would not pass the score cannot be part of
+    // any move that does (Karpenter's `CanPassThreshold`).
     let mut under: Vec<usize> = candidates
         .into_iter()
         .filter(|&i| {
             !sim.removed[i]
-                && sim.pool_of(i).is_some_and(|p| {
-                    p.consolidation_policy == ConsolidationPolicy::WhenEmptyOrUnderutilized
-                })
+                && match sim.pool_of(i).map(|p| p.consolidation_policy) {
+                    Some(ConsolidationPolicy::WhenEmptyOrUnderutilized) => true,
+                    Some(ConsolidationPolicy::Balanced) => sim
+                        .score(&[i], request.nodes[i].hourly_price)
+                        .is_some_and(|s| s.approved()),
+                    _ => false,
+                }
         })
         .collect();
+    // Balanced candidates after the others, by Karpenter's savings ratio (price per unit of
+    // disruption cost), highest first.
     sort_by(&mut under, &|&a, &b| {
         let (na, nb) = (&request.nodes[a], &request.nodes[b]);
-        sim.movable(a)
-            .cmp(&sim.movable(b))
-            .then(na.requested.cpu_millis.cmp(&nb.requested.cpu_millis))
-            .then(nb.hourly_price.total_cmp(&na.hourly_price))
-            .then(na.name.cmp(&nb.name))
+        let (ba, bb) = (sim.is_balanced(a), sim.is_balanced(b));
+        let order = if ba && bb {
+            let ratio = |i: usize| sim.node(i).hourly_price / sim.disruption_cost(&[i]);
+            ratio(b).total_cmp(&ratio(a))
+        } else {
+            sim.movable(a)
+                .cmp(&sim.movable(b))
+                .then(na.requested.cpu_millis.cmp(&nb.requested.cpu_millis))
+                .then(nb.hourly_price.total_cmp(&na.hourly_price))
+        };
+        ba.cmp(&bb).then(order).then(na.name.cmp(&nb.name))
     });
 
     // 2. Multi-node, per NodePool (one NodePool per command): the longest prefix of its
@@ -264,6 +289,8 @@ struct Sim<'a> {
     removed: Vec<bool>,
     /// Every zone of the catalog, by name.
     zones: Vec<&'a str>,
+    /// Balanced scoring's denominators, by NodePool.
+    totals: BTreeMap<&'a str, PoolTotals>,
 }
 
 impl<'a> Sim<'a> {
@@ -279,6 +306,66 @@ impl<'a> Sim<'a> {
             pods: request.nodes.iter().map(|n| n.pods.clone()).collect(),
             removed: vec![false; request.nodes.len()],
             zones: catalog_zones(&request.flavors),
+            totals: request
+                .nodepool_totals
+                .iter()
+                .map(|t| {
+                    let totals = PoolTotals {
+                        price: t.hourly_price,
+                        disruption_cost: t.disruption_cost,
+                    };
+                    (t.nodepool.as_str(), totals)
+                })
+                .collect(),
+        }
+    }
+
+    /// Node `i` belongs to a Balanced NodePool.
+    fn is_balanced(&self, i: usize) -> bool {
+        self.pool_of(i)
+            .is_some_and(|p| p.consolidation_policy == ConsolidationPolicy::Balanced)
+    }
+
+    /// Disruption cost of removing `nodes`: 1 each plus the positive eviction cost of every
+    /// pod on them now (including pods earlier commands moved there).
+    fn disruption_cost(&self, nodes: &[usize]) -> f64 {
+        nodes
+            .iter()
+            .map(|&i| {
+                balanced::node_disruption_cost(self.pods[i].iter().flat_map(|a| {
+                    let cost = self.groups.get(&a.group).map_or(1.0, |g| g.eviction_cost);
+                    std::iter::repeat_n(cost, a.count as usize)
+                }))
+            })
+            .sum()
+    }
+
+    /// Balanced score of removing `nodes` (of one NodePool) for `savings` EUR/h; None when
+    /// the request gives no totals for their NodePool.
+    fn score(&self, nodes: &[usize], savings: f64) -> Option<balanced::Score> {
+        let totals = *self
+            .totals
+            .get(self.node(*nodes.first()?).nodepool.as_str())?;
+        Some(balanced::score(
+            savings,
+            self.disruption_cost(nodes),
+            totals,
+            balanced::BALANCED_K,
+        ))
+    }
+
+    /// Whether removing `nodes` for nodes costing `added` per hour in their place is worth
+    /// it: Balanced's score in a Balanced NodePool, else the configured savings.
+    fn worth(&self, nodes: &[usize], removed: f64, added: f64, cfg: &Config) -> bool {
+        match nodes.first().is_some_and(|&i| self.is_balanced(i)) {
+            true => {
+                removed > added
+                    && self
+                        .score(nodes, removed - added)
+                        .is_some_and(|s| s.approved())
+            }
+            false if added == 0.0 => removed >= cfg.min_savings_per_hour,
+            false => cfg.saves_enough(removed, added),
         }
     }
 
@@ -330,13 +417,15 @@ impl<'a> Sim<'a> {
     }
 
     /// How `nodes` (of one NodePool) can go, if they can: deleted when their pods fit on the
-    /// other nodes and that saves `minSavingsPerHour`, else replaced by one new node of their
-    /// NodePool for the pods the other nodes do not take, when that saves enough.
+    /// other nodes and that is [`worth`](Self::worth) it, else replaced by one new node of
+    /// their NodePool for the pods the other nodes do not take, when that is worth it.
     fn removal(&self, nodes: &[usize], cfg: &Config) -> Option<Removal> {
         let (moves, left) = self.plan_moves(nodes)?;
         let removed: f64 = nodes.iter().map(|&i| self.node(i).hourly_price).sum();
         if left.is_empty() {
-            return (removed >= cfg.min_savings_per_hour).then_some(Removal::Delete(moves));
+            return self
+                .worth(nodes, removed, 0.0, cfg)
+                .then_some(Removal::Delete(moves));
         }
         // One node is replaced by a cheaper flavor that takes all its pods. Also moving some
         // of them to other nodes, for a smaller new node, evicts more pods: measured on the
@@ -525,7 +614,7 @@ impl<'a> Sim<'a> {
             .fold(f64::INFINITY, f64::min);
         let best = fitting
             .into_iter()
-            .filter(|(price, _, _)| *price < below && cfg.saves_enough(removed, *price))
+            .filter(|(price, _, _)| *price < below && self.worth(nodes, removed, *price, cfg))
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.name.cmp(&b.1.name)));
         best.map(|(price, f, zone)| {
             (
@@ -702,6 +791,7 @@ mod tests {
             flavors: catalog(),
             nodepools: pools,
             config: String::new(),
+            nodepool_totals: vec![],
         }
     }
 
@@ -1301,5 +1391,120 @@ mod tests {
         r.config = String::new();
         assert_eq!(consolidate(&r).unwrap().commands.len(), 0);
         assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    /// The request's Balanced denominators, as the host computes them: each NodePool's nodes'
+    /// prices, and 1 per node plus its pods' positive eviction costs.
+    fn with_totals(mut r: ConsolidationRequest) -> ConsolidationRequest {
+        let cost = |g: u32| {
+            r.pod_groups
+                .iter()
+                .find(|x| x.id == g)
+                .unwrap()
+                .eviction_cost
+        };
+        let mut totals: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for n in &r.nodes {
+            let t = totals.entry(n.nodepool.clone()).or_default();
+            t.0 += n.hourly_price;
+            t.1 += balanced::node_disruption_cost(
+                n.pods
+                    .iter()
+                    .flat_map(|a| std::iter::repeat_n(cost(a.group), a.count as usize)),
+            );
+        }
+        r.nodepool_totals = totals
+            .into_iter()
+            .map(
+                |(nodepool, (hourly_price, disruption_cost))| NodepoolTotals {
+                    nodepool,
+                    hourly_price,
+                    disruption_cost,
+                },
+            )
+            .collect();
+        r
+    }
+
+    /// Four b3-8 of a Balanced NodePool; `n0` runs one pod of eviction cost `c`, the three
+    /// others (not disruptable) one pod of cost 1 each. Deleting `n0` saves a quarter of the
+    /// NodePool's price for (1 + c) / (7 + c) of its disruption cost: a score of
+    /// 0.25 (7 + c) / (1 + c), at the threshold 0.5 for c = 5.
+    fn balanced_cluster(c: f64) -> ConsolidationRequest {
+        let mut cache = pod_group(1, "default/cache", 1, 250, 512 * MIB);
+        cache.eviction_cost = c;
+        let web = pod_group(2, "default/web", 3, 250, 512 * MIB);
+        let groups = vec![cache, web];
+        let zone = "eu-west-par-a";
+        let mut nodes = vec![node("n0", "balanced", "b3-8", zone, &[(1, 1)], &groups)];
+        for name in ["n1", "n2", "n3"] {
+            let mut n = node(name, "balanced", "b3-8", zone, &[(2, 1)], &groups);
+            n.disruptable = false;
+            nodes.push(n);
+        }
+        let mut pool = nodepool("balanced", vec![instance_types(&["b3-8"])]);
+        pool.consolidation_policy = ConsolidationPolicy::Balanced;
+        with_totals(request(nodes, groups, vec![pool]))
+    }
+
+    #[test]
+    fn balanced_moves_just_above_the_threshold_go_and_just_below_stay() {
+        // c = 4.75: score 0.25 * 11.75 / 5.75 = 0.511 >= 0.5.
+        let d = consolidate(&balanced_cluster(4.75)).unwrap();
+        assert_eq!(
+            summary(&d),
+            vec![(
+                vec!["n0".to_string()],
+                "delete".into(),
+                Reason::Underutilized
+            )]
+        );
+        // c = 5.25: score 0.25 * 12.25 / 6.25 = 0.49 < 0.5, whatever minSavings say.
+        let mut r = balanced_cluster(5.25);
+        r.config = r#"{"minSavingsPerHour": 0, "minSavingsPercent": 0}"#.into();
+        let d = consolidate(&r).unwrap();
+        assert!(d.commands.is_empty(), "{:?}", summary(&d));
+        // The same cluster under WhenEmptyOrUnderutilized ignores eviction costs.
+        r.nodepools[0].consolidation_policy = ConsolidationPolicy::WhenEmptyOrUnderutilized;
+        assert_eq!(consolidate(&r).unwrap().commands.len(), 1);
+        // Without totals (a host that sends none) a Balanced NodePool is not consolidated.
+        let mut r = balanced_cluster(4.75);
+        r.nodepool_totals.clear();
+        assert!(consolidate(&r).unwrap().commands.is_empty());
+    }
+
+    #[test]
+    fn balanced_replacements_are_held_to_the_score_not_the_savings_thresholds() {
+        // Four full nodes of one Balanced NodePool, only n0 a candidate, its one pod bound to
+        // a new node: replacing n0 by the smaller flavor scores 1 - price(small) / price(big).
+        // b3-16 -> b3-8: 1 - 0.0512 / 0.1023 = 0.4995, refused; b2-30 -> b2-15:
+        // 1 - 0.129 / 0.261 = 0.5057, carried out (both save well over 10%).
+        for (big, small, approved) in [("b3-16", "b3-8", false), ("b2-30", "b2-15", true)] {
+            let g = pod_group(1, "default/app", 4, 1500, 3 * GIB);
+            let groups = vec![g];
+            let zone = "eu-west-par-a";
+            let mut nodes = Vec::new();
+            for i in 0..4 {
+                let mut n = node(&format!("n{i}"), "balanced", big, zone, &[(1, 1)], &groups);
+                n.disruptable = i == 0;
+                if i > 0 {
+                    n.requested = n.allocatable;
+                }
+                nodes.push(n);
+            }
+            let mut pool = nodepool("balanced", vec![instance_types(&[big, small])]);
+            pool.consolidation_policy = ConsolidationPolicy::Balanced;
+            let r = with_totals(request(nodes, groups, vec![pool]));
+            let d = consolidate(&r).unwrap();
+            let expected = match approved {
+                true => vec![(
+                    vec!["n0".to_string()],
+                    format!("replace {small}"),
+                    Reason::Underutilized,
+                )],
+                false => vec![],
+            };
+            assert_eq!(summary(&d), expected, "{big} -> {small}");
+        }
     }
 }
