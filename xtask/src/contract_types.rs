@@ -36,6 +36,9 @@ const V0_1_WIT: &str = "wit/v0.1";
 /// `host/src/policy/v0_1.rs`: `operator` gained `gte`/`lte` (lowered with the values, inside
 /// `requirement`), `consolidation-policy` gained `balanced`.
 const V0_1_BY_HAND: &[&str] = &["operator", "requirement", "consolidation-policy"];
+/// Defaults of fields added since 0.1.0 whose type's default would mean something else, as
+/// (record, field, `f64` value): a pod's eviction cost is 1 unless it says otherwise.
+const ADDED_DEFAULTS: &[(&str, &str, &str)] = &[("pod-group", "eviction-cost", "1.0")];
 
 /// Interfaces whose types are generated: (WIT interface, Rust module under `types`, path of
 /// wasmtime's binding module in the host).
@@ -104,15 +107,18 @@ struct Item {
 
 fn render(root: &Path) -> Result<(String, String, String)> {
     let (resolve, items) = parse(root, "wit")?;
-    let gen = Gen {
-        resolve: &resolve,
-        items: &items,
-    };
     let (old_resolve, old_items) = parse(root, V0_1_WIT)?;
     let old = Gen {
         resolve: &old_resolve,
         items: &old_items,
+        added: Vec::new(),
     };
+    let mut gen = Gen {
+        resolve: &resolve,
+        items: &items,
+        added: Vec::new(),
+    };
+    gen.added = added_fields(&gen, &old);
     Ok((
         rustfmt(&gen.core()?)?,
         rustfmt(&gen.host()?)?,
@@ -146,6 +152,38 @@ fn parse(root: &Path, dir: &str) -> Result<(Resolve, Vec<Item>)> {
         }
     }
     Ok((resolve, items))
+}
+
+/// Record fields of `new` that the same record of `old` lacks, as (record, field).
+fn added_fields(new: &Gen, old: &Gen) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in new.items {
+        let def = &new.resolve.types[item.id];
+        let TypeDefKind::Record(r) = &def.kind else {
+            continue;
+        };
+        let name = def.name.clone().unwrap_or_default();
+        // A record new since 0.1.0 has no JSON of 0.1.0 to read.
+        let Some(before) = old
+            .items
+            .iter()
+            .find(|i| i.module == item.module && old.resolve.types[i.id].name == def.name)
+            .map(|i| members(&old.resolve.types[i.id].kind))
+        else {
+            continue;
+        };
+        for f in &r.fields {
+            if !before.contains(&f.name.as_str()) {
+                out.push((name.clone(), f.name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Name of the function giving the default of an added field with a custom default.
+fn default_fn(record: &str, field: &str) -> String {
+    format!("default_{}_{}", snake(record), snake(field))
 }
 
 /// Names of a type's fields (record) or cases (enum, variant).
@@ -301,6 +339,9 @@ fn rustfmt(code: &str) -> Result<String> {
 struct Gen<'a> {
     resolve: &'a Resolve,
     items: &'a [Item],
+    /// Record fields added since 0.1.0, as (record, field): the core type reads JSON without
+    /// them (inputs written for 0.1.0), with the default of [`ADDED_DEFAULTS`] or the type's.
+    added: Vec<(String, String)>,
 }
 
 impl Gen<'_> {
@@ -433,6 +474,14 @@ impl Gen<'_> {
                 out.push_str("}\n");
             }
         }
+        for (record, field, value) in ADDED_DEFAULTS {
+            writeln!(
+                out,
+                "\n/// Default of `{record}.{field}` in JSON written for contract 0.1.0.\n\
+                 fn {}() -> f64 {{\n    {value}\n}}",
+                default_fn(record, field)
+            )?;
+        }
         Ok(out)
     }
 
@@ -458,6 +507,24 @@ impl Gen<'_> {
                         &format!("{ind}    "),
                         &format!("The field `{}` of `{wit_name}`.", f.name),
                     );
+                    let added = self
+                        .added
+                        .iter()
+                        .any(|(r, field)| r == wit_name && *field == f.name);
+                    if added {
+                        match ADDED_DEFAULTS
+                            .iter()
+                            .any(|(r, field, _)| *r == wit_name && *field == f.name)
+                        {
+                            true => writeln!(
+                                out,
+                                "{ind}    #[serde(default = \"{}{}\")]",
+                                if item.module.is_some() { "super::" } else { "" },
+                                default_fn(wit_name, &f.name)
+                            )?,
+                            false => writeln!(out, "{ind}    #[serde(default)]")?,
+                        }
+                    }
                     writeln!(
                         out,
                         "{ind}    pub {}: {},",

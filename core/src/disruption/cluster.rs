@@ -36,6 +36,9 @@ pub struct ClusterView<'a> {
     pub snapshot: Snapshot,
     /// NodePools for the simulation (with their remaining limits).
     pub pools: Vec<PoolSpec>,
+    /// Static NodePools (`spec.replicas`), whose drifted and expired nodes are replaced from
+    /// the template.
+    pub static_pools: Vec<PoolSpec>,
     /// The catalog.
     pub flavors: Arc<Vec<FlavorSpec>>,
     /// Nodes in each OVH pool.
@@ -196,6 +199,7 @@ impl ClusterView<'_> {
             validation_delay: self.validation_delay,
             snapshot: self.snapshot,
             pools: self.pools,
+            static_pools: self.static_pools,
             flavors: self.flavors,
             ovh_pool_sizes: self.ovh_pool_sizes,
             nodepools,

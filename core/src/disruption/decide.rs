@@ -21,7 +21,7 @@ use crate::policy::types::{self as wit};
 use crate::provisioning::contract as conv;
 use crate::provisioning::request::{FlavorPolicy, Group, Pool};
 use crate::provisioning::simulate::{plan, pool_overhead, Input as SimInput};
-use crate::provisioning::NodeClaimSpec;
+use crate::provisioning::{static_pool, NodeClaimSpec};
 use crate::scheduling::{FlavorSpec, NodeState, PodSpec, PoolSpec, SimNode};
 use crate::state::Snapshot;
 use karpenter_ovhcloud_contract::balanced::{self, PoolTotals, Score};
@@ -646,6 +646,53 @@ pub fn replace(
         nodepool: candidate.nodepool.clone(),
         reason,
         replacements: new,
+        savings_per_hour: candidate.hourly_price - added,
+        message,
+    })
+}
+
+/// A replacement of a static NodePool's node: a node of the NodePool's template (as
+/// [`static_pool::launch`] picks it for a scale-up, in the zone where the NodePool has the
+/// fewest other nodes), whatever the old node's pods need; the kube-scheduler places them.
+pub fn replace_static(
+    input: &Input<'_>,
+    candidate: &Candidate,
+    reason: Reason,
+    message: String,
+    pool: &PoolSpec,
+) -> Result<Command, String> {
+    let mut zones: HashMap<String, u32> = HashMap::new();
+    for n in &input.snapshot.nodes {
+        if n.nodepool.as_deref() == Some(pool.name.as_str())
+            && n.name != candidate.node
+            && n.state != NodeState::Deleting
+        {
+            if let Some(z) = n.labels.get(karpenter_ovhcloud_contract::labels::ZONE) {
+                *zones.entry(z.clone()).or_default() += 1;
+            }
+        }
+    }
+    let mut sizes = input.ovh_pool_sizes.clone();
+    let new = static_pool::launch(
+        pool,
+        input.flavors,
+        &input.snapshot.daemonsets,
+        &zones,
+        &mut sizes,
+    )
+    .ok_or_else(|| {
+        format!(
+            "no available flavor and zone meets the requirements of static NodePool {}",
+            pool.name
+        )
+    })?;
+    let added = price(input.flavors, &new.flavor);
+    Ok(Command {
+        nodes: vec![candidate.node.clone()],
+        claims: vec![candidate.claim.clone()],
+        nodepool: candidate.nodepool.clone(),
+        reason,
+        replacements: vec![new],
         savings_per_hour: candidate.hourly_price - added,
         message,
     })

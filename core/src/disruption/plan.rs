@@ -99,6 +99,9 @@ pub struct Input {
     pub snapshot: Snapshot,
     /// NodePools for the simulation (with their remaining limits).
     pub pools: Vec<PoolSpec>,
+    /// Static NodePools (`spec.replicas`): a drifted or expired node of one is replaced by a
+    /// node of its template, whatever its pods (upstream's static drift).
+    pub static_pools: Vec<PoolSpec>,
     /// The catalog.
     pub flavors: Arc<Vec<FlavorSpec>>,
     /// Nodes already in each OVH pool (anti-affinity numbering of replacements).
@@ -281,7 +284,13 @@ pub fn plan(
         if !c.disruptable && reason == Reason::Drifted {
             continue;
         }
-        match decide::replace(&decision, c, reason, message, primary, fallback) {
+        // A static NodePool's node is replaced by one of its template, one at a time: one
+        // command per NodePool per pass, none while one is in flight (`pass::choose`).
+        let replaced = match input.static_pools.iter().find(|p| p.name == c.nodepool) {
+            Some(pool) => decide::replace_static(&decision, c, reason, message, pool),
+            None => decide::replace(&decision, c, reason, message, primary, fallback),
+        };
+        match replaced {
             Ok(cmd) => lifecycle.push(cmd),
             Err(why) => out.not_replaced.push(NotReplaced {
                 claim: c.claim.clone(),
@@ -419,6 +428,7 @@ mod tests {
                     ..PoolSpec::default()
                 })
                 .collect(),
+            static_pools: Vec::new(),
             flavors: Arc::new(Vec::new()),
             ovh_pool_sizes: HashMap::new(),
             nodepools,

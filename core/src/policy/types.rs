@@ -167,6 +167,7 @@ pub struct PodGroup {
     /// Karpenter's eviction cost of one pod of the group: 1.0 + pod-deletion-cost / 2^27 +
     /// priority / 2^25, clamped to [-10, 10]. Balanced consolidation counts
     /// max(0, eviction-cost) per evicted pod. Since 0.2.0.
+    #[serde(default = "default_pod_group_eviction_cost")]
     pub eviction_cost: f64,
 }
 
@@ -431,6 +432,7 @@ pub mod consolidation {
         /// The field `config` of `consolidation-request`.
         pub config: String,
         /// One entry per NodePool of `nodepools` that has nodes (since 0.2.0).
+        #[serde(default)]
         pub nodepool_totals: Vec<NodepoolTotals>,
     }
 
@@ -558,4 +560,9 @@ pub mod drift {
         /// The field `drifted` of `drift-decision`.
         pub drifted: Vec<Drifted>,
     }
+}
+
+/// Default of `pod-group.eviction-cost` in JSON written for contract 0.1.0.
+fn default_pod_group_eviction_cost() -> f64 {
+    1.0
 }

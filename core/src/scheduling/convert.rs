@@ -82,24 +82,43 @@ fn container_requests(c: &core::Container) -> Resources {
     resources(&list)
 }
 
-/// A pod's requests as the kube-scheduler counts them: the larger of the sum of its containers
-/// and its largest init container, plus pod overhead, with one pod slot.
-pub fn pod_requests(spec: &core::PodSpec) -> Resources {
+/// A container's limits.
+fn container_limits(c: &core::Container) -> Resources {
+    c.resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .map(resources)
+        .unwrap_or_default()
+}
+
+/// The larger of the sum of a pod's containers and its largest init container, plus pod
+/// overhead, of what `of` reads from each container (Kubernetes' effective pod resources).
+fn pod_total(spec: &core::PodSpec, of: fn(&core::Container) -> Resources) -> Resources {
     let sum = spec
         .containers
         .iter()
-        .fold(Resources::default(), |s, c| s + container_requests(c));
+        .fold(Resources::default(), |s, c| s + of(c));
     let init = spec
         .init_containers
         .iter()
         .flatten()
-        .fold(Resources::default(), |m, c| {
-            m.max_each(&container_requests(c))
-        });
+        .fold(Resources::default(), |m, c| m.max_each(&of(c)));
     let overhead = spec.overhead.as_ref().map(resources).unwrap_or_default();
-    let mut total = sum.max_each(&init) + overhead;
+    sum.max_each(&init) + overhead
+}
+
+/// A pod's requests as the kube-scheduler counts them: the larger of the sum of its containers
+/// and its largest init container, plus pod overhead, with one pod slot.
+pub fn pod_requests(spec: &core::PodSpec) -> Resources {
+    let mut total = pod_total(spec, container_requests);
     total.pods = 1;
     total
+}
+
+/// A pod's limits, counted as its requests are (upstream's `resources.Limits`; a resource
+/// without a limit counts 0).
+pub fn pod_limits(spec: &core::PodSpec) -> Resources {
+    pod_total(spec, container_limits)
 }
 
 fn requirement(key: &str, operator: &str, values: Option<&Vec<String>>) -> Requirement {

@@ -73,6 +73,7 @@ impl Pdb {
 #[derive(Clone, Debug)]
 struct PodEntry {
     spec: Arc<PodSpec>,
+    limits: Resources,
     node: Option<String>,
     pending: bool,
     uid: String,
@@ -94,6 +95,8 @@ pub struct BoundPod {
     pub do_not_disrupt: bool,
     /// Its scheduling view (labels for PDB selectors, requests).
     pub spec: Arc<PodSpec>,
+    /// Its limits (node metrics).
+    pub limits: Resources,
 }
 
 /// What the scheduler works on: a consistent copy of the model at one instant.
@@ -227,6 +230,11 @@ impl ClusterState {
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         let entry = PodEntry {
             spec: Arc::new(convert::pod(pod)),
+            limits: pod
+                .spec
+                .as_ref()
+                .map(convert::pod_limits)
+                .unwrap_or_default(),
             pending: is_pending(pod),
             node: node.clone(),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
@@ -268,6 +276,7 @@ impl ClusterState {
                 daemon: p.daemon,
                 do_not_disrupt: p.do_not_disrupt,
                 spec: p.spec.clone(),
+                limits: p.limits,
             })
             .collect()
     }

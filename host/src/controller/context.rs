@@ -147,6 +147,10 @@ pub struct Model {
     pending_pods: Mutex<crate::provisioning::PendingPods>,
     /// The NodePools' last launch outcomes (`NodeRegistrationHealthy`).
     registration: Mutex<crate::lifecycle::registration_health::RegistrationHealth>,
+    /// NodePools with a disruption replacement in flight: from before its NodeClaims are
+    /// created until the old ones are deleted. The static NodePool pass leaves them alone
+    /// (their node count is one over, on purpose).
+    replacing: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The flavor catalog of the region, what it is built from, and the two inputs learned at run
@@ -274,6 +278,24 @@ impl Model {
         &self,
     ) -> std::sync::MutexGuard<'_, crate::lifecycle::registration_health::RegistrationHealth> {
         self.registration.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks (`true`) or unmarks a NodePool as having a disruption replacement in flight.
+    pub fn set_replacing(&self, nodepool: &str, replacing: bool) {
+        let mut set = self.replacing.lock().unwrap_or_else(|e| e.into_inner());
+        if replacing {
+            set.insert(nodepool.to_owned());
+        } else {
+            set.remove(nodepool);
+        }
+    }
+
+    /// Whether a disruption replacement is in flight in `nodepool`.
+    pub fn is_replacing(&self, nodepool: &str) -> bool {
+        self.replacing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(nodepool)
     }
 }
 

@@ -36,7 +36,9 @@ use crate::api::nodeclaim::{
 use crate::api::{NodeClaim, NodePool};
 use crate::controller::context::Context;
 use crate::controller::metrics::{ControllerLabels, CreatedLabels, DISRUPTION};
-use crate::controller::provisioning::{flavor_specs, nodeclaim_object, nodeclass_of, pool_specs};
+use crate::controller::provisioning::{
+    flavor_specs, nodeclaim_object, nodeclass_of, pool_specs, static_pool_specs,
+};
 use crate::controller::watch::{claim_node, list, readable};
 use crate::policy::types::consolidation::ConsolidationRequest;
 use crate::provisioning::WasmFlavorPolicy;
@@ -78,12 +80,17 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         return Ok(());
     }
     let claims_api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
-    let claims = claims_api.list(&ListParams::default()).await?.items;
-    progress_in_flight(ctx, state, &claims).await;
+    let mut claims = claims_api.list(&ListParams::default()).await?.items;
+    // A replacement that finished deleted its old NodeClaims: the plan reads them as deleting,
+    // not as candidates to replace again.
+    if progress_in_flight(ctx, state, &claims).await {
+        claims = claims_api.list(&ListParams::default()).await?.items;
+    }
 
     let nodepools: Vec<NodePool> = readable(&ctx.kube.caches.nodepools);
     let classes = list(&ctx.kube.caches.nodeclasses);
     let pools = pool_specs(&ctx.kube.caches, &ctx.catalog, &claims);
+    let static_pools = static_pool_specs(&ctx.kube.caches, &ctx.catalog, &claims);
     let flavors = flavor_specs(&ctx.catalog);
     let snapshot = ctx.model.cluster().snapshot();
     let k8s_nodes = list(&ctx.kube.caches.nodes);
@@ -95,6 +102,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
     // replaces them).
     let with_classes: Vec<_> = pools
         .iter()
+        .chain(&static_pools)
         .map(|(np, s)| (np.clone(), s.clone(), nodeclass_of(np, &classes).cloned()))
         .collect();
     let drift_req = drift::drift_request(&claims, &with_classes, &flavors);
@@ -144,6 +152,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         pods_on: &pods_on,
         snapshot,
         pools: pools.iter().map(|(_, s)| s.clone()).collect(),
+        static_pools: static_pools.iter().map(|(_, s)| s.clone()).collect(),
         flavors,
         ovh_pool_sizes: sizes,
         drifted: drifted.clone(),
@@ -565,6 +574,8 @@ async fn execute(
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
     let pools = readable(&ctx.kube.caches.nodepools);
     let mut new_claims = Vec::new();
+    // Before the first NodeClaim exists: a static NodePool's pass must not see it as surplus.
+    ctx.model.set_replacing(&command.nodepool, true);
     for spec in &command.replacements {
         let Some(pool) = pools.iter().find(|p| p.name_any() == spec.nodepool) else {
             continue;
@@ -599,7 +610,13 @@ async fn execute(
             }
             Err(e) => {
                 tracing::warn!(nodepool = %spec.nodepool, error = %e, "cannot create a replacement NodeClaim");
-                return;
+                if new_claims.is_empty() {
+                    ctx.model.set_replacing(&command.nodepool, false);
+                    disruption_reason(ctx, &command.claims, None).await;
+                    return;
+                }
+                // The NodeClaims created are followed: the command goes on with them.
+                break;
             }
         }
     }
@@ -663,8 +680,10 @@ async fn finish(ctx: &Context, command: &Command) {
 }
 
 /// Replacements whose new NodeClaims are all initialized let the old ones go; a replacement
-/// that vanished abandons the command (the old nodes stay).
-async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[NodeClaim]) {
+/// that vanished abandons the command (the old nodes stay). Returns whether old NodeClaims
+/// were deleted.
+async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[NodeClaim]) -> bool {
+    let mut deleted = false;
     let mut keep = Vec::new();
     for f in std::mem::take(&mut state.in_flight) {
         let news: Vec<Option<&NodeClaim>> = f
@@ -678,6 +697,7 @@ async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[Node
         {
             tracing::warn!(replaces = ?f.command.claims, "a replacement NodeClaim is gone; the old nodes stay");
             disruption_reason(ctx, &f.command.claims, None).await;
+            ctx.model.set_replacing(&f.command.nodepool, false);
             continue;
         }
         if news
@@ -686,6 +706,8 @@ async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[Node
         {
             tracing::info!(replaced = ?f.command.claims, by = ?f.new_claims, "replacements initialized; draining the old nodes");
             finish(ctx, &f.command).await;
+            deleted = true;
+            ctx.model.set_replacing(&f.command.nodepool, false);
             for c in &f.new_claims {
                 state.memory.replaced(c.clone(), ctx.clock.now());
             }
@@ -694,4 +716,5 @@ async fn progress_in_flight(ctx: &Context, state: &mut LoopState, claims: &[Node
         keep.push(f);
     }
     state.in_flight = keep;
+    deleted
 }

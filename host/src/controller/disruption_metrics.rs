@@ -153,37 +153,37 @@ impl DisruptionMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "karpenter_voluntary_disruption_decisions",
-            "Number of disruption decisions performed. Labeled by disruption decision, reason, and consolidation type.",
+            "Number of disruption decisions performed. Labeled by disruption decision, reason, and consolidation type",
             self.decisions.clone(),
         );
         registry.register(
             "karpenter_voluntary_disruption_decisions_by_nodepool",
-            "Number of disruption decisions performed by nodepool. Labeled by nodepool name, disruption decision, reason, and consolidation type.",
+            "Number of disruption decisions performed by nodepool. Labeled by nodepool name, disruption decision, reason, and consolidation type",
             self.decisions_by_nodepool.clone(),
         );
         registry.register(
             "karpenter_voluntary_disruption_eligible_nodes",
-            "Number of nodes eligible for disruption by Karpenter. Labeled by disruption reason.",
+            "Number of nodes eligible for disruption by Karpenter. Labeled by disruption reason",
             self.eligible_nodes.clone(),
         );
         registry.register(
             "karpenter_voluntary_disruption_failed_validations",
-            "Number of candidates that were selected for disruption but failed validation. Labeled by consolidation type.",
+            "Number of candidates that were selected for disruption but failed validation. Labeled by consolidation type",
             self.failed_validations.clone(),
         );
         registry.register(
             "karpenter_nodepools_allowed_disruptions",
-            "The number of nodes for a given NodePool that can be concurrently disrupting at a point in time. Labeled by NodePool.",
+            "The number of nodes for a given NodePool that can be concurrently disrupting at a point in time. Labeled by NodePool",
             self.allowed_disruptions.family(),
         );
         registry.register(
             "karpenter_nodepools_nodes_consuming_budgets",
-            "The number of nodes consuming the budget of a nodepool at a point in time. Labeled by NodePool.",
+            "The number of nodes consuming the budget of a nodepool at a point in time. Labeled by NodePool",
             self.nodes_consuming_budgets.family(),
         );
         registry.register(
             "karpenter_pods_eviction_requests",
-            "The number of pod eviction requests by response code.",
+            "The number of pod eviction requests by response code",
             self.eviction_requests.clone(),
         );
         let r = registry.sub_registry_with_prefix("karpenter_ovhcloud_disruption");

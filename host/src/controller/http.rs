@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use prometheus_client::registry::Registry;
 
+use super::summary::Summary;
 use super::watch::Synced;
 
 /// Readiness state.
@@ -44,10 +45,33 @@ async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
-    let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &registry) {
-        Ok(()) => (
+/// What `/metrics` exposes: the registry's families, then the summaries it cannot hold.
+#[derive(Clone)]
+pub struct Exposition {
+    /// Every counter, gauge and histogram.
+    pub registry: Arc<Registry>,
+    /// Upstream's summaries (see `summary.rs`).
+    pub summaries: Vec<Arc<Summary>>,
+}
+
+impl Exposition {
+    /// The OpenMetrics text of everything.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        use prometheus_client::encoding::text;
+        let mut body = String::new();
+        text::encode_registry(&mut body, &self.registry)?;
+        let now = std::time::Instant::now();
+        for s in &self.summaries {
+            s.encode(&mut body, now)?;
+        }
+        text::encode_eof(&mut body)?;
+        Ok(body)
+    }
+}
+
+async fn metrics(State(exposition): State<Exposition>) -> impl IntoResponse {
+    match exposition.encode() {
+        Ok(body) => (
             StatusCode::OK,
             [(
                 header::CONTENT_TYPE,
@@ -64,7 +88,7 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
 pub async fn serve(
     metrics_addr: SocketAddr,
     health_addr: SocketAddr,
-    registry: Arc<Registry>,
+    exposition: Exposition,
     health: Arc<Health>,
 ) -> anyhow::Result<()> {
     let m = tokio::net::TcpListener::bind(metrics_addr).await?;
@@ -72,7 +96,7 @@ pub async fn serve(
     tracing::info!(metrics = %m.local_addr()?, health = %h.local_addr()?, "serving metrics and health probes");
     let metrics_app = Router::new()
         .route("/metrics", get(metrics))
-        .with_state(registry);
+        .with_state(exposition);
     let health_app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -586,6 +586,12 @@ async fn release(ctx: &Context, api: &Api<NodeClaim>, claim: &NodeClaim) {
                     zone: zone_of(claim),
                 })
                 .inc();
+            if let Some(asked) = &claim.metadata.deletion_timestamp {
+                ctx.metrics.node_termination.observe(
+                    claim.nodepool_name().unwrap_or_default(),
+                    ctx.clock.guide_since(asked.0).as_secs_f64(),
+                );
+            }
             // Its Node is gone too (deleted here, or already by MKS with the OVH node).
             if !node_name.is_empty() {
                 ctx.metrics

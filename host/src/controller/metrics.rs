@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,6 +19,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::disruption_metrics::DisruptionMetrics;
+use super::state_metrics::{NodeGauges, PodMetrics};
+use super::summary::Summary;
 use crate::api::nodepool::ConsolidationPolicy;
 use crate::api::quantity::parse_quantity;
 use crate::ovh::metrics::karpenter_duration_histogram;
@@ -228,6 +230,13 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Disruption's own metrics.
     pub disruption: DisruptionMetrics,
+    /// `karpenter_nodes_*` of each Node and `karpenter_cluster_utilization_percent`.
+    pub nodes: NodeGauges,
+    /// `karpenter_pods_state` and `karpenter_pods_startup_duration_seconds`.
+    pub pods: PodMetrics,
+    /// `karpenter_nodes_termination_duration_seconds{nodepool}`: from the deletion request of
+    /// a NodeClaim to the removal of its finalizer (its Node and OVH node gone).
+    pub node_termination: Arc<Summary>,
 }
 
 impl Default for Metrics {
@@ -252,6 +261,13 @@ impl Default for Metrics {
             hourly_cost: Gauge::default(),
             leader: Gauge::default(),
             disruption: DisruptionMetrics::default(),
+            nodes: NodeGauges::default(),
+            pods: PodMetrics::default(),
+            node_termination: Arc::new(Summary::new(
+                "karpenter_nodes_termination_duration_seconds",
+                "The time taken between a node's deletion request and the removal of its finalizer",
+                Some("nodepool"),
+            )),
         };
         // The scheduler's series exist from the start (nothing unschedulable yet).
         for controller in [PROVISIONER, DISRUPTION] {
@@ -271,65 +287,72 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The summaries, which `/metrics` encodes apart from the registry.
+    pub fn summaries(&self) -> Vec<Arc<Summary>> {
+        vec![self.pods.startup.clone(), self.node_termination.clone()]
+    }
+
     /// Registers every metric: upstream's under their own names, ours under the
     /// `karpenter_ovhcloud` prefix.
     pub fn register(&self, registry: &mut Registry) {
         self.ovh.register(registry);
         self.cloudprovider.register(registry);
         self.disruption.register(registry);
+        self.nodes.register(registry);
+        self.pods.register(registry);
         registry.register(
             "karpenter_nodeclaims_created",
-            "Number of nodeclaims created in total by Karpenter. Labeled by reason the nodeclaim was created, the owning nodepool, and if min values was relaxed for this nodeclaim.",
+            "Number of nodeclaims created in total by Karpenter. Labeled by reason the nodeclaim was created, the owning nodepool, and if min values was relaxed for this nodeclaim",
             self.nodeclaims_created.clone(),
         );
         registry.register(
             "karpenter_nodeclaims_terminated",
-            "Number of nodeclaims terminated in total by Karpenter. Labeled by the owning nodepool, capacity type, and zone.",
+            "Number of nodeclaims terminated in total by Karpenter. Labeled by the owning nodepool, capacity type, and zone",
             self.nodeclaims_terminated.clone(),
         );
         registry.register(
             "karpenter_nodeclaims_disrupted",
-            "Number of nodeclaims disrupted in total by Karpenter. Labeled by reason the nodeclaim was disrupted, the owning nodepool, the capacity type, the consolidation policy, and the termination mode.",
+            "Number of nodeclaims disrupted in total by Karpenter. Labeled by reason the nodeclaim was disrupted, the owning nodepool, the capacity type, the consolidation policy, and the termination mode",
             self.nodeclaims_disrupted.clone(),
         );
         registry.register(
             "karpenter_nodes_created",
-            "Number of nodes created in total by Karpenter. Labeled by owning nodepool and zone.",
+            "Number of nodes created in total by Karpenter. Labeled by owning nodepool and zone",
             self.nodes_created.clone(),
         );
         registry.register(
             "karpenter_nodes_terminated",
-            "Number of nodes terminated in total by Karpenter. Labeled by owning nodepool and zone.",
+            "Number of nodes terminated in total by Karpenter. Labeled by owning nodepool and zone",
             self.nodes_terminated.clone(),
         );
         registry.register(
             "karpenter_nodepools_usage",
-            "The amount of resources that have been provisioned for a nodepool. Labeled by nodepool name and resource type.",
+            "The amount of resources that have been provisioned for a nodepool. Labeled by nodepool name and resource type",
             self.nodepools_usage.family(),
         );
         registry.register(
             "karpenter_nodepools_limit",
-            "Limits specified on the nodepool that restrict the quantity of resources provisioned. Labeled by nodepool name and resource type.",
+            "Limits specified on the nodepool that restrict the quantity of resources provisioned. Labeled by nodepool name and resource type",
             self.nodepools_limit.family(),
         );
         registry.register(
             "karpenter_nodepools_cost_total",
-            "Hourly cost (EUR) of the nodepool's nodes at catalog prices. Not an authoritative source for billing.",
+            "Hourly cost (EUR) of the nodepool's nodes at catalog prices. Not an authoritative source for billing",
             self.nodepools_cost.family(),
         );
         registry.register(
             "karpenter_scheduler_scheduling_duration_seconds",
-            "Duration of scheduling simulations used for deprovisioning and provisioning in seconds.",
+            "Duration of scheduling simulations used for deprovisioning and provisioning in seconds",
             self.scheduling_duration.clone(),
         );
         registry.register(
             "karpenter_scheduler_unschedulable_pods_count",
-            "The number of unschedulable Pods.",
+            "The number of unschedulable Pods",
             self.unschedulable_pods.clone(),
         );
         registry.register(
             "karpenter_pods_provisioning_bound_duration_seconds",
-            "The time from when Karpenter first thinks the pod can schedule until it binds. Note: this calculation assumes that every pod that is pending was provisioned by Karpenter.",
+            "The time from when Karpenter first thinks the pod can schedule until it binds. Note: this calculation assumes that every pod that is pending was provisioned by Karpenter",
             self.pods_provisioning_bound.clone(),
         );
         let r = registry.sub_registry_with_prefix("karpenter_ovhcloud");
@@ -406,5 +429,9 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} not in\n{text}");
         }
+        // prometheus_client ends each help text with a period: upstream's texts are given
+        // without theirs.
+        let doubled: Vec<&str> = text.lines().filter(|l| l.ends_with("..")).collect();
+        assert!(doubled.is_empty(), "{doubled:?}");
     }
 }

@@ -18,8 +18,10 @@ pub mod nodeclass;
 pub mod nodepool;
 pub mod policies;
 pub mod provisioning;
+pub mod state_metrics;
 pub mod static_pools;
 pub mod status;
+pub mod summary;
 pub mod termination;
 pub mod watch;
 
@@ -126,7 +128,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     http::serve(
         args.metrics_address,
         args.health_address,
-        Arc::new(registry),
+        http::Exposition {
+            registry: Arc::new(registry),
+            summaries: metrics.summaries(),
+        },
         health.clone(),
     )
     .await?;
@@ -192,6 +197,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tasks.spawn(crate::controller::disruption::run(ctx.clone()));
     tasks.spawn(crate::controller::nodeclass::run(ctx.clone()));
     tasks.spawn(crate::controller::policies::run(ctx.clone()));
+    tasks.spawn(crate::controller::state_metrics::run(ctx.clone()));
 
     let result = tokio::select! {
         _ = shutdown_signal() => { tracing::info!("shutting down"); Ok(()) }

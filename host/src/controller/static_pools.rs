@@ -3,7 +3,10 @@
 //! offering it allows, in its least used zone, within `limits.nodes`), or its surplus removed
 //! in upstream's order (see [`crate::provisioning::static_pool`]). Dynamic provisioning and
 //! consolidation leave these NodePools alone; `kubectl scale nodepool` sets `spec.replicas`
-//! through the scale subresource.
+//! through the scale subresource. Drift and expiry replace their nodes one at a time through
+//! the disruption loop (a node of the template first, then the old one goes); while such a
+//! replacement is in flight the NodePool is one node over on purpose and this pass leaves it
+//! alone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +61,11 @@ pub async fn reconcile(ctx: &Arc<Context>) {
         };
         let replicas = u32::try_from(replicas.max(0)).unwrap_or(u32::MAX);
         let name = np.name_any();
+        // Read after the list: a replacement created before the list is seen marked here.
+        if ctx.model.is_replacing(&name) {
+            tracing::debug!(nodepool = %name, "static NodePool has a replacement in flight; its count waits");
+            continue;
+        }
         let own: Vec<&NodeClaim> = claims
             .iter()
             .filter(|c| c.nodepool_name() == Some(name.as_str()))

@@ -161,6 +161,10 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
         move |ev| {
             let wake = match ev {
                 Event::Apply(p) | Event::InitApply(p) => {
+                    let nodes = &c.kube.caches.nodes;
+                    let node =
+                        |name: &str| nodes.get(&kube::runtime::reflector::ObjectRef::new(name));
+                    c.metrics.pods.apply(p, node, &c.clock);
                     let waited = c.model.pending_pods().observe(p, std::time::Instant::now());
                     if let Some(waited) = waited {
                         c.metrics
@@ -171,6 +175,7 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
                 }
                 Event::Delete(p) => {
                     c.model.pending_pods().forget(p);
+                    c.metrics.pods.delete(p);
                     false
                 }
                 Event::InitDone => true,

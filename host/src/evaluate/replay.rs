@@ -737,6 +737,8 @@ impl Sim<'_, '_> {
             validation_delay: VALIDATION_DELAY,
             snapshot,
             pools: self.pool_specs(),
+            // Traces have no static NodePool.
+            static_pools: Vec::new(),
             flavors: self.setup.flavors.clone(),
             ovh_pool_sizes: self
                 .ovh_pools
@@ -1285,6 +1287,7 @@ events:
             pods_on: &pods_on,
             snapshot: state.snapshot(),
             pools: replay_input.pools.clone(),
+            static_pools: Vec::new(),
             flavors: setup.flavors.clone(),
             ovh_pool_sizes: replay_input.ovh_pool_sizes.clone(),
             drifted: HashMap::new(),

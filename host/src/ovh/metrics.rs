@@ -169,12 +169,12 @@ impl CloudProviderMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "karpenter_cloudprovider_duration_seconds",
-            "Duration of cloud provider method calls. Labeled by the controller, method name and provider.",
+            "Duration of cloud provider method calls. Labeled by the controller, method name and provider",
             self.duration.clone(),
         );
         registry.register(
             "karpenter_cloudprovider_errors",
-            "Total number of errors returned from CloudProvider calls.",
+            "Total number of errors returned from CloudProvider calls",
             self.errors.clone(),
         );
     }

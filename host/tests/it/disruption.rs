@@ -473,3 +473,140 @@ async fn replacement_case(
     }
     w
 }
+
+/// A static NodePool (`spec.replicas`) of `replicas` b3-8, `extra` merged in; only the
+/// `nodes` limit, as upstream's CEL rule allows.
+fn static_nodepool(replicas: u32, extra: Value) -> Value {
+    let mut np = nodepool(
+        "fixed",
+        &["b3-8"],
+        json!({"spec": {"replicas": replicas, "disruption": {"consolidateAfter": "Never"}}}),
+    );
+    np["spec"]["limits"] = json!({"nodes": "5"});
+    crate::controller_common::merge(&mut np, extra);
+    np
+}
+
+/// Watches the static NodePool until none of `old` is live and `replicas` others are, each
+/// with its Node: fails if more than one replacement was ever in flight (more than
+/// `replicas + 1` live NodeClaims). Returns the new NodeClaims.
+async fn replaced_one_at_a_time(
+    w: &World,
+    old: &std::collections::BTreeSet<String>,
+    replicas: usize,
+    secs: u64,
+) -> std::collections::BTreeSet<String> {
+    eventually(
+        "every old node of the static NodePool replaced",
+        secs,
+        || async {
+            let live = w.live().await;
+            if live.len() > replicas + 1 {
+                let log = w.log();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                panic!(
+                    "more than one replacement in flight: {live:?}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            let done = live.len() == replicas
+                && live.keys().all(|c| !old.contains(c))
+                && live
+                    .values()
+                    .all(|(_, node, init)| *init && !node.is_empty());
+            done.then(|| live.keys().cloned().collect())
+        },
+    )
+    .await
+}
+
+/// Drift and expiry replace a static NodePool's nodes one at a time, each by a node of its
+/// template launched before the old one goes (upstream's static drift), and the NodePool's
+/// own count never removes the replacement as surplus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_nodepool_nodes_are_replaced_one_at_a_time_on_drift_and_expiry() {
+    let w = World::start_with(
+        &[static_nodepool(2, json!({}))],
+        &["--disruption-interval", "5s"],
+    )
+    .await;
+    let first = eventually("two nodes in the static NodePool", 90, || async {
+        let live = w.live().await;
+        (live.len() == 2 && live.values().all(|(_, _, init)| *init)).then(|| {
+            live.keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        })
+    })
+    .await;
+
+    // Drift: a template label the nodes do not carry.
+    Api::<NodePool>::all(w.client.clone())
+        .patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"metadata": {"labels": {"tier": "v2"}}}}})),
+        )
+        .await
+        .unwrap();
+    let second = replaced_one_at_a_time(&w, &first, 2, 240).await;
+    for c in w
+        .claims()
+        .await
+        .iter()
+        .filter(|c| second.contains(&c.name_any()))
+    {
+        assert_eq!(
+            c.labels().get("tier").map(String::as_str),
+            Some("v2"),
+            "{:?}",
+            c.metadata
+        );
+    }
+    let log = w.log();
+    assert_eq!(log.matches("disruption drift").count(), 2, "{log}");
+    // Replacement first: each old NodeClaim is deleted after its replacement was created.
+    let line_of = |what: &str, claim: &str| {
+        log.lines()
+            .position(|l| l.contains(what) && l.contains(claim))
+            .unwrap_or_else(|| panic!("no line '{what}' for {claim}: {log}"))
+    };
+    for old in &first {
+        assert!(
+            line_of("replacement NodeClaim created (drift)", old)
+                < line_of("deleting NodeClaim", &format!("nodeclaim={old}")),
+            "{old} deleted before its replacement was created"
+        );
+    }
+    assert!(
+        !log.contains("the static NodePool has more than its replicas"),
+        "{log}"
+    );
+    event_saying(&w, "DisruptionLaunching", |n| {
+        n == "Launching NodeClaim: Drifted"
+    })
+    .await;
+
+    // Expiry: both nodes expire together and still go one at a time.
+    Api::<NodePool>::all(w.client.clone())
+        .patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"expireAfter": "45m"}}}})),
+        )
+        .await
+        .unwrap();
+    // Changing expireAfter is itself drift (upstream hashes it): the nodes launched for it
+    // expire in turn.
+    let third = replaced_one_at_a_time(&w, &second, 2, 240).await;
+    replaced_one_at_a_time(&w, &third, 2, 240).await;
+    assert!(w.log().contains("disruption expiration"), "{}", w.log());
+    event_saying(&w, "DisruptionTerminating", |n| {
+        n == "Disrupting NodeClaim: Expired"
+    })
+    .await;
+    assert!(!w
+        .log()
+        .contains("the static NodePool has more than its replicas"));
+    w.assert_drained_before_removal();
+}

@@ -82,9 +82,13 @@ impl World {
         world
     }
 
-    /// A controller process with the fixture's flags, its stderr appended to the log file.
+    /// A controller process with the fixture's flags (the world's own `args` may set
+    /// `--disruption-interval` instead of 30 s), its stderr appended to the log file.
     pub fn spawn_controller(&self) -> tokio::process::Child {
-        let mut extra = vec!["--leader-elect", "false", "--disruption-interval", "30s"];
+        let mut extra = vec!["--leader-elect", "false"];
+        if !self.args.iter().any(|a| a == "--disruption-interval") {
+            extra.extend(["--disruption-interval", "30s"]);
+        }
         extra.extend(self.args.iter().map(String::as_str));
         super::sim_cluster_controller(&self.cluster, self.kubeconfig.path(), &self.log, &extra)
             .env(
