@@ -149,8 +149,9 @@ pub struct Model {
     registration: Mutex<crate::lifecycle::registration_health::RegistrationHealth>,
     /// NodePools with a disruption replacement in flight: from before its NodeClaims are
     /// created until the old ones are deleted. The static NodePool pass leaves them alone
-    /// (their node count is one over, on purpose).
-    replacing: Mutex<std::collections::HashSet<String>>,
+    /// (their node count is one over, on purpose). With the number of changes to the set,
+    /// so that a pass can tell whether it changed while it read NodeClaims.
+    replacing: Mutex<(std::collections::HashSet<String>, u64)>,
 }
 
 /// The flavor catalog of the region, what it is built from, and the two inputs learned at run
@@ -282,20 +283,30 @@ impl Model {
 
     /// Marks (`true`) or unmarks a NodePool as having a disruption replacement in flight.
     pub fn set_replacing(&self, nodepool: &str, replacing: bool) {
-        let mut set = self.replacing.lock().unwrap_or_else(|e| e.into_inner());
-        if replacing {
-            set.insert(nodepool.to_owned());
+        let mut guard = self.replacing.lock().unwrap_or_else(|e| e.into_inner());
+        let (set, changes) = &mut *guard;
+        let changed = if replacing {
+            set.insert(nodepool.to_owned())
         } else {
-            set.remove(nodepool);
+            set.remove(nodepool)
+        };
+        if changed {
+            *changes += 1;
         }
     }
 
-    /// Whether a disruption replacement is in flight in `nodepool`.
-    pub fn is_replacing(&self, nodepool: &str) -> bool {
-        self.replacing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(nodepool)
+    /// Whether a disruption replacement is in flight in `nodepool`, and how many times the
+    /// in-flight set changed so far: a reader of NodeClaims compares the count taken before
+    /// its read with the one after, since a replacement that ended meanwhile left NodeClaims
+    /// in its read that are gone now.
+    pub fn replacing(&self, nodepool: &str) -> (bool, u64) {
+        let guard = self.replacing.lock().unwrap_or_else(|e| e.into_inner());
+        (guard.0.contains(nodepool), guard.1)
+    }
+
+    /// How many times the in-flight set changed so far (see [`Model::replacing`]).
+    pub fn replacing_changes(&self) -> u64 {
+        self.replacing.lock().unwrap_or_else(|e| e.into_inner()).1
     }
 }
 

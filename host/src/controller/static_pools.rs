@@ -38,6 +38,8 @@ pub async fn reconcile(ctx: &Arc<Context>) {
         return;
     }
     let api: Api<NodeClaim> = Api::all(ctx.kube.client.clone());
+    // Replacements that start or end while the list is read make it stale (see below).
+    let changes_before = ctx.model.replacing_changes();
     // The API server's list, not the cache: a NodeClaim created by the last pass counts.
     let claims = match api.list(&ListParams::default()).await {
         Ok(l) => l.items,
@@ -61,8 +63,10 @@ pub async fn reconcile(ctx: &Arc<Context>) {
         };
         let replicas = u32::try_from(replicas.max(0)).unwrap_or(u32::MAX);
         let name = np.name_any();
-        // Read after the list: a replacement created before the list is seen marked here.
-        if ctx.model.is_replacing(&name) {
+        // Read after the list: a replacement started before the list is seen marked here,
+        // one started or ended during it (its old NodeClaim deleted since) changed the count.
+        let (replacing, changes) = ctx.model.replacing(&name);
+        if replacing || changes != changes_before {
             tracing::debug!(nodepool = %name, "static NodePool has a replacement in flight; its count waits");
             continue;
         }

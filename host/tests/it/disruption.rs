@@ -605,8 +605,10 @@ async fn static_nodepool_nodes_are_replaced_one_at_a_time_on_drift_and_expiry() 
         n == "Disrupting NodeClaim: Expired"
     })
     .await;
-    assert!(!w
-        .log()
-        .contains("the static NodePool has more than its replicas"));
+    let log = w.log();
+    assert!(
+        !log.contains("the static NodePool has more than its replicas"),
+        "{log}"
+    );
     w.assert_drained_before_removal();
 }
