@@ -77,6 +77,22 @@ fn benches(quick: bool) -> Vec<Bench> {
             render: render_scheduling,
         },
         Bench {
+            title: "Decoding watched objects (core/src/api)",
+            intro: "What tolerant reading costs: a NodeClaim or NodePool the controller cannot \
+                interpret is kept as `Tolerant<K>` (metadata and the reason) instead of failing \
+                the watch, which means decoding the JSON into a value first, then into the typed \
+                object. Realistic objects (a launched NodeClaim with its labels, requirements \
+                and conditions; a Balanced NodePool with budgets and limits), one thread.",
+            cargo: q(args(&[
+                "bench",
+                "-p",
+                "karpenter-ovhcloud",
+                "--bench",
+                "decode",
+            ])),
+            render: |out| out.trim().to_string(),
+        },
+        Bench {
             title: "Simulated Kubernetes API server (sim/src/kube)",
             intro: "10,000 pods and 1,000 nodes in the store, 20 HTTP watchers on all pods, over \
                 real HTTP on loopback. Lists reuse each object's JSON serialized once at write \

@@ -261,41 +261,22 @@ pub async fn reconcile(ctx: &Context, reported: &mut Reported) {
 }
 
 /// Sets `ValidationSucceeded=False` on a NodePool that cannot be read as a [`NodePool`],
-/// working on its raw status (the typed one cannot be read either).
+/// working on its raw conditions (the typed status cannot be read either).
 async fn write_unreadable(ctx: &Context, name: &str, message: &str) {
-    use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
-    let api: Api<DynamicObject> = Api::all_with(
-        ctx.kube.client.clone(),
-        &ApiResource::erase::<NodePool>(&()),
-    );
+    let api: Api<super::status::Raw<NodePool>> = Api::all(ctx.kube.client.clone());
     let Some(fresh) = read_fresh(&api, name).await else {
         return;
     };
-    let mut conditions: Vec<crate::api::Condition> =
-        serde_json::from_value(fresh.data["status"]["conditions"].clone()).unwrap_or_default();
-    let changed = condition::ConditionSet::new(
-        &mut conditions,
-        crate::api::nodepool::READY_DEPENDENTS,
-        fresh.metadata.generation,
-        ctx.clock.now(),
-    )
-    .set(
-        CONDITION_VALIDATION_SUCCEEDED,
-        ConditionStatus::False,
-        REASON_VALIDATION_FAILED,
-        message,
-    );
-    if !changed {
-        return;
-    }
-    let body = json!({
-        "metadata": {"resourceVersion": fresh.metadata.resource_version},
-        "status": {"conditions": conditions},
-    });
-    if let Err(e) = api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
-        .await
-    {
+    let r = super::status::update(&api, &ctx.clock, &fresh, |s, at| {
+        at.conditions(&mut s.conditions).set(
+            CONDITION_VALIDATION_SUCCEEDED,
+            ConditionStatus::False,
+            REASON_VALIDATION_FAILED,
+            message,
+        )
+    })
+    .await;
+    if let Err(e) = r {
         tracing::warn!(nodepool = %name, error = %e, "cannot update NodePool conditions");
     }
 }

@@ -8,13 +8,16 @@
 //! read again and the edit re-applied to the fresh status, so both changes survive. Conditions
 //! go through [`ConditionSet`], which stamps the generation and keeps `Ready` in step.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
 use crate::api::condition::{Condition, ConditionSet};
@@ -56,6 +59,70 @@ impl WithStatus for NodePool {
         self.status.as_ref()
     }
     fn conditions_mut(status: &mut NodePoolStatus) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+}
+
+/// An object of kind `K` read for its metadata and status conditions alone: the status of an
+/// object whose spec this controller cannot read (see `Tolerant`) still goes through
+/// [`update`], conflicts retried.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Raw<K> {
+    /// The object's metadata.
+    pub metadata: ObjectMeta,
+    /// Its conditions; None when it has no status or not one this controller can read.
+    #[serde(default, deserialize_with = "lenient")]
+    pub status: Option<RawStatus>,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
+/// The conditions of a [`Raw`] object's status (a merge patch of it leaves the rest alone).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RawStatus {
+    /// `status.conditions`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A status that cannot be read counts as none: the write replaces its conditions.
+fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawStatus>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for Raw<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl WithStatus for Raw<NodePool> {
+    type Status = RawStatus;
+    const READY_DEPENDENTS: &'static [&'static str] = crate::api::nodepool::READY_DEPENDENTS;
+    fn status(&self) -> Option<&RawStatus> {
+        self.status.as_ref()
+    }
+    fn conditions_mut(status: &mut RawStatus) -> &mut Vec<Condition> {
         &mut status.conditions
     }
 }
