@@ -17,6 +17,7 @@ fn nodeclaim(i: usize) -> Value {
         json!({"type": t, "status": "True", "reason": t, "message": "",
             "lastTransitionTime": "2026-12-07T10:00:00Z", "observedGeneration": 1})
     };
+    let conditions = ["Launched", "Registered", "Initialized", "Ready"].map(condition);
     json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
         "metadata": {"name": format!("demo-pool-{i:05}"), "uid": format!("uid-{i}"),
             "resourceVersion": "1234", "generation": 1, "creationTimestamp": "2026-12-07T10:00:00Z",
@@ -41,7 +42,7 @@ fn nodeclaim(i: usize) -> Value {
             "nodeName": format!("karpenter-b3-8-eu-west-par-a-node-{i:06x}"), "imageID": "ubuntu-22.04",
             "capacity": {"cpu": "2", "memory": "8Gi", "ephemeral-storage": "50Gi", "pods": "110"},
             "allocatable": {"cpu": "1850m", "memory": "7Gi", "ephemeral-storage": "45Gi", "pods": "110"},
-            "conditions": ["Launched", "Registered", "Initialized", "Ready"].map(condition)}})
+            "conditions": conditions}})
 }
 
 /// A NodePool in the guide's shape, with its status.
@@ -83,27 +84,22 @@ fn main() {
     println!("Decoding {count} objects of each kind, median of {runs} runs (one thread)\n");
     println!("| kind | JSON bytes | typed | Tolerant | Tolerant / typed |");
     println!("|---|---:|---:|---:|---:|");
-    let rows: [(&str, fn(usize) -> Value); 2] = [("NodeClaim", nodeclaim), ("NodePool", nodepool)];
-    for (kind, make) in rows {
-        let docs: Vec<Vec<u8>> = (0..count)
-            .map(|i| serde_json::to_vec(&make(i)).expect("encodes"))
-            .collect();
-        let (typed, tolerant) = match kind {
-            "NodeClaim" => (
-                per_object::<NodeClaim>(&docs, runs),
-                per_object::<Tolerant<NodeClaim>>(&docs, runs),
-            ),
-            _ => (
-                per_object::<NodePool>(&docs, runs),
-                per_object::<Tolerant<NodePool>>(&docs, runs),
-            ),
-        };
-        println!(
-            "| {kind} | {} | {:.1} us | {:.1} us | {:.2}x |",
-            docs[0].len(),
-            typed.as_secs_f64() * 1e6,
-            tolerant.as_secs_f64() * 1e6,
-            tolerant.as_secs_f64() / typed.as_secs_f64()
-        );
-    }
+    row::<NodeClaim>("NodeClaim", nodeclaim, count, runs);
+    row::<NodePool>("NodePool", nodepool, count, runs);
+}
+
+/// One row: `count` objects made by `make`, decoded as `K` and as `Tolerant<K>`.
+fn row<K: DeserializeOwned>(kind: &str, make: fn(usize) -> Value, count: usize, runs: usize) {
+    let docs: Vec<Vec<u8>> = (0..count)
+        .map(|i| serde_json::to_vec(&make(i)).expect("encodes"))
+        .collect();
+    let typed = per_object::<K>(&docs, runs);
+    let tolerant = per_object::<Tolerant<K>>(&docs, runs);
+    println!(
+        "| {kind} | {} | {:.1} us | {:.1} us | {:.2}x |",
+        docs[0].len(),
+        typed.as_secs_f64() * 1e6,
+        tolerant.as_secs_f64() * 1e6,
+        tolerant.as_secs_f64() / typed.as_secs_f64()
+    );
 }

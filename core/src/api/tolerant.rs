@@ -50,13 +50,17 @@ impl<K> Tolerant<K> {
 impl<K: DeserializeOwned> Tolerant<K> {
     /// Reads `value` as a `K`, keeping its metadata when that fails.
     pub fn from_value(value: serde_json::Value) -> Result<Self, serde_json::Error> {
-        let metadata: ObjectMeta = match value.get("metadata") {
-            Some(m) => serde_json::from_value(m.clone())?,
+        let metadata = match value.get("metadata") {
+            Some(m) => ObjectMeta::deserialize(m)?,
             None => return Err(serde_json::Error::custom("object without metadata")),
         };
-        let parsed = serde_path_to_error::deserialize::<_, K>(&value).map_err(|e| Unreadable {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
+        // The common case reads the object once; only a failure is read again, tracking the
+        // path of the field at fault (which costs on every field).
+        let parsed = K::deserialize(&value).or_else(|_| {
+            serde_path_to_error::deserialize::<_, K>(&value).map_err(|e| Unreadable {
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            })
         });
         Ok(Tolerant { metadata, parsed })
     }

@@ -10,7 +10,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use crate::api::condition::{self, ConditionStatus};
 use crate::api::nodepool::{CONDITION_NODECLASS_READY, CONDITION_VALIDATION_SUCCEEDED};
@@ -434,6 +433,7 @@ async fn write_conditions(ctx: &Context, name: &str, verdict: &Result<(), Invali
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn pool(reqs: serde_json::Value) -> NodePool {
         serde_json::from_value(json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
