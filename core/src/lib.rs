@@ -30,3 +30,10 @@ pub mod pools;
 pub mod provisioning;
 pub mod scheduling;
 pub mod state;
+
+/// What the crate's exported macros name, so that their users need not depend on it.
+#[doc(hidden)]
+pub mod __private {
+    pub use k8s_openapi;
+    pub use kube_core;
+}

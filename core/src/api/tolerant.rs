@@ -4,10 +4,7 @@
 //! and says which field and value it could not read, so the controller can report it on the
 //! object (`ValidationSucceeded=False`) and go on with the others.
 
-use std::borrow::Cow;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube_core::Resource;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
 
@@ -73,29 +70,47 @@ impl<'de, K: DeserializeOwned> Deserialize<'de> for Tolerant<K> {
     }
 }
 
-impl<K: Resource<DynamicType = ()>> Resource for Tolerant<K> {
-    type DynamicType = ();
-    type Scope = K::Scope;
+/// Implements `kube::Resource` for a wrapper `$ty<K>` of objects of kind `K` (a
+/// `Resource<DynamicType = ()>`) that keeps their metadata in its `metadata` field: the wrapper
+/// is read and written at `K`'s URL.
+#[macro_export]
+macro_rules! resource_of_kind {
+    ($ty:ident) => {
+        impl<K: $crate::__private::kube_core::Resource<DynamicType = ()>>
+            $crate::__private::kube_core::Resource for $ty<K>
+        {
+            type DynamicType = ();
+            type Scope = K::Scope;
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        K::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        K::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+            fn kind(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                K::kind(dt)
+            }
+            fn group(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                K::group(dt)
+            }
+            fn version(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                K::version(dt)
+            }
+            fn plural(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                K::plural(dt)
+            }
+            fn meta(
+                &self,
+            ) -> &$crate::__private::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta
+            {
+                &self.metadata
+            }
+            fn meta_mut(
+                &mut self,
+            ) -> &mut $crate::__private::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta
+            {
+                &mut self.metadata
+            }
+        }
+    };
 }
+
+resource_of_kind!(Tolerant);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,6 @@
 //! read again and the edit re-applied to the fresh status, so both changes survive. Conditions
 //! go through [`ConditionSet`], which stamps the generation and keeps `Ready` in step.
 
-use std::borrow::Cow;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
@@ -92,29 +91,7 @@ fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawStatus>, D::Erro
     Ok(serde_json::from_value(value).ok())
 }
 
-impl<K: Resource<DynamicType = ()>> Resource for Raw<K> {
-    type DynamicType = ();
-    type Scope = K::Scope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        K::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        K::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+karpenter_ovhcloud_core::resource_of_kind!(Raw);
 
 impl WithStatus for Raw<NodePool> {
     type Status = RawStatus;
