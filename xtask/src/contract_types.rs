@@ -34,8 +34,13 @@ const V0_1_FILE: &str = "host/src/policy/convert_v0_1.rs";
 const V0_1_WIT: &str = "wit/v0.1";
 /// WIT types whose down conversion (core to 0.1.0) is written by hand in
 /// `host/src/policy/v0_1.rs`: `operator` gained `gte`/`lte` (lowered with the values, inside
-/// `requirement`), `consolidation-policy` gained `balanced`.
-const V0_1_BY_HAND: &[&str] = &["operator", "requirement", "consolidation-policy"];
+/// `requirement`), `consolidation-policy` gained `balanced`, `node-state` gained `unhealthy`.
+const V0_1_BY_HAND: &[&str] = &[
+    "operator",
+    "requirement",
+    "consolidation-policy",
+    "node-state",
+];
 /// Defaults of fields added since 0.1.0 whose type's default would mean something else, as
 /// (record, field, `f64` value): a pod's eviction cost is 1 unless it says otherwise.
 const ADDED_DEFAULTS: &[(&str, &str, &str)] = &[("pod-group", "eviction-cost", "1.0")];

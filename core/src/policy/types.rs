@@ -291,6 +291,9 @@ pub enum NodeState {
     Ready,
     /// Being terminated.
     Deleting,
+    /// Was Ready and lost it (NotReady or Unknown, unreachable): holds its pods, takes no
+    /// new one. Since 0.2.0 (a 0.1.0 policy sees `deleting`).
+    Unhealthy,
 }
 
 /// A number of pods of one group.

@@ -254,6 +254,7 @@ pub fn node(n: &SimNode, flavors: &[FlavorSpec]) -> wit::Node {
             NodeState::Launching => wit::NodeState::Launching,
             NodeState::Ready => wit::NodeState::Ready,
             NodeState::Deleting => wit::NodeState::Deleting,
+            NodeState::Unhealthy => wit::NodeState::Unhealthy,
         },
         age_seconds: 0,
         disruptable: false,

@@ -302,11 +302,15 @@ pub fn pod(pod: &core::Pod) -> PodSpec {
     view
 }
 
-/// Taints a joining node sheds on its own.
+/// The taint of a node whose kubelet stopped reporting.
+pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
+
+/// Taints a joining node sheds on its own (the unreachable one is read as a lost node by
+/// [`node`], not as a taint).
 pub const EPHEMERAL_TAINTS: &[&str] = &[
     crate::api::labels::UNREGISTERED_TAINT,
     "node.kubernetes.io/not-ready",
-    "node.kubernetes.io/unreachable",
+    UNREACHABLE_TAINT,
     "node.cloudprovider.kubernetes.io/uninitialized",
 ];
 
@@ -319,10 +323,27 @@ pub fn node(node: &core::Node) -> SimNode {
         .conditions
         .iter()
         .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.as_str());
+    // A node still joining (never Ready yet, its startup taints) stays room: it is where the
+    // pods it was launched for go. One that was Ready and lost it is not: its kubelet stopped
+    // reporting (Unknown, the unreachable taint) or says NotReady after initialization.
+    let lost_ready = ready == Some("Unknown")
+        || spec
+            .taints
+            .iter()
+            .flatten()
+            .any(|t| t.key == UNREACHABLE_TAINT)
+        || (ready == Some("False")
+            && labels
+                .get(crate::api::labels::INITIALIZED)
+                .map(String::as_str)
+                == Some("true"));
     let state = if node.metadata.deletion_timestamp.is_some() {
         NodeState::Deleting
-    } else if ready {
+    } else if lost_ready {
+        NodeState::Unhealthy
+    } else if ready == Some("True") {
         NodeState::Ready
     } else {
         NodeState::Launching
@@ -553,5 +574,40 @@ mod tests {
         assert_eq!(n.allocatable.pods, 110);
         assert_eq!(n.state, NodeState::Ready);
         assert_eq!(n.taints.len(), 1);
+    }
+
+    #[test]
+    fn a_node_that_lost_ready_is_no_room_and_a_joining_one_is() {
+        let node = |ready: &str, initialized: bool, taints: serde_json::Value| {
+            let mut labels = serde_json::json!({"karpenter.sh/nodepool": "demo-pool"});
+            if initialized {
+                labels["karpenter.sh/initialized"] = "true".into();
+            }
+            let node: core::Node = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n1", "labels": labels},
+                "spec": {"taints": taints},
+                "status": {"allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+                           "conditions": [{"type": "Ready", "status": ready}]}
+            }))
+            .unwrap();
+            super::node(&node)
+        };
+        let not_ready =
+            serde_json::json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]);
+        let unreachable = serde_json::json!([{"key": UNREACHABLE_TAINT, "effect": "NoExecute"}]);
+        // Joining: not Ready yet, never initialized; room for the pods it was launched for.
+        let joining = node("False", false, not_ready.clone());
+        assert_eq!(joining.state, NodeState::Launching);
+        assert!(joining.accepts_pods() && joining.taints.is_empty());
+        // Lost: its kubelet stopped reporting, or NotReady after initialization.
+        for lost in [
+            node("Unknown", true, serde_json::json!([])),
+            node("Unknown", false, serde_json::json!([])),
+            node("False", true, not_ready),
+            node("True", true, unreachable),
+        ] {
+            assert_eq!(lost.state, NodeState::Unhealthy, "{lost:?}");
+            assert!(!lost.accepts_pods());
+        }
     }
 }

@@ -121,6 +121,9 @@ pub enum NodeState {
     Ready,
     /// Being deleted: never a destination.
     Deleting,
+    /// Was Ready and lost it (its kubelet stopped reporting, or reports NotReady): it keeps its
+    /// pods but takes no new one, so pods waiting for room get a new node.
+    Unhealthy,
 }
 
 /// A node (or an in-flight NodeClaim) as the scheduler sees it.
@@ -159,6 +162,6 @@ impl SimNode {
 
     /// Whether new pods may go there at all.
     pub fn accepts_pods(&self) -> bool {
-        self.state != NodeState::Deleting && !self.unschedulable
+        matches!(self.state, NodeState::Ready | NodeState::Launching) && !self.unschedulable
     }
 }

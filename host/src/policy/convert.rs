@@ -504,6 +504,7 @@ impl From<core::NodeState>
             core::NodeState::Launching => Self::Launching,
             core::NodeState::Ready => Self::Ready,
             core::NodeState::Deleting => Self::Deleting,
+            core::NodeState::Unhealthy => Self::Unhealthy,
         }
     }
 }
@@ -521,6 +522,9 @@ impl From<bindings::flavor_selection::karpenter_ovhcloud::policy::types::NodeSta
             }
             bindings::flavor_selection::karpenter_ovhcloud::policy::types::NodeState::Deleting => {
                 Self::Deleting
+            }
+            bindings::flavor_selection::karpenter_ovhcloud::policy::types::NodeState::Unhealthy => {
+                Self::Unhealthy
             }
         }
     }

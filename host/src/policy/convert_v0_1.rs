@@ -468,18 +468,6 @@ impl From<bindings::v0_1::flavor_selection::karpenter_ovhcloud::policy::types::N
     }
 }
 
-impl From<core::NodeState>
-    for bindings::v0_1::flavor_selection::karpenter_ovhcloud::policy::types::NodeState
-{
-    fn from(v: core::NodeState) -> Self {
-        match v {
-            core::NodeState::Launching => Self::Launching,
-            core::NodeState::Ready => Self::Ready,
-            core::NodeState::Deleting => Self::Deleting,
-        }
-    }
-}
-
 impl From<bindings::v0_1::flavor_selection::karpenter_ovhcloud::policy::types::NodeState>
     for core::NodeState
 {

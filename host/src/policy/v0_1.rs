@@ -3,8 +3,9 @@
 //!
 //! What a 0.1.0 policy is not told: `gte n` / `lte n` reach it as the equivalent `gt n-1` /
 //! `lt n+1`; a `balanced` NodePool as `when-empty-or-underutilized` (the host still holds every
-//! move on it to Balanced's score, see `core::disruption::decide`); `pod-group.eviction-cost`
-//! and `consolidation-request.nodepool-totals` are left out.
+//! move on it to Balanced's score, see `core::disruption::decide`); an `unhealthy` node as
+//! `deleting` (no new pods, its own stay); `pod-group.eviction-cost` and
+//! `consolidation-request.nodepool-totals` are left out.
 
 use karpenter_ovhcloud_contract::Operator as Contract;
 use karpenter_ovhcloud_core::policy::types as core;
@@ -40,6 +41,17 @@ impl From<core::ConsolidationPolicy> for types::ConsolidationPolicy {
             core::ConsolidationPolicy::WhenEmpty => Self::WhenEmpty,
             core::ConsolidationPolicy::WhenEmptyOrUnderutilized
             | core::ConsolidationPolicy::Balanced => Self::WhenEmptyOrUnderutilized,
+        }
+    }
+}
+
+impl From<core::NodeState> for types::NodeState {
+    fn from(s: core::NodeState) -> Self {
+        match s {
+            core::NodeState::Launching => Self::Launching,
+            core::NodeState::Ready => Self::Ready,
+            // What 0.1.0 knows of a node that takes no new pod but holds its own.
+            core::NodeState::Deleting | core::NodeState::Unhealthy => Self::Deleting,
         }
     }
 }

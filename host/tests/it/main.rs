@@ -27,6 +27,7 @@ mod demo_main;
 mod disruption;
 mod evaluate;
 mod layout;
+mod node_health;
 mod ovh_cli;
 mod ovh_client;
 mod ovh_fuzz;

@@ -12,6 +12,14 @@
 //! An image whose registry host ends in `.invalid` (a name RFC 2606 reserves so it never
 //! resolves) cannot be pulled: the pod stays Pending with `ImagePullBackOff`, as a stuck
 //! rollout does on a real cluster.
+//!
+//! A Node annotated [`KUBELET_STOPPED`]`: "true"` (from a test or `kubectl annotate`) has a dead
+//! kubelet: no Lease renewal, no status, its pods left as they are. After
+//! kube-controller-manager's `node-monitor-grace-period` its conditions go Unknown
+//! (`NodeStatusUnknown`) and it is tainted `node.kubernetes.io/unreachable` (NoSchedule and
+//! NoExecute): pods are evicted once their toleration of it runs out (300 s by the
+//! DefaultTolerationSeconds admission) and stay Terminating, since no kubelet confirms it.
+//! Removing the annotation brings the kubelet back: Ready again, the taints lifted.
 
 use super::api::{name_of, ns_of, uid_of, Api, PodCache};
 use super::model::{condition_true, NodeInfo, PodInfo};
@@ -90,6 +98,21 @@ enum Start {
 
 /// The taint a Node carries until it is Ready.
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+/// The taint of a Node whose kubelet stopped posting its status.
+pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
+/// Node annotation: `"true"` stops the node's kubelet (see the module documentation).
+pub const KUBELET_STOPPED: &str = "sim.karpenter-ovhcloud.sh/kubelet-stopped";
+/// kube-controller-manager's `--node-monitor-grace-period` (guide time): how long a node may go
+/// without a heartbeat before its conditions turn Unknown.
+pub const NODE_MONITOR_GRACE: Duration = Duration::from_secs(40);
+
+/// Whether a Node's kubelet is stopped ([`KUBELET_STOPPED`]).
+pub fn kubelet_stopped(node: &Value) -> bool {
+    node.pointer("/metadata/annotations")
+        .and_then(|a| a.get(KUBELET_STOPPED))
+        .and_then(Value::as_str)
+        == Some("true")
+}
 const COMPONENT: &str = "kubelet";
 /// Guide interval between Lease renewals.
 const LEASE_RENEW: Duration = Duration::from_secs(10);
@@ -186,6 +209,17 @@ impl Kubelet {
                 );
                 now
             });
+            if kubelet_stopped(raw) {
+                // No heartbeat: the node lifecycle controller gives up on it after the grace.
+                let last = self.lease_renewed.get(&node.name).copied().unwrap_or(first);
+                let at = last + self.timing.real(NODE_MONITOR_GRACE);
+                if now >= at {
+                    self.mark_unreachable(raw, node);
+                } else {
+                    wake(at);
+                }
+                continue;
+            }
             if !node.ready {
                 let at = first + self.timing.real(self.timing.node_ready);
                 if now >= at {
@@ -260,21 +294,84 @@ impl Kubelet {
         );
     }
 
+    /// The node lifecycle controller on a node without heartbeats: every condition Unknown,
+    /// the unreachable taints (NoSchedule and NoExecute) in place of not-ready; once.
+    fn mark_unreachable(&self, raw: &Value, node: &NodeInfo) {
+        let unknown = raw
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "Unknown")
+            });
+        let tainted = node.taints.iter().any(|t| t.key == UNREACHABLE_TAINT);
+        if unknown && tainted {
+            return;
+        }
+        let now = crate::kube::store::now();
+        let conditions: Vec<Value> = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+            .iter()
+            .map(|t| {
+                json!({"type": t, "status": "Unknown", "reason": "NodeStatusUnknown",
+                    "message": "Kubelet stopped posting node status.",
+                    "lastHeartbeatTime": raw.pointer("/status/conditions/0/lastHeartbeatTime"),
+                    "lastTransitionTime": now})
+            })
+            .collect();
+        if !unknown {
+            let _ = self.api.merge(
+                &self.api.nodes,
+                "",
+                &node.name,
+                &json!({"status": {"conditions": conditions}}),
+                Some("status"),
+                "node-controller",
+            );
+            self.api.event(
+                raw,
+                "Normal",
+                "NodeNotReady",
+                &format!("Node {} status is now: NodeNotReady", node.name),
+                "node-controller",
+                Some(&node.name),
+            );
+        }
+        let mut taints: Vec<Value> = raw["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["key"] != NOT_READY_TAINT && t["key"] != UNREACHABLE_TAINT)
+            .cloned()
+            .collect();
+        for effect in ["NoSchedule", "NoExecute"] {
+            taints.push(json!({"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": now}));
+        }
+        let _ = self.api.merge(
+            &self.api.nodes,
+            "",
+            &node.name,
+            &json!({"spec": {"taints": taints}}),
+            None,
+            "node-controller",
+        );
+    }
+
     /// The node lifecycle controller's taint pass, level-triggered like kube-controller-manager's
     /// (it runs on every look at a Ready node, not once on the transition): lifts
-    /// `node.kubernetes.io/not-ready` from a Ready node. The merge patch replaces the whole
+    /// `node.kubernetes.io/not-ready` and `node.kubernetes.io/unreachable` from a Ready node. The merge patch replaces the whole
     /// taint list, so, like `PatchNodeTaints`, it only applies over the version it was computed
     /// from: a conflict (someone else wrote the node since, e.g. the autoscaler lifting its own
     /// taint) is left to the next look, never written over.
     fn lift_not_ready(&self, raw: &Value, node: &NodeInfo) {
-        if !node.ready || !node.taints.iter().any(|t| t.key == NOT_READY_TAINT) {
+        let lifted = |key: &str| key == NOT_READY_TAINT || key == UNREACHABLE_TAINT;
+        if !node.ready || !node.taints.iter().any(|t| lifted(&t.key)) {
             return;
         }
         let taints: Vec<Value> = raw["spec"]["taints"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|t| t["key"] != NOT_READY_TAINT)
+            .filter(|t| !t["key"].as_str().is_some_and(lifted))
             .cloned()
             .collect();
         let _ = self.api.merge(
@@ -688,6 +785,13 @@ impl Reconciler for Kubelet {
                     .delete(&self.api.pods, &pod.namespace, &pod.name, Some(0));
                 continue;
             };
+            if kubelet_stopped(node_raw) {
+                // Nothing runs, stops or reports there; the taint manager still evicts.
+                if !pod.terminating && !pod.is_terminal() {
+                    wake(self.noexecute(now, raw, pod, node));
+                }
+                continue;
+            }
             if pod.terminating {
                 if pod.is_terminal() {
                     let _ = self

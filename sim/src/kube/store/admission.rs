@@ -207,7 +207,39 @@ fn admit_pod(st: &State, v: &mut Value, old: Option<&Value>) -> ApiResult<()> {
     let policy = policy.to_string();
     v["spec"]["priority"] = json!(priority);
     v["spec"]["preemptionPolicy"] = json!(policy);
+    default_toleration_seconds(v);
     Ok(())
+}
+
+/// The `DefaultTolerationSeconds` admission plugin: a pod that does not tolerate the
+/// `not-ready` and `unreachable` NoExecute taints already tolerates each for 300 s, so its
+/// node's failure evicts it after five minutes.
+fn default_toleration_seconds(v: &mut Value) {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let tolerated = v["spec"]["tolerations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| {
+                let key_matches = t["key"].as_str() == Some(key)
+                    || (t["key"].as_str().unwrap_or_default().is_empty()
+                        && t["operator"] == "Exists");
+                let effect = t["effect"].as_str().unwrap_or_default();
+                key_matches && (effect.is_empty() || effect == "NoExecute")
+            });
+        if tolerated {
+            continue;
+        }
+        let toleration = json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+            "tolerationSeconds": 300});
+        match v["spec"]["tolerations"].as_array_mut() {
+            Some(list) => list.push(toleration),
+            None => v["spec"]["tolerations"] = json!([toleration]),
+        }
+    }
 }
 
 /// PriorityClass validation and the `Priority` plugin's one-default rule.
