@@ -158,7 +158,8 @@ pub struct PodGroup {
     pub tolerations: Vec<Toleration>,
     /// Hard topology spread constraints over pods of this group.
     pub spreads: Vec<Spread>,
-    /// Required anti-affinity of the group with itself: at most one pod per domain.
+    /// Required anti-affinity of the group with itself: at most one pod per domain. The host
+    /// adds `hostname` for pods claiming a host port (one pod per node may hold it).
     pub anti_affinity: Vec<Topology>,
     /// Required affinity of the group with itself: all pods in one domain.
     pub affinity: Vec<Topology>,

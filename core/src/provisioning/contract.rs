@@ -155,7 +155,17 @@ pub fn group(g: &Group) -> wit::PodGroup {
                 max_skew: *max_skew,
             })
             .collect(),
-        anti_affinity: g.anti_affinity.iter().copied().map(topology).collect(),
+        anti_affinity: g
+            .anti_affinity
+            .iter()
+            .copied()
+            // Pods claiming a host port go one per node: what contract 0.2.0 says of them.
+            .chain(
+                (!spec.host_ports.is_empty() && !g.anti_affinity.contains(&Topology::Hostname))
+                    .then_some(Topology::Hostname),
+            )
+            .map(topology)
+            .collect(),
         affinity: g.affinity.iter().copied().map(topology).collect(),
         zone_counts: g
             .zone_counts

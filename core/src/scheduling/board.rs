@@ -55,6 +55,8 @@ pub struct BoardNode {
     /// What is left for pods of this batch.
     pub free: Resources,
     zone: Option<u32>,
+    /// Host ports taken by its pods.
+    ports: Vec<super::HostPort>,
 }
 
 /// A pod group ready to be checked against the board: its terms resolved once.
@@ -78,7 +80,10 @@ impl Prepared {
     /// Whether the group has spread, affinity or anti-affinity terms (pods must then be
     /// placed one at a time).
     pub fn has_topology(&self) -> bool {
-        !(self.spreads.is_empty() && self.affinity.is_empty() && self.anti.is_empty())
+        !(self.spreads.is_empty()
+            && self.affinity.is_empty()
+            && self.anti.is_empty()
+            && self.spec.host_ports.is_empty())
     }
 }
 
@@ -180,7 +185,12 @@ impl Board {
     /// Adds a node with `free` capacity left for this batch; returns its index.
     pub fn add_node(&mut self, node: SimNode, free: Resources) -> NodeIndex {
         let zone = node.zone().map(str::to_string).map(|z| self.zone_id(&z));
-        self.nodes.push(BoardNode { node, free, zone });
+        self.nodes.push(BoardNode {
+            node,
+            free,
+            zone,
+            ports: Vec::new(),
+        });
         self.nodes.len() - 1
     }
 
@@ -243,6 +253,9 @@ impl Board {
 
     /// Counts pods already bound to `node` (their requests are already in its `free`).
     pub fn count_existing(&mut self, spec: &PodSpec, node: NodeIndex) {
+        self.nodes[node]
+            .ports
+            .extend(spec.host_ports.iter().cloned());
         let ids: Vec<usize> = (0..self.terms.len())
             .filter(|id| self.terms[*id].selects(spec))
             .collect();
@@ -279,6 +292,9 @@ impl Board {
     pub fn place(&mut self, group: &Prepared, node: NodeIndex, n: u32) {
         let slot = &mut self.nodes[node];
         slot.free = slot.free.saturating_sub(&(group.spec.requests * n));
+        for _ in 0..n {
+            slot.ports.extend(group.spec.host_ports.iter().cloned());
+        }
         self.count(&group.selected_by, node, n);
         let owned: Vec<usize> = group.anti.iter().map(|(id, _)| *id).collect();
         self.own(&owned, node, n);
@@ -315,6 +331,14 @@ impl Board {
                 node,
                 key: r.key.clone(),
             });
+        }
+        let ports = &group.spec.host_ports;
+        let taken = |p: &super::HostPort| slot.ports.iter().any(|t| t.conflicts(p));
+        if !ports.is_empty() && (n > 1 || ports.iter().any(taken)) {
+            let port = ports.iter().find(|p| taken(p)).unwrap_or(&ports[0]);
+            let port = format!("{}/{}", port.port, port.protocol);
+            let (group, node) = at();
+            return Err(Violation::HostPort { group, node, port });
         }
         if !(group.spec.requests * n).fits_in(&slot.free) {
             let (group, node) = at();

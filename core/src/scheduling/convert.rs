@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 
-use super::pod::{AffinityTerm, NodeState, PodSpec, SimNode, Spread, Topology};
+use super::pod::{AffinityTerm, HostPort, NodeState, PodSpec, SimNode, Spread, Topology};
 use super::requirements::{LabelSelector, Labels, Operator, Requirement};
 use super::resources::Resources;
 use super::taints::{Taint, TaintEffect, Toleration};
@@ -80,6 +80,28 @@ fn container_requests(c: &core::Container) -> Resources {
     let mut list = r.limits.clone().unwrap_or_default();
     list.extend(r.requests.clone().unwrap_or_default());
     resources(&list)
+}
+
+/// The host ports a pod's containers claim (kube-scheduler reads the containers' ports).
+fn host_ports(spec: &core::PodSpec) -> Vec<HostPort> {
+    let mut ports: Vec<HostPort> = spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            Some(HostPort {
+                ip: p
+                    .host_ip
+                    .clone()
+                    .filter(|ip| !ip.is_empty())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                port: u16::try_from(p.host_port?).ok().filter(|p| *p > 0)?,
+            })
+        })
+        .collect();
+    ports.sort();
+    ports
 }
 
 /// A container's limits.
@@ -268,6 +290,7 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
                 }),
         ),
         priority: spec.priority.unwrap_or(0),
+        host_ports: host_ports(spec),
         deletion_cost: 0,
     }
 }

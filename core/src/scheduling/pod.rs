@@ -48,6 +48,27 @@ pub struct AffinityTerm {
     pub namespaces: Vec<String>,
 }
 
+/// A port a pod's container claims on its node (`ports[].hostPort`): one pod per node and
+/// address may hold it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostPort {
+    /// `hostIP`; `0.0.0.0` (every address of the node) when unset.
+    pub ip: String,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl HostPort {
+    /// kube-scheduler's NodePorts rule: the same protocol and port on overlapping addresses.
+    pub fn conflicts(&self, other: &HostPort) -> bool {
+        self.protocol == other.protocol
+            && self.port == other.port
+            && (self.ip == other.ip || self.ip == "0.0.0.0" || other.ip == "0.0.0.0")
+    }
+}
+
 /// The scheduling-relevant part of a pod. Two pods with equal specs are interchangeable, which
 /// is what pod groups rely on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +97,8 @@ pub struct PodSpec {
     pub priority: i32,
     /// The `controller.kubernetes.io/pod-deletion-cost` annotation (0 when unset or invalid).
     pub deletion_cost: i32,
+    /// Host ports its containers claim.
+    pub host_ports: Vec<HostPort>,
 }
 
 impl PodSpec {

@@ -13,6 +13,17 @@ pub enum Violation {
         /// Node.
         node: String,
     },
+    /// A host port the pods claim is taken on the node (kube-scheduler's NodePorts), or
+    /// several of them would claim it there.
+    #[error("pod group {group}: host port {port} is taken on node {node}")]
+    HostPort {
+        /// Pod group.
+        group: String,
+        /// Node.
+        node: String,
+        /// The first port of the pods, e.g. `8080/TCP`.
+        port: String,
+    },
     /// The pods' requests (DaemonSet overhead included) exceed what the node has left.
     #[error("pod group {group}: {count} pod(s) do not fit on node {node}")]
     DoesNotFit {
@@ -171,6 +182,7 @@ impl Violation {
         match self {
             Self::NodeClosed { .. } => "node-closed",
             Self::DoesNotFit { .. } => "fit",
+            Self::HostPort { .. } => "host-port",
             Self::PodRequirement { .. } => "pod-requirement",
             Self::NodePoolRequirement { .. } => "nodepool-requirement",
             Self::Taint { .. } => "taint",

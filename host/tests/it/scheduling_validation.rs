@@ -640,3 +640,41 @@ fn invalid_answer_falls_back_to_the_default() {
         }
     );
 }
+
+#[test]
+fn host_port() {
+    let mut s = ClusterState::new();
+    let port = json!({"containers": [{"name": "c", "image": "pause",
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+        "ports": [{"containerPort": 80, "hostPort": 8080}]}]});
+    deployment(
+        &mut s,
+        "ingress",
+        2,
+        "100m",
+        "128Mi",
+        json!({"app": "ingress"}),
+        port,
+    );
+    // Two pods holding 8080/TCP on one new node: refused, naming the port.
+    let v = refused(
+        &s,
+        &any_pool(),
+        vec![launch("general", "b3-8", A, &[(0, 2)])],
+    );
+    assert!(
+        matches!(&v, Violation::HostPort { port, .. } if port == "8080/TCP"),
+        "{v:?}"
+    );
+    assert_eq!(v.rule(), "host-port");
+    // One per node: accepted.
+    let plan = accepted(
+        &s,
+        &any_pool(),
+        vec![
+            launch("general", "b3-8", A, &[(0, 1)]),
+            launch("general", "b3-8", B, &[(0, 1)]),
+        ],
+    );
+    assert_eq!(plan.claims.len(), 2);
+}

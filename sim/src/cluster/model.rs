@@ -481,6 +481,51 @@ pub struct PodInfo {
     pub phase: String,
     /// `spec.schedulerName`.
     pub scheduler_name: String,
+    /// Host ports its containers claim.
+    pub host_ports: Vec<HostPort>,
+}
+
+/// A host port a container claims on its node (`ports[].hostPort`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPort {
+    /// `hostIP`, `0.0.0.0` when unset (every address).
+    pub ip: String,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    /// The port.
+    pub port: i64,
+}
+
+impl HostPort {
+    /// kube-scheduler's NodePorts rule: the same protocol and port on overlapping addresses
+    /// (`0.0.0.0` overlaps every address).
+    pub fn conflicts(&self, other: &HostPort) -> bool {
+        self.protocol == other.protocol
+            && self.port == other.port
+            && (self.ip == other.ip || self.ip == "0.0.0.0" || other.ip == "0.0.0.0")
+    }
+
+    /// The host ports of a pod spec's containers.
+    pub fn of(spec: &Value) -> Vec<HostPort> {
+        spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+            .filter_map(|p| {
+                let port = p["hostPort"].as_i64().filter(|p| *p > 0)?;
+                Some(HostPort {
+                    ip: p["hostIP"]
+                        .as_str()
+                        .filter(|ip| !ip.is_empty())
+                        .unwrap_or("0.0.0.0")
+                        .to_string(),
+                    protocol: p["protocol"].as_str().unwrap_or("TCP").to_string(),
+                    port,
+                })
+            })
+            .collect()
+    }
 }
 
 impl PodInfo {
@@ -542,6 +587,7 @@ impl PodInfo {
                 .as_str()
                 .unwrap_or("default-scheduler")
                 .to_string(),
+            host_ports: HostPort::of(spec),
             namespace,
             labels,
         }

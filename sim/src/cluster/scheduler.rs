@@ -32,6 +32,8 @@ pub const REASON_SPREAD_LABEL: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 /// Reason of a node failing the pod's affinity.
 pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
+/// kube-scheduler's NodePorts filter.
+pub const REASON_PORTS: &str = "node(s) didn't have free ports for the requested pod ports";
 /// Reason of a node failing the pod's anti-affinity.
 pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
 /// Reason of a node where an existing pod's anti-affinity forbids the pod.
@@ -172,6 +174,16 @@ fn filter_with(
     }
     if !pod.matches_node_affinity(node) {
         return Err(vec![REASON_NODE_AFFINITY.to_string()]);
+    }
+    if !pod.host_ports.is_empty() {
+        let mut taken = snap
+            .pods
+            .iter()
+            .filter(|p| p.node_name.as_deref() == Some(node.name.as_str()))
+            .flat_map(|p| &p.host_ports);
+        if taken.any(|t| pod.host_ports.iter().any(|h| h.conflicts(t))) {
+            return Err(vec![REASON_PORTS.to_string()]);
+        }
     }
     let free = node.allocatable.minus(&snap.used(&node.name));
     let short = pod.requests.shortfalls(&free);
@@ -561,6 +573,63 @@ mod tests {
 
     fn snap(nodes: Vec<NodeInfo>, pods: Vec<PodInfo>) -> Snapshot {
         Snapshot::new(nodes, pods, HashMap::new())
+    }
+
+    #[test]
+    fn host_ports_take_one_pod_per_node_and_address() {
+        let web = |name: &str, port: Value| {
+            pod(
+                name,
+                json!({}),
+                json!({"containers": [{"name": "c", "ports": [port],
+                    "resources": {"requests": {"cpu": "100m"}}}]}),
+            )
+        };
+        let s = snap(
+            vec![
+                node("n1", "a", "4", json!({})),
+                node("n2", "a", "1", json!({})),
+            ],
+            vec![on(
+                web("old", json!({"containerPort": 80, "hostPort": 8080})),
+                "n1",
+            )],
+        );
+        // The bigger node n1 would win, but its 8080/TCP is taken.
+        let same = web("new", json!({"containerPort": 80, "hostPort": 8080}));
+        assert_eq!(schedule(&same, &s), Ok("n2".into()));
+        let alone = snap(
+            vec![node("n1", "a", "4", json!({}))],
+            vec![on(
+                web("old", json!({"containerPort": 80, "hostPort": 8080})),
+                "n1",
+            )],
+        );
+        assert_eq!(
+            schedule(&same, &alone).unwrap_err().message(),
+            "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        );
+        // Another protocol, or another port, or a container port alone, does not conflict.
+        for free in [
+            json!({"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}),
+            json!({"containerPort": 80, "hostPort": 8081}),
+            json!({"containerPort": 8080}),
+        ] {
+            assert_eq!(schedule(&web("new", free), &alone), Ok("n1".into()));
+        }
+        // Two specific addresses do not overlap; 0.0.0.0 overlaps every address.
+        let on_ip = |name: &str, ip: &str| {
+            web(
+                name,
+                json!({"containerPort": 80, "hostPort": 9000, "hostIP": ip}),
+            )
+        };
+        let s = snap(
+            vec![node("n1", "a", "4", json!({}))],
+            vec![on(on_ip("a", "10.0.0.1"), "n1")],
+        );
+        assert_eq!(schedule(&on_ip("b", "10.0.0.2"), &s), Ok("n1".into()));
+        assert!(schedule(&on_ip("c", "0.0.0.0"), &s).is_err());
     }
 
     #[test]
