@@ -620,6 +620,15 @@ async fn execute(
             }
         }
     }
+    if new_claims.is_empty() {
+        // No replacement could be created (its NodePool is gone): the old nodes stay, else
+        // an empty in-flight command would count as done and delete them.
+        tracing::warn!(nodepool = %command.nodepool, replaces = ?command.claims,
+            "no replacement NodeClaim created; the old nodes stay");
+        ctx.model.set_replacing(&command.nodepool, false);
+        disruption_reason(ctx, &command.claims, None).await;
+        return;
+    }
     ctx.wake.reconcile.notify_one();
     state.in_flight.push(InFlight {
         command,

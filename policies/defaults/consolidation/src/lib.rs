@@ -464,7 +464,7 @@ impl<'a> Sim<'a> {
             .filter(|&j| {
                 !self.removed[j]
                     && !nodes.contains(&j)
-                    && self.node(j).state != NodeState::Deleting
+                    && matches!(self.node(j).state, NodeState::Ready | NodeState::Launching)
                     && !self.awaits_emptiness(j)
             })
             .collect();
