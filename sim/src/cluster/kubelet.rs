@@ -276,20 +276,33 @@ impl Kubelet {
                 "kubelet is posting ready status"
             ),
         ]);
+        self.set_conditions(raw, node, conditions, "NodeReady", COMPONENT);
+    }
+
+    /// Writes a Node's conditions and says its new status in an Event (`NodeReady`,
+    /// `NodeNotReady`), as `component`.
+    fn set_conditions(
+        &self,
+        raw: &Value,
+        node: &NodeInfo,
+        conditions: Value,
+        status: &str,
+        component: &str,
+    ) {
         let _ = self.api.merge(
             &self.api.nodes,
             "",
             &node.name,
             &json!({"status": {"conditions": conditions}}),
             Some("status"),
-            COMPONENT,
+            component,
         );
         self.api.event(
             raw,
             "Normal",
-            "NodeReady",
-            &format!("Node {} status is now: NodeReady", node.name),
-            COMPONENT,
+            status,
+            &format!("Node {} status is now: {status}", node.name),
+            component,
             Some(&node.name),
         );
     }
@@ -319,21 +332,12 @@ impl Kubelet {
             })
             .collect();
         if !unknown {
-            let _ = self.api.merge(
-                &self.api.nodes,
-                "",
-                &node.name,
-                &json!({"status": {"conditions": conditions}}),
-                Some("status"),
-                "node-controller",
-            );
-            self.api.event(
+            self.set_conditions(
                 raw,
-                "Normal",
+                node,
+                json!(conditions),
                 "NodeNotReady",
-                &format!("Node {} status is now: NodeNotReady", node.name),
                 "node-controller",
-                Some(&node.name),
             );
         }
         let mut taints: Vec<Value> = raw["spec"]["taints"]
