@@ -114,6 +114,7 @@ fn request(pods: u32) -> ProvisioningRequest {
             affinity: vec![],
             zone_counts: vec![],
             eviction_cost: 1.0,
+            preferences: vec![],
         })
         .collect();
     ProvisioningRequest {

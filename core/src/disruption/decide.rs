@@ -249,6 +249,7 @@ pub fn consolidation_request(input: &Input<'_>) -> ConsolidationRequest {
                 affinity: Vec::new(),
                 anti_affinity: Vec::new(),
                 zone_counts: Vec::new(),
+                preferences: Vec::new(),
             })
         })
         .collect();

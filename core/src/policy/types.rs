@@ -152,11 +152,14 @@ pub struct PodGroup {
     /// Requests of one pod (`pods` is 1).
     pub requests: Resources,
     /// Node requirements of one pod, already merged from its nodeSelector and its required
-    /// node affinity (the host expands alternative affinity terms into separate groups).
+    /// node affinity: of ORed required node affinity terms, the first (the host tries the
+    /// next one for pods left unplaced), and the heaviest preferred node affinity term
+    /// while it is held (see `preferences`).
     pub requirements: Vec<Requirement>,
     /// Tolerations of one pod.
     pub tolerations: Vec<Toleration>,
-    /// Hard topology spread constraints over pods of this group.
+    /// Hard topology spread constraints over pods of this group (and, while held,
+    /// `ScheduleAnyway` ones, see `preferences`).
     pub spreads: Vec<Spread>,
     /// Required anti-affinity of the group with itself: at most one pod per domain. The host
     /// adds `hostname` for pods claiming a host port (one pod per node may hold it).
@@ -164,12 +167,23 @@ pub struct PodGroup {
     /// Required affinity of the group with itself: all pods in one domain.
     pub affinity: Vec<Topology>,
     /// Matching pods already running, per zone (for `spreads`, `anti-affinity`, `affinity`).
+    /// With a zone spread, every zone the spread counts as a domain is listed, empty ones
+    /// with 0 (kube-scheduler counts each zone with a node the pods may run on): a listed
+    /// zone no candidate launches in still bounds the skew. Zone affinity and
+    /// anti-affinity towards other pods reach the policy as zone `requirements`.
     pub zone_counts: Vec<DomainCount>,
     /// Karpenter's eviction cost of one pod of the group: 1.0 + pod-deletion-cost / 2^27 +
     /// priority / 2^25, clamped to [-10, 10]. Balanced consolidation counts
     /// max(0, eviction-cost) per evicted pod. Since 0.2.0.
     #[serde(default = "default_pod_group_eviction_cost")]
     pub eviction_cost: f64,
+    /// The pods' soft constraints (preferred node and pod affinity and anti-affinity,
+    /// `ScheduleAnyway` spreads) that this call holds as required: they are already in
+    /// `requirements`, `spreads`, `anti-affinity` and `affinity`. Pods the decision leaves
+    /// unplaced are relaxed one constraint at a time, in this order, and asked for again,
+    /// as upstream Karpenter does. Since 0.2.0.
+    #[serde(default)]
+    pub preferences: Vec<String>,
 }
 
 /// How a flavor is offered in one zone.

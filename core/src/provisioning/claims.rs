@@ -105,21 +105,20 @@ pub fn narrowed_requirements(pool: &PoolSpec, flavor: &str, zone: &str) -> Vec<R
 
 /// NodeClaim specs for the validated new nodes, taking their pods from each group's queue.
 /// `ovh_pool_sizes` are the nodes already in each OVH pool; anti-affinity pools are filled up to
-/// [`ANTI_AFFINITY_POOL_MAX`] nodes, then the next number is used.
+/// [`ANTI_AFFINITY_POOL_MAX`] nodes, then the next number is used; `sizes` counts the new nodes.
 pub fn node_claims(
     request: &Request,
     nodes: &[NewNode],
     pods: &mut [VecDeque<ObjectKey>],
-    ovh_pool_sizes: &HashMap<String, u32>,
+    sizes: &mut HashMap<String, u32>,
 ) -> Vec<NodeClaimSpec> {
-    let mut sizes = ovh_pool_sizes.clone();
     nodes
         .iter()
         .map(|node| {
             let pool = &request.pools[node.pool].spec;
             let flavor = &request.flavors[node.flavor];
             let class = &pool.nodeclass;
-            let ovh_pool = next_ovh_pool(class, &flavor.name, &node.zone, &mut sizes);
+            let ovh_pool = next_ovh_pool(class, &flavor.name, &node.zone, sizes);
             let mut requests = node.overhead;
             let mut expected = Vec::new();
             for &(g, n) in &node.pods {

@@ -176,6 +176,7 @@ pub fn group(g: &Group) -> wit::PodGroup {
             })
             .collect(),
         eviction_cost: spec.eviction_cost(),
+        preferences: g.preferences.clone(),
     }
 }
 

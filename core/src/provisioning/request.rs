@@ -15,7 +15,8 @@ pub struct Group {
     pub name: String,
     /// Pods in the group.
     pub count: u32,
-    /// The pods' spec (requests, requirements, tolerations...).
+    /// The pods' spec (requests, requirements, tolerations...), with their soft constraints
+    /// held and their zone rules towards other pods as zone requirements.
     pub spec: Arc<PodSpec>,
     /// Hard spread constraints over the group itself, with maxSkew.
     pub spreads: Vec<(Topology, u32)>,
@@ -25,6 +26,9 @@ pub struct Group {
     pub anti_affinity: Vec<Topology>,
     /// Matching pods already running per zone.
     pub zone_counts: Vec<(String, u32)>,
+    /// The pods' soft constraints held as required in this call (already in `spec`), in the
+    /// order the host relaxes them when the pods are left unplaced.
+    pub preferences: Vec<String>,
 }
 
 /// A NodePool offered to the policy, with the DaemonSet overhead of its future nodes.

@@ -3,15 +3,15 @@
 //! policy, whose answer is validated (falling back to the default policy when it is invalid)
 //! and turned into NodeClaim specs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::claims::{node_claims, NodeClaimSpec};
-use super::request::{Decision, FlavorPolicy, Group, Pool, Request};
-use super::validate::{validate, Context, NewNode};
+use super::request::{FlavorPolicy, Group, Pool, Request};
+use super::validate::{validate, Context};
 use crate::scheduling::{
     daemonset_overhead, new_node_labels, wellknown, Board, FlavorSpec, Labels, PodSpec, PoolSpec,
-    Prepared, Violation,
+    Prepared, Topology, Violation,
 };
 use crate::state::{ObjectKey, Snapshot};
 
@@ -75,26 +75,57 @@ pub struct Plan {
     pub unplaced: Vec<(ObjectKey, String)>,
     /// Which answer was used.
     pub outcome: Outcome,
-    /// Pod groups sent to the policy.
+    /// Pod groups sent to the policy, over every round.
     pub groups: usize,
+    /// Policy calls made (one per relaxation round, and one more per fallback).
+    pub policy_calls: u32,
 }
 
-/// Zones a pod could run in: offered zones (and zones of existing nodes) its zone requirements
-/// allow, restricted to zones some NodePool allows.
-fn eligible_zones(spec: &PodSpec, zones: &[String], pools: &[PoolSpec]) -> Vec<String> {
-    zones
+/// Zones a pod could run in, the domains its zone spread counts: zones of existing nodes whose
+/// labels meet its requirements (kube-scheduler's `nodeAffinityPolicy: Honor`), and offered
+/// zones its zone requirements allow in a NodePool whose template labels it accepts (upstream
+/// Karpenter counts the domains of the NodePools compatible with the pod). Taints are ignored
+/// (`nodeTaintsPolicy: Ignore`). Empty for a pod without a zone spread, the only reader.
+fn eligible_zones(
+    spec: &PodSpec,
+    offered: &[String],
+    board: &Board,
+    pools: &[PoolSpec],
+) -> Vec<String> {
+    if !spec.spreads.iter().any(|s| s.topology == Topology::Zone) {
+        return Vec::new();
+    }
+    let mut zones: Vec<String> = board
+        .nodes()
         .iter()
-        .filter(|z| {
-            let labels: Labels = [(wellknown::ZONE.to_string(), (*z).clone())].into();
-            let zone_ok = |reqs: &mut dyn Iterator<Item = &crate::scheduling::Requirement>| {
-                reqs.filter(|r| r.key == wellknown::ZONE)
-                    .all(|r| r.matches(&labels))
-            };
-            zone_ok(&mut spec.node_requirements())
-                && (pools.is_empty() || pools.iter().any(|p| zone_ok(&mut p.requirements.iter())))
-        })
-        .cloned()
-        .collect()
+        .filter(|n| spec.unmet_requirement(&n.node.labels).is_none())
+        .filter_map(|n| n.node.zone().map(str::to_string))
+        .chain(
+            offered
+                .iter()
+                .filter(|z| {
+                    let labels: Labels = [(wellknown::ZONE.to_string(), (*z).clone())].into();
+                    let zone_ok =
+                        |reqs: &mut dyn Iterator<Item = &crate::scheduling::Requirement>| {
+                            reqs.filter(|r| r.key == wellknown::ZONE)
+                                .all(|r| r.matches(&labels))
+                        };
+                    let pool_ok = |p: &PoolSpec| {
+                        zone_ok(&mut p.requirements.iter())
+                            && spec
+                                .node_requirements()
+                                .filter(|r| r.key != wellknown::ZONE)
+                                .all(|r| !p.labels.contains_key(&r.key) || r.matches(&p.labels))
+                    };
+                    zone_ok(&mut spec.node_requirements())
+                        && (pools.is_empty() || pools.iter().any(pool_ok))
+                })
+                .cloned(),
+        )
+        .collect();
+    zones.sort();
+    zones.dedup();
+    zones
 }
 
 /// Requests of the DaemonSet pods every new node of NodePool `p` would run.
@@ -109,79 +140,56 @@ pub fn pool_overhead(p: &PoolSpec, daemonsets: &[Arc<PodSpec>]) -> crate::schedu
     daemonset_overhead(daemonsets.iter().map(|d| &**d), &template, &p.taints)
 }
 
+/// Relaxation rounds before the last one, which drops every preference left at once: each
+/// round is one policy call.
+pub const MAX_RELAXATION_ROUNDS: usize = 8;
+
 struct Pending {
+    /// The pods' spec with the soft constraints not relaxed yet.
+    base: Arc<PodSpec>,
+    /// The group as the board checks it: `base` with its soft constraints held as required.
     prepared: Prepared,
     pods: Vec<ObjectKey>,
 }
 
-/// Runs one provisioning pass.
-pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn FlavorPolicy) -> Plan {
-    let snap = input.snapshot;
-    // Collapse identical pods.
-    let mut index: HashMap<&PodSpec, usize> = HashMap::new();
-    let mut groups: Vec<(Arc<PodSpec>, Vec<ObjectKey>)> = Vec::new();
-    for (key, spec) in &snap.pending {
-        let i = *index.entry(&**spec).or_insert_with(|| {
-            groups.push((spec.clone(), Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].1.push(key.clone());
+/// `spec` with its soft constraints held as required ([`PodSpec::held`]), sharing the spec
+/// when it has none.
+fn held(spec: &Arc<PodSpec>) -> Arc<PodSpec> {
+    if spec.preferences.is_empty() {
+        spec.clone()
+    } else {
+        Arc::new(spec.held())
     }
-    // Larger pods first, as bin packing wants.
-    groups.sort_by(|a, b| {
-        (b.0.requests.cpu_millis, b.0.requests.memory_bytes)
-            .cmp(&(a.0.requests.cpu_millis, a.0.requests.memory_bytes))
-            .then_with(|| a.0.owner.cmp(&b.0.owner))
-            .then_with(|| a.1.cmp(&b.1))
-    });
+}
 
-    let mut board = Board::new(
-        groups.iter().map(|g| &*g.0).chain(
-            snap.bound
-                .iter()
-                .filter(|(p, _)| !p.anti_affinity.is_empty())
-                .map(|(p, _)| &**p),
-        ),
-    );
-    for node in &snap.nodes {
-        board.add_node((**node).clone(), node.free());
+/// The more telling of two outcomes: a failure over a fallback over the primary's answer.
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    let rank = |o: &Outcome| match o {
+        Outcome::NoPolicyCall => 0,
+        Outcome::Primary => 1,
+        Outcome::Fallback { .. } => 2,
+        Outcome::Failed { .. } => 3,
+    };
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
     }
-    for (pod, node) in &snap.bound {
-        board.count_existing(pod, *node);
-    }
-    let first_in_flight = board.nodes().len();
-    for node in &snap.in_flight {
-        board.add_node((**node).clone(), node.free());
-    }
-    let mut zones: Vec<String> = input
-        .flavors
-        .iter()
-        .flat_map(|f| f.zones.iter().filter(|(_, ok)| *ok).map(|(z, _)| z.clone()))
-        .chain(
-            board
-                .nodes()
-                .iter()
-                .filter_map(|n| n.node.zone().map(str::to_string)),
-        )
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    zones.sort();
-    let mut pending: Vec<Pending> = groups
-        .into_iter()
-        .map(|(spec, pods)| {
-            let eligible = eligible_zones(&spec, &zones, input.pools);
-            Pending {
-                prepared: board.prepare(&spec.owner, spec.clone(), &eligible),
-                pods,
-            }
-        })
-        .collect();
+}
 
-    // Existing nodes, then in-flight NodeClaims.
-    let mut on_existing = Vec::new();
-    let mut on_in_flight = Vec::new();
-    for group in &mut pending {
+/// Where the swept pods of a pass go.
+struct Placed<'p> {
+    on_existing: &'p mut Vec<(ObjectKey, String)>,
+    on_in_flight: &'p mut Vec<(ObjectKey, String)>,
+    /// NodeClaims planned by earlier rounds, by board index.
+    new_claims: &'p mut [NodeClaimSpec],
+    claim_of: &'p HashMap<usize, usize>,
+}
+
+/// Puts each group's pods onto the board's nodes (existing, in flight, and those planned by
+/// earlier rounds) while they fit.
+fn sweep(board: &mut Board, pending: &mut [Pending], first_in_flight: usize, out: &mut Placed<'_>) {
+    for group in pending {
         // A spread constraint can refuse a node now and accept it once other domains have
         // caught up: sweep the nodes again while a sweep places anything. One sweep left pods
         // of a zone-spread Deployment unplaced and launched a new node for them every pass.
@@ -207,13 +215,20 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
                         break;
                     }
                     board.place(&group.prepared, node, n);
-                    let target = board.nodes()[node].node.name.clone();
-                    let dest = if node < first_in_flight {
-                        &mut on_existing
+                    let pods = group.pods.drain(..n as usize);
+                    if let Some(&claim) = out.claim_of.get(&node) {
+                        let claim = &mut out.new_claims[claim];
+                        claim.requests += group.prepared.spec.requests * n;
+                        claim.pods.extend(pods);
                     } else {
-                        &mut on_in_flight
-                    };
-                    dest.extend(group.pods.drain(..n as usize).map(|p| (p, target.clone())));
+                        let target = board.nodes()[node].node.name.clone();
+                        let dest = if node < first_in_flight {
+                            &mut *out.on_existing
+                        } else {
+                            &mut *out.on_in_flight
+                        };
+                        dest.extend(pods.map(|p| (p, target.clone())));
+                    }
                     if group.pods.is_empty() {
                         break;
                     }
@@ -224,19 +239,72 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
             }
         }
     }
+}
 
-    // The rest goes to the policy.
-    pending.retain(|g| !g.pods.is_empty());
-    if pending.is_empty() {
-        return Plan {
-            on_existing,
-            on_in_flight,
-            claims: Vec::new(),
-            unplaced: Vec::new(),
-            outcome: Outcome::NoPolicyCall,
-            groups: 0,
-        };
+/// Runs one provisioning pass: existing nodes and in-flight NodeClaims first, then the policy
+/// for the rest. Pods it leaves unplaced that still hold soft constraints are relaxed one step
+/// (upstream Karpenter's order, [`PodSpec::relax`]) and tried again in another round, where
+/// the nodes planned so far count as in flight.
+pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn FlavorPolicy) -> Plan {
+    let snap = input.snapshot;
+    // Collapse identical pods.
+    let mut index: HashMap<&PodSpec, usize> = HashMap::new();
+    let mut groups: Vec<(Arc<PodSpec>, Vec<ObjectKey>)> = Vec::new();
+    for (key, spec) in &snap.pending {
+        let i = *index.entry(&**spec).or_insert_with(|| {
+            groups.push((spec.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(key.clone());
     }
+    // Larger pods first, as bin packing wants.
+    groups.sort_by(|a, b| {
+        (b.0.requests.cpu_millis, b.0.requests.memory_bytes)
+            .cmp(&(a.0.requests.cpu_millis, a.0.requests.memory_bytes))
+            .then_with(|| a.0.owner.cmp(&b.0.owner))
+            .then_with(|| a.1.cmp(&b.1))
+    });
+    let held_specs: Vec<Arc<PodSpec>> = groups.iter().map(|g| held(&g.0)).collect();
+
+    // Every term a group may hold is known to the board before bound pods are counted.
+    let mut board = Board::new(
+        held_specs.iter().map(|s| &**s).chain(
+            snap.bound
+                .iter()
+                .filter(|(p, _)| !p.anti_affinity.is_empty())
+                .map(|(p, _)| &**p),
+        ),
+    );
+    for node in &snap.nodes {
+        board.add_node((**node).clone(), node.free());
+    }
+    for (pod, node) in &snap.bound {
+        board.count_existing(pod, *node);
+    }
+    let first_in_flight = board.nodes().len();
+    for node in &snap.in_flight {
+        board.add_node((**node).clone(), node.free());
+    }
+    let mut offered: Vec<String> = input
+        .flavors
+        .iter()
+        .flat_map(|f| f.zones.iter().filter(|(_, ok)| *ok).map(|(z, _)| z.clone()))
+        .collect();
+    offered.sort();
+    offered.dedup();
+    let mut pending: Vec<Pending> = groups
+        .into_iter()
+        .zip(held_specs)
+        .map(|((base, pods), spec)| {
+            let eligible = eligible_zones(&spec, &offered, &board, input.pools);
+            Pending {
+                prepared: board.prepare(&spec.owner.clone(), spec, &eligible),
+                base,
+                pods,
+            }
+        })
+        .collect();
+
     let daemonsets: &[Arc<PodSpec>] = &snap.daemonsets;
     let mut pools: Vec<Pool> = input
         .pools
@@ -252,99 +320,223 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
             .cmp(&a.spec.weight)
             .then(a.spec.name.cmp(&b.spec.name))
     });
-    let request_groups: Vec<Group> = pending
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let (spreads, affinity, anti_affinity) = board.self_terms(&g.prepared);
-            Group {
-                id: i as u32,
-                name: g.prepared.name.clone(),
-                count: g.pods.len() as u32,
-                spec: g.prepared.spec.clone(),
-                spreads,
-                affinity,
-                anti_affinity,
-                zone_counts: board.zone_counts(&g.prepared),
-            }
-        })
-        .collect();
-    let request = Request {
-        groups: request_groups,
-        flavors: input.flavors.clone(),
-        pools,
-        nodes: snap.nodes.iter().chain(&snap.in_flight).cloned().collect(),
-        config: input.config.to_string(),
+
+    let mut result = Plan {
+        on_existing: Vec::new(),
+        on_in_flight: Vec::new(),
+        claims: Vec::new(),
+        unplaced: Vec::new(),
+        outcome: Outcome::NoPolicyCall,
+        groups: 0,
+        policy_calls: 0,
     };
-    let prepared: Vec<Prepared> = pending.iter().map(|g| g.prepared.clone()).collect();
-    let ctx = Context {
-        groups: &request.groups,
-        prepared: &prepared,
-        pools: &request.pools,
-        flavors: &request.flavors,
-        daemonsets,
-    };
-    let attempt = |policy: &dyn FlavorPolicy| -> Result<(Decision, Vec<NewNode>), Refusal> {
-        let decision = policy.select(&request).map_err(Refusal::PolicyError)?;
-        let mut trial = board.clone();
-        let nodes = validate(&mut trial, &ctx, &decision).map_err(Refusal::Invalid)?;
-        Ok((decision, nodes))
-    };
-    let (outcome, answer) = match attempt(primary) {
-        Ok(answer) => (Outcome::Primary, Some(answer)),
-        Err(primary_reason) => {
-            tracing::warn!(reason = %primary_reason, "flavor-selection answer refused, using the default policy");
-            match attempt(fallback) {
-                Ok(answer) => (
-                    Outcome::Fallback {
-                        reason: primary_reason,
-                    },
-                    Some(answer),
-                ),
-                Err(fallback_reason) => (
-                    Outcome::Failed {
-                        primary: primary_reason,
-                        fallback: fallback_reason,
-                    },
-                    None,
-                ),
-            }
+    let mut claim_of: HashMap<usize, usize> = HashMap::new();
+    let mut ovh_pool_sizes = input.ovh_pool_sizes.clone();
+    for round in 0..=MAX_RELAXATION_ROUNDS {
+        sweep(
+            &mut board,
+            &mut pending,
+            first_in_flight,
+            &mut Placed {
+                on_existing: &mut result.on_existing,
+                on_in_flight: &mut result.on_in_flight,
+                new_claims: &mut result.claims,
+                claim_of: &claim_of,
+            },
+        );
+        // The rest goes to the policy.
+        pending.retain(|g| !g.pods.is_empty());
+        if pending.is_empty() {
+            break;
         }
-    };
-    let mut unplaced = Vec::new();
-    let mut claims = Vec::new();
-    match answer {
-        Some((decision, nodes)) => {
-            let mut pods: Vec<std::collections::VecDeque<ObjectKey>> =
-                pending.into_iter().map(|g| g.pods.into()).collect();
-            for u in &decision.unplaced {
-                let queue = &mut pods[u.group as usize];
-                for _ in 0..u.count {
-                    if let Some(p) = queue.pop_front() {
-                        unplaced.push((p, u.reason.clone()));
+        let request_groups: Vec<Group> = pending
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let (spreads, affinity, anti_affinity) = board.self_terms(&g.prepared);
+                // Zone rules towards other pods reach the policy as zone requirements.
+                let zones = board.zone_requirements(&g.prepared);
+                let spec = if zones.is_empty() {
+                    g.prepared.spec.clone()
+                } else {
+                    let mut spec = (*g.prepared.spec).clone();
+                    spec.requirements.extend(zones);
+                    spec.requirements.sort();
+                    Arc::new(spec)
+                };
+                Group {
+                    id: i as u32,
+                    name: g.prepared.name.clone(),
+                    count: g.pods.len() as u32,
+                    spec,
+                    spreads,
+                    affinity,
+                    anti_affinity,
+                    zone_counts: board.zone_counts(&g.prepared),
+                    preferences: g.base.preferences.describe(),
+                }
+            })
+            .collect();
+        // Nodes planned by earlier rounds are in flight now, with what they already hold.
+        let planned = board.nodes()[first_in_flight + snap.in_flight.len()..]
+            .iter()
+            .map(|b| {
+                let mut node = b.node.clone();
+                node.requested = node.allocatable.saturating_sub(&b.free);
+                Arc::new(node)
+            });
+        let request = Request {
+            groups: request_groups,
+            flavors: input.flavors.clone(),
+            pools: pools.clone(),
+            nodes: snap
+                .nodes
+                .iter()
+                .chain(&snap.in_flight)
+                .cloned()
+                .chain(planned)
+                .collect(),
+            config: input.config.to_string(),
+        };
+        let prepared: Vec<Prepared> = pending.iter().map(|g| g.prepared.clone()).collect();
+        let ctx = Context {
+            groups: &request.groups,
+            prepared: &prepared,
+            pools: &request.pools,
+            flavors: &request.flavors,
+            daemonsets,
+        };
+        let attempt = |policy: &dyn FlavorPolicy| {
+            let decision = policy.select(&request).map_err(Refusal::PolicyError)?;
+            let mut trial = board.clone();
+            let nodes = validate(&mut trial, &ctx, &decision).map_err(Refusal::Invalid)?;
+            Ok::<_, Refusal>((decision, nodes, trial))
+        };
+        result.groups += request.groups.len();
+        result.policy_calls += 1;
+        let (outcome, answer) = match attempt(primary) {
+            Ok(answer) => (Outcome::Primary, Some(answer)),
+            Err(primary_reason) => {
+                tracing::warn!(reason = %primary_reason, "flavor-selection answer refused, using the default policy");
+                result.policy_calls += 1;
+                match attempt(fallback) {
+                    Ok(answer) => (
+                        Outcome::Fallback {
+                            reason: primary_reason,
+                        },
+                        Some(answer),
+                    ),
+                    Err(fallback_reason) => (
+                        Outcome::Failed {
+                            primary: primary_reason,
+                            fallback: fallback_reason,
+                        },
+                        None,
+                    ),
+                }
+            }
+        };
+        // Pods left over this round, per group, with why.
+        let mut left: Vec<(usize, Vec<ObjectKey>, String)> = Vec::new();
+        // Whether this round's refusal is handled by relaxing (not a failure of the batch).
+        let mut relaxing_only = false;
+        match answer {
+            Some((decision, nodes, trial)) => {
+                board = trial;
+                let mut pods: Vec<VecDeque<ObjectKey>> = pending
+                    .iter_mut()
+                    .map(|g| std::mem::take(&mut g.pods).into())
+                    .collect();
+                for u in &decision.unplaced {
+                    let queue = &mut pods[u.group as usize];
+                    let n = (u.count as usize).min(queue.len());
+                    left.push((
+                        u.group as usize,
+                        queue.drain(..n).collect(),
+                        u.reason.clone(),
+                    ));
+                }
+                let claims = node_claims(&request, &nodes, &mut pods, &mut ovh_pool_sizes);
+                for (node, claim) in nodes.iter().zip(claims) {
+                    claim_of.insert(node.board_index, result.claims.len());
+                    result.claims.push(claim);
+                }
+            }
+            None => {
+                let Outcome::Failed { fallback, .. } = &outcome else {
+                    unreachable!("no answer means both were refused")
+                };
+                let reason = format!("no valid provisioning decision: {fallback}");
+                // Both answers broke a rule. A rule the pods hold only as a preference (the
+                // policy contract cannot tell every rule) is relaxed for the group it names,
+                // else for every group that can relax; the other groups are asked for again
+                // unchanged. Only when nothing can relax is the batch left unplaced.
+                let named = match fallback {
+                    Refusal::Invalid(v) => v.group(),
+                    Refusal::PolicyError(_) => None,
+                };
+                let can_relax = |g: &Pending| g.base.can_relax();
+                let mut targets: Vec<bool> = pending
+                    .iter()
+                    .map(|g| can_relax(g) && Some(g.prepared.name.as_str()) == named)
+                    .collect();
+                if !targets.contains(&true) {
+                    targets = pending.iter().map(can_relax).collect();
+                }
+                if targets.contains(&true) && round < MAX_RELAXATION_ROUNDS {
+                    tracing::debug!(%reason, "relaxing soft constraints the answers broke");
+                    relaxing_only = true;
+                }
+                for (i, g) in pending.iter_mut().enumerate() {
+                    if !relaxing_only || targets[i] {
+                        left.push((i, std::mem::take(&mut g.pods), reason.clone()));
                     }
                 }
             }
-            claims = node_claims(&request, &nodes, &mut pods, input.ovh_pool_sizes);
         }
-        None => {
-            let reason = match &outcome {
-                Outcome::Failed { fallback, .. } => {
-                    format!("no valid provisioning decision: {fallback}")
-                }
-                _ => String::new(),
-            };
-            for g in pending {
-                unplaced.extend(g.pods.into_iter().map(|p| (p, reason.clone())));
+        if !relaxing_only {
+            result.outcome = worse(
+                std::mem::replace(&mut result.outcome, Outcome::NoPolicyCall),
+                outcome,
+            );
+        }
+        // Relax what is left and try again; what cannot relax stays unplaced. Groups with
+        // pods still pending (not asked about) go again unchanged.
+        let mut next = Vec::new();
+        for (i, pods, reason) in left {
+            if pods.is_empty() {
+                continue;
             }
+            let mut base = (*pending[i].base).clone();
+            let relaxed: Vec<String> = if round + 1 < MAX_RELAXATION_ROUNDS {
+                base.relax().into_iter().collect()
+            } else {
+                std::iter::from_fn(|| base.relax()).collect()
+            };
+            if relaxed.is_empty() || round == MAX_RELAXATION_ROUNDS {
+                result
+                    .unplaced
+                    .extend(pods.into_iter().map(|p| (p, reason.clone())));
+                continue;
+            }
+            tracing::debug!(
+                group = %pending[i].prepared.name,
+                pods = pods.len(),
+                relaxed = %relaxed.join("; "),
+                %reason,
+                "relaxing soft constraints of pods that fit nowhere"
+            );
+            let base = Arc::new(base);
+            let spec = held(&base);
+            let eligible = eligible_zones(&spec, &offered, &board, input.pools);
+            next.push(Pending {
+                prepared: board.prepare(&spec.owner.clone(), spec, &eligible),
+                base,
+                pods,
+            });
         }
+        next.extend(pending.into_iter().filter(|g| !g.pods.is_empty()));
+        pending = next;
     }
-    Plan {
-        on_existing,
-        on_in_flight,
-        claims,
-        unplaced,
-        outcome,
-        groups: request.groups.len(),
-    }
+    result
 }

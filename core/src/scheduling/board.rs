@@ -7,10 +7,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::pod::{AffinityTerm, PodSpec, SimNode, Spread, Topology};
-use super::requirements::LabelSelector;
+use super::requirements::{LabelSelector, Operator, Requirement};
 use super::resources::Resources;
 use super::taints::first_untolerated;
 use super::violation::Violation;
+
+fn requirement_of(operator: Operator, zones: Vec<String>) -> Requirement {
+    Requirement {
+        key: super::wellknown::ZONE.to_string(),
+        operator,
+        values: zones,
+    }
+}
 
 /// Index of a node on the board.
 pub type NodeIndex = usize;
@@ -73,6 +81,8 @@ pub struct Prepared {
     selected_by: Vec<usize>,
     /// Anti-affinity terms of other pods that exclude these pods.
     excluded_by: Vec<usize>,
+    /// Its required anti-affinity terms, which keep matching pods out of its domains.
+    owned: Vec<usize>,
     eligible_zones: Vec<u32>,
 }
 
@@ -143,17 +153,21 @@ impl Board {
                 None,
             )
         });
-        let anti = spec.anti_affinity.iter().map(move |t| {
-            (
-                TermKey {
-                    kind: TermKind::AntiAffinity,
-                    topology: t.topology,
-                    selector: t.selector.clone(),
-                    namespaces: scope(spec, t),
-                },
-                None,
-            )
-        });
+        let anti = spec
+            .anti_affinity
+            .iter()
+            .chain(&spec.held_anti_affinity)
+            .map(move |t| {
+                (
+                    TermKey {
+                        kind: TermKind::AntiAffinity,
+                        topology: t.topology,
+                        selector: t.selector.clone(),
+                        namespaces: scope(spec, t),
+                    },
+                    None,
+                )
+            });
         spreads.chain(affinity).chain(anti)
     }
 
@@ -231,6 +245,11 @@ impl Board {
                 self.terms[*id].key.kind == TermKind::AntiAffinity && self.terms[*id].selects(&spec)
             })
             .collect();
+        let owned = anti
+            .iter()
+            .take(spec.anti_affinity.len())
+            .map(|(id, _)| *id)
+            .collect();
         let eligible_zones = eligible_zones.iter().map(|z| self.zone_id(z)).collect();
         Prepared {
             name: name.to_string(),
@@ -240,6 +259,7 @@ impl Board {
             anti,
             selected_by,
             excluded_by,
+            owned,
             eligible_zones,
         }
     }
@@ -262,6 +282,7 @@ impl Board {
         self.count(&ids, node, 1);
         let owned: Vec<usize> = Self::keys(spec)
             .filter(|(k, _)| k.kind == TermKind::AntiAffinity)
+            .take(spec.anti_affinity.len())
             .filter_map(|(k, _)| self.term_ids.get(&k).copied())
             .collect();
         self.own(&owned, node, 1);
@@ -296,8 +317,7 @@ impl Board {
             slot.ports.extend(group.spec.host_ports.iter().cloned());
         }
         self.count(&group.selected_by, node, n);
-        let owned: Vec<usize> = group.anti.iter().map(|(id, _)| *id).collect();
-        self.own(&owned, node, n);
+        self.own(&group.owned, node, n);
     }
 
     /// Whether `n` more pods of the group may go on the node: every hard rule, the spread
@@ -445,8 +465,53 @@ impl Board {
         Ok(())
     }
 
+    /// What the group's zone rules towards other pods allow, as zone requirements a policy
+    /// can read: pod affinity to other pods keeps it to the zones where they run, its
+    /// anti-affinity to other pods and their anti-affinity to it keep it out of theirs. The
+    /// board still checks the rules themselves.
+    pub fn zone_requirements(&self, group: &Prepared) -> Vec<Requirement> {
+        let zones = |counts: &HashMap<u32, u32>| -> Vec<String> {
+            let mut z: Vec<String> = counts
+                .iter()
+                .filter(|(_, c)| **c > 0)
+                .map(|(d, _)| self.zones[*d as usize].clone())
+                .collect();
+            z.sort();
+            z
+        };
+        let zone_term = |id: usize| self.terms[id].key.topology == Topology::Zone;
+        let mut out = Vec::new();
+        for &(id, self_match) in &group.affinity {
+            if zone_term(id) && !self_match {
+                out.push(requirement_of(
+                    Operator::In,
+                    zones(&self.terms[id].matching),
+                ));
+            }
+        }
+        let mut avoid: Vec<String> = group
+            .anti
+            .iter()
+            .filter(|(id, self_match)| zone_term(*id) && !self_match)
+            .flat_map(|(id, _)| zones(&self.terms[*id].matching))
+            .chain(
+                group
+                    .excluded_by
+                    .iter()
+                    .filter(|id| zone_term(**id))
+                    .flat_map(|id| zones(&self.terms[*id].owners)),
+            )
+            .collect();
+        avoid.sort();
+        avoid.dedup();
+        if !avoid.is_empty() {
+            out.push(requirement_of(Operator::NotIn, avoid));
+        }
+        out
+    }
+
     /// Pods of the term's selector per zone, for the policy's `zone-counts` of a group: the
-    /// counts of its first zone-topology term.
+    /// counts of its first zone-topology term; for a spread, every zone it counts as a domain.
     pub fn zone_counts(&self, group: &Prepared) -> Vec<(String, u32)> {
         let first = group
             .spreads
@@ -458,11 +523,22 @@ impl Board {
         let Some(id) = first else {
             return Vec::new();
         };
-        let mut counts: Vec<(String, u32)> = self.terms[id]
+        let term = &self.terms[id];
+        let mut counts: Vec<(String, u32)> = term
             .matching
             .iter()
             .map(|(z, c)| (self.zones[*z as usize].clone(), *c))
             .collect();
+        // A zone spread counts every zone the pods may run in, empty ones included.
+        if term.key.kind == TermKind::Spread {
+            counts.extend(
+                group
+                    .eligible_zones
+                    .iter()
+                    .filter(|z| !term.matching.contains_key(z))
+                    .map(|z| (self.zones[*z as usize].clone(), 0)),
+            );
+        }
         counts.sort();
         counts
     }

@@ -7,7 +7,9 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 
-use super::pod::{AffinityTerm, HostPort, NodeState, PodSpec, SimNode, Spread, Topology};
+use super::pod::{
+    AffinityTerm, HostPort, NodeState, PodSpec, Preferences, SimNode, Spread, Topology, Weighted,
+};
 use super::requirements::{LabelSelector, Labels, Operator, Requirement};
 use super::resources::Resources;
 use super::taints::{Taint, TaintEffect, Toleration};
@@ -179,18 +181,105 @@ pub fn selector(sel: Option<&meta::LabelSelector>) -> LabelSelector {
     LabelSelector { expressions }
 }
 
+fn affinity_term(t: &core::PodAffinityTerm) -> Option<AffinityTerm> {
+    Some(AffinityTerm {
+        topology: Topology::from_key(&t.topology_key)?,
+        selector: selector(t.label_selector.as_ref()),
+        namespaces: t.namespaces.clone().unwrap_or_default(),
+    })
+}
+
 fn affinity_terms(terms: Option<&Vec<core::PodAffinityTerm>>) -> Vec<AffinityTerm> {
     terms
         .into_iter()
         .flatten()
-        .filter_map(|t| {
-            Some(AffinityTerm {
-                topology: Topology::from_key(&t.topology_key)?,
-                selector: selector(t.label_selector.as_ref()),
-                namespaces: t.namespaces.clone().unwrap_or_default(),
-            })
-        })
+        .filter_map(affinity_term)
         .collect()
+}
+
+/// Weighted terms, heaviest first (a stable sort, as upstream's relaxation order).
+fn heaviest_first<T>(mut terms: Vec<Weighted<T>>) -> Vec<Weighted<T>> {
+    terms.sort_by_key(|w| std::cmp::Reverse(w.weight));
+    terms
+}
+
+fn weighted_affinity_terms(
+    terms: Option<&Vec<core::WeightedPodAffinityTerm>>,
+) -> Vec<Weighted<AffinityTerm>> {
+    heaviest_first(
+        terms
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                Some(Weighted {
+                    weight: t.weight,
+                    term: affinity_term(&t.pod_affinity_term)?,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn node_selector_term(term: &core::NodeSelectorTerm) -> Vec<Requirement> {
+    term.match_expressions
+        .iter()
+        .flatten()
+        .map(|e| requirement(&e.key, &e.operator, e.values.as_ref()))
+        .collect()
+}
+
+fn spread(c: &core::TopologySpreadConstraint) -> Option<Spread> {
+    Some(Spread {
+        topology: Topology::from_key(&c.topology_key)?,
+        max_skew: u32::try_from(c.max_skew).unwrap_or(1).max(1),
+        selector: selector(c.label_selector.as_ref()),
+    })
+}
+
+/// A pod's soft constraints: preferred node and pod (anti-)affinity, `ScheduleAnyway` spreads.
+fn preferences(spec: &core::PodSpec) -> Preferences {
+    let affinity = spec.affinity.as_ref();
+    Preferences {
+        node_affinity: heaviest_first(
+            affinity
+                .and_then(|a| a.node_affinity.as_ref())
+                .and_then(|n| {
+                    n.preferred_during_scheduling_ignored_during_execution
+                        .as_ref()
+                })
+                .into_iter()
+                .flatten()
+                .map(|t| Weighted {
+                    weight: t.weight,
+                    term: node_selector_term(&t.preference),
+                })
+                .filter(|w| !w.term.is_empty())
+                .collect(),
+        ),
+        pod_affinity: weighted_affinity_terms(
+            affinity
+                .and_then(|a| a.pod_affinity.as_ref())
+                .and_then(|p| {
+                    p.preferred_during_scheduling_ignored_during_execution
+                        .as_ref()
+                }),
+        ),
+        pod_anti_affinity: weighted_affinity_terms(
+            affinity
+                .and_then(|a| a.pod_anti_affinity.as_ref())
+                .and_then(|p| {
+                    p.preferred_during_scheduling_ignored_during_execution
+                        .as_ref()
+                }),
+        ),
+        spreads: spec
+            .topology_spread_constraints
+            .iter()
+            .flatten()
+            .filter(|c| c.when_unsatisfiable == "ScheduleAnyway")
+            .filter_map(spread)
+            .collect(),
+    }
 }
 
 /// The taint effect, None for an unknown one.
@@ -225,13 +314,7 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
         .map(|sel| {
             sel.node_selector_terms
                 .iter()
-                .map(|term| {
-                    term.match_expressions
-                        .iter()
-                        .flatten()
-                        .map(|e| requirement(&e.key, &e.operator, e.values.as_ref()))
-                        .collect()
-                })
+                .map(node_selector_term)
                 .collect()
         })
         .unwrap_or_default();
@@ -255,13 +338,7 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
         .iter()
         .flatten()
         .filter(|c| c.when_unsatisfiable == "DoNotSchedule")
-        .filter_map(|c| {
-            Some(Spread {
-                topology: Topology::from_key(&c.topology_key)?,
-                max_skew: u32::try_from(c.max_skew).unwrap_or(1).max(1),
-                selector: selector(c.label_selector.as_ref()),
-            })
-        })
+        .filter_map(spread)
         .collect();
     let required = |terms: Option<&Vec<core::PodAffinityTerm>>| affinity_terms(terms);
     PodSpec {
@@ -292,6 +369,8 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
         priority: spec.priority.unwrap_or(0),
         host_ports: host_ports(spec),
         deletion_cost: 0,
+        held_anti_affinity: Vec::new(),
+        preferences: preferences(spec),
     }
 }
 
@@ -578,6 +657,105 @@ mod tests {
         assert_eq!(spec.anti_affinity.len(), 1);
         assert_eq!(spec.anti_affinity[0].topology, Topology::Hostname);
         assert!(spec.anti_affinity[0].selector.matches(&spec.labels));
+    }
+
+    #[test]
+    fn preferences_are_held_then_relaxed_in_upstream_order() {
+        let term = |w: i32, app: &str| {
+            serde_json::json!({"weight": w, "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone",
+                "labelSelector": {"matchLabels": {"app": app}}}})
+        };
+        let zone = |w: i32, z: &str| {
+            serde_json::json!({"weight": w, "preference": {"matchExpressions": [
+                {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [z]}]}})
+        };
+        let spec: core::PodSpec = serde_json::from_value(serde_json::json!({
+            "containers": [],
+            "affinity": {
+                "nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [zone(10, "a"), zone(90, "b")]},
+                "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term(5, "cache"), term(50, "db")]},
+                "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term(100, "web")]}
+            },
+            "topologySpreadConstraints": [
+                {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"},
+                {"maxSkew": 1, "topologyKey": "example.com/rack", "whenUnsatisfiable": "ScheduleAnyway"}]
+        }))
+        .unwrap();
+        let mut pod = pod_spec("default", "default/web", &Labels::new(), &spec);
+        // Nothing of it is required as such.
+        assert!(pod.requirements.is_empty() && pod.affinity.is_empty() && pod.spreads.is_empty());
+        let p = &pod.preferences;
+        assert_eq!(
+            p.node_affinity.iter().map(|w| w.weight).collect::<Vec<_>>(),
+            [90, 10]
+        );
+        assert_eq!(
+            p.pod_affinity.iter().map(|w| w.weight).collect::<Vec<_>>(),
+            [50, 5]
+        );
+        assert_eq!(
+            p.spreads.len(),
+            1,
+            "a topology key the scheduler does not know is dropped"
+        );
+
+        // Held: every pod (anti-)affinity term and spread, and the heaviest node term.
+        let held = pod.held();
+        assert_eq!(held.affinity.len(), 2);
+        assert_eq!(held.held_anti_affinity.len(), 1);
+        assert!(
+            held.anti_affinity.is_empty(),
+            "a held preference keeps no other pod away"
+        );
+        assert_eq!(held.spreads.len(), 1);
+        assert_eq!(
+            held.requirements,
+            [Requirement::new(
+                super::super::wellknown::ZONE,
+                Operator::In,
+                &["b"]
+            )]
+        );
+        assert!(held.preferences.is_empty() && !held.can_relax());
+
+        // Relaxed one at a time: pod affinity (heaviest first), anti-affinity, node affinity
+        // (the next term is held), then the spread.
+        let mut steps = Vec::new();
+        while let Some(what) = pod.relax() {
+            steps.push(what);
+        }
+        assert_eq!(steps.len(), 6, "{steps:#?}");
+        assert!(
+            steps[0].contains("pod affinity (weight 50)"),
+            "{}",
+            steps[0]
+        );
+        assert!(steps[1].contains("pod affinity (weight 5)"), "{}", steps[1]);
+        assert!(
+            steps[2].contains("pod anti-affinity (weight 100)"),
+            "{}",
+            steps[2]
+        );
+        assert!(
+            steps[3].contains("node affinity (weight 90)"),
+            "{}",
+            steps[3]
+        );
+        assert!(
+            steps[4].contains("node affinity (weight 10)"),
+            "{}",
+            steps[4]
+        );
+        assert!(
+            steps[5].contains("ScheduleAnyway spread over kubernetes.io/hostname"),
+            "{}",
+            steps[5]
+        );
+        assert_eq!(pod.held(), {
+            let mut bare = pod.clone();
+            bare.preferences = Preferences::default();
+            bare
+        });
     }
 
     #[test]

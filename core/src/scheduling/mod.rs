@@ -17,7 +17,9 @@ pub mod wellknown;
 
 pub use board::{Board, NodeIndex, Prepared};
 pub use offer::{daemonset_overhead, new_node_labels, FlavorSpec, NodeClassSpec, PoolSpec};
-pub use pod::{AffinityTerm, HostPort, NodeState, PodSpec, SimNode, Spread, Topology};
+pub use pod::{
+    AffinityTerm, HostPort, NodeState, PodSpec, Preferences, SimNode, Spread, Topology, Weighted,
+};
 pub use requirements::{LabelSelector, Labels, Operator, Requirement};
 pub use resources::Resources;
 pub use taints::{Taint, TaintEffect, Toleration};

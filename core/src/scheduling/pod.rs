@@ -16,6 +16,14 @@ pub enum Topology {
 }
 
 impl Topology {
+    /// The Kubernetes topology key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Zone => wellknown::ZONE,
+            Self::Hostname => wellknown::HOSTNAME,
+        }
+    }
+
     /// The topology of a Kubernetes topology key, None when unsupported.
     pub fn from_key(key: &str) -> Option<Self> {
         match key {
@@ -93,12 +101,90 @@ pub struct PodSpec {
     pub affinity: Vec<AffinityTerm>,
     /// Required pod anti-affinity terms.
     pub anti_affinity: Vec<AffinityTerm>,
+    /// Preferred pod anti-affinity terms held as required ([`PodSpec::held`]): the pod keeps
+    /// out of their domains, but unlike `anti_affinity` they keep no other pod away (upstream
+    /// Karpenter tracks no inverse preference: the pod relaxed is not the one holding it).
+    pub held_anti_affinity: Vec<AffinityTerm>,
     /// `spec.priority` (0 when unset).
     pub priority: i32,
     /// The `controller.kubernetes.io/pod-deletion-cost` annotation (0 when unset or invalid).
     pub deletion_cost: i32,
     /// Host ports its containers claim.
     pub host_ports: Vec<HostPort>,
+    /// Soft constraints the pod still holds as required (see [`PodSpec::held`]).
+    pub preferences: Preferences,
+}
+
+/// A preference with its weight (1-100).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Weighted<T> {
+    /// `weight` of the preferred term.
+    pub weight: i32,
+    /// The term.
+    pub term: T,
+}
+
+/// The soft constraints of a pod. Upstream Karpenter's scheduler first holds them all as
+/// required (of the preferred node affinity terms, the heaviest), then relaxes one at a time
+/// for pods that fit nowhere ([`PodSpec::relax`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Preferences {
+    /// Preferred node affinity terms, heaviest first.
+    pub node_affinity: Vec<Weighted<Vec<Requirement>>>,
+    /// Preferred pod affinity terms, heaviest first.
+    pub pod_affinity: Vec<Weighted<AffinityTerm>>,
+    /// Preferred pod anti-affinity terms, heaviest first.
+    pub pod_anti_affinity: Vec<Weighted<AffinityTerm>>,
+    /// `ScheduleAnyway` topology spread constraints.
+    pub spreads: Vec<Spread>,
+}
+
+impl Preferences {
+    /// Whether no preference is left.
+    pub fn is_empty(&self) -> bool {
+        self.node_affinity.is_empty()
+            && self.pod_affinity.is_empty()
+            && self.pod_anti_affinity.is_empty()
+            && self.spreads.is_empty()
+    }
+
+    /// What each held preference is, for the policy and for logs.
+    pub fn describe(&self) -> Vec<String> {
+        let term = |t: &AffinityTerm| format!("{} {}", t.topology.key(), t.selector);
+        self.pod_affinity
+            .iter()
+            .map(|w| {
+                format!(
+                    "preferred pod affinity (weight {}): {}",
+                    w.weight,
+                    term(&w.term)
+                )
+            })
+            .chain(self.pod_anti_affinity.iter().map(|w| {
+                format!(
+                    "preferred pod anti-affinity (weight {}): {}",
+                    w.weight,
+                    term(&w.term)
+                )
+            }))
+            .chain(self.node_affinity.first().map(|w| {
+                let reqs: Vec<String> = w.term.iter().map(ToString::to_string).collect();
+                format!(
+                    "preferred node affinity (weight {}): {}",
+                    w.weight,
+                    reqs.join(", ")
+                )
+            }))
+            .chain(self.spreads.iter().map(|s| {
+                format!(
+                    "ScheduleAnyway spread over {} (maxSkew {}): {}",
+                    s.topology.key(),
+                    s.max_skew,
+                    s.selector
+                )
+            }))
+            .collect()
+    }
 }
 
 impl PodSpec {
@@ -125,6 +211,56 @@ impl PodSpec {
         self.alternatives
             .first()
             .and_then(|alt| first_unmet(alt, labels))
+    }
+
+    /// The constraints the scheduler holds the pod to: its required ones plus every preference
+    /// it still holds (of the preferred node affinity terms, the heaviest), as upstream
+    /// Karpenter's scheduler does before relaxing. The result holds no preference of its own.
+    pub fn held(&self) -> PodSpec {
+        let mut held = self.clone();
+        let p = std::mem::take(&mut held.preferences);
+        if p.is_empty() {
+            return held;
+        }
+        if let Some(w) = p.node_affinity.into_iter().next() {
+            held.requirements.extend(w.term);
+            held.requirements.sort();
+        }
+        held.affinity
+            .extend(p.pod_affinity.into_iter().map(|w| w.term));
+        held.held_anti_affinity
+            .extend(p.pod_anti_affinity.into_iter().map(|w| w.term));
+        held.spreads.extend(p.spreads);
+        held
+    }
+
+    /// Whether [`PodSpec::relax`] has anything left to drop.
+    pub fn can_relax(&self) -> bool {
+        self.alternatives.len() > 1 || !self.preferences.is_empty()
+    }
+
+    /// Drops one soft constraint, in upstream Karpenter's order: a required node affinity term
+    /// while more than one is left (they are ORed; the next one is tried), then the heaviest
+    /// preferred pod affinity term, pod anti-affinity term, node affinity term, then a
+    /// `ScheduleAnyway` spread. Returns what was dropped, None when nothing is left to relax.
+    pub fn relax(&mut self) -> Option<String> {
+        if self.alternatives.len() > 1 {
+            self.alternatives.remove(0);
+            return Some("removing the first required node affinity term".into());
+        }
+        // `describe` lists the preferences in the order they are relaxed.
+        let what = self.preferences.describe().into_iter().next()?;
+        let p = &mut self.preferences;
+        if !p.pod_affinity.is_empty() {
+            p.pod_affinity.remove(0);
+        } else if !p.pod_anti_affinity.is_empty() {
+            p.pod_anti_affinity.remove(0);
+        } else if !p.node_affinity.is_empty() {
+            p.node_affinity.remove(0);
+        } else {
+            p.spreads.remove(0);
+        }
+        Some(format!("removing {what}"))
     }
 
     /// Requirements of the pod for a new node: the common ones plus the first alternative.

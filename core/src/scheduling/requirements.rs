@@ -42,6 +42,17 @@ impl Requirement {
     }
 }
 
+impl std::fmt::Display for Requirement {
+    /// `key In [a, b]`, as `kubectl describe` shows a node selector term.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.key, self.operator.as_str())?;
+        if !self.values.is_empty() {
+            write!(f, " [{}]", self.values.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// The first requirement of `requirements` the labels do not satisfy.
 pub fn first_unmet<'a>(
     requirements: &'a [Requirement],
@@ -72,6 +83,17 @@ impl LabelSelector {
     /// Whether the labels match.
     pub fn matches(&self, labels: &Labels) -> bool {
         first_unmet(&self.expressions, labels).is_none()
+    }
+}
+
+impl std::fmt::Display for LabelSelector {
+    /// Its expressions joined with commas; `{}` for the empty selector (every pod).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.expressions.is_empty() {
+            return f.write_str("{}");
+        }
+        let parts: Vec<String> = self.expressions.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join(", "))
     }
 }
 

@@ -177,6 +177,24 @@ pub enum Violation {
 }
 
 impl Violation {
+    /// The pod group the broken rule is about, when it is about one.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Self::NodeClosed { group, .. }
+            | Self::HostPort { group, .. }
+            | Self::DoesNotFit { group, .. }
+            | Self::PodRequirement { group, .. }
+            | Self::Taint { group, .. }
+            | Self::TopologySpread { group, .. }
+            | Self::PodAffinity { group, .. }
+            | Self::PodAntiAffinity { group, .. }
+            | Self::PodsDropped { group, .. }
+            | Self::PodsDuplicated { group, .. }
+            | Self::NodePoolWeight { group, .. } => Some(group),
+            _ => None,
+        }
+    }
+
     /// Short stable name of the rule, for metrics and logs.
     pub fn rule(&self) -> &'static str {
         match self {

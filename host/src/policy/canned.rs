@@ -84,6 +84,7 @@ pub fn provisioning() -> ProvisioningRequest {
             affinity: vec![],
             zone_counts: vec![],
             eviction_cost: 1.0,
+            preferences: vec![],
         }],
         flavors: flavors(),
         nodepools: vec![nodepool()],

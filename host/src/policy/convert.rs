@@ -288,6 +288,7 @@ impl From<core::PodGroup>
             affinity: v.affinity.into_iter().map(Into::into).collect(),
             zone_counts: v.zone_counts.into_iter().map(Into::into).collect(),
             eviction_cost: v.eviction_cost,
+            preferences: v.preferences,
         }
     }
 }
@@ -308,6 +309,7 @@ impl From<bindings::flavor_selection::karpenter_ovhcloud::policy::types::PodGrou
             affinity: v.affinity.into_iter().map(Into::into).collect(),
             zone_counts: v.zone_counts.into_iter().map(Into::into).collect(),
             eviction_cost: v.eviction_cost,
+            preferences: v.preferences,
         }
     }
 }

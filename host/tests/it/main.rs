@@ -38,6 +38,7 @@ mod policy_runtime;
 mod production_image;
 mod scheduling_guide;
 mod scheduling_parity;
+mod scheduling_preferences;
 mod scheduling_props;
 mod scheduling_state;
 mod scheduling_validation;

@@ -1,34 +1,22 @@
 //! The guide's provisioning cases, end to end through the simulation and the validation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
 
 use crate::scheduling_common::k8s::{deployment, pod_affinity, run, zone_spread};
 use crate::scheduling_common::*;
-use karpenter_ovhcloud::policy::{PolicyRuntime, PolicySet, RuntimeConfig};
-use karpenter_ovhcloud::provisioning::{
-    plan, FlavorPolicy, Input, Outcome, Plan, WasmFlavorPolicy,
-};
+use karpenter_ovhcloud::provisioning::{plan, Input, Outcome, Plan};
 use karpenter_ovhcloud::scheduling::{wellknown, Operator, PoolSpec, Requirement};
 use karpenter_ovhcloud::state::ClusterState;
 use serde_json::json;
 
-/// The flavor-selection policy the guide's cases run through: the product's default
-/// component (`policies/dist/flavor-selection.wasm`) in the Wasm runtime.
-fn policy() -> &'static dyn FlavorPolicy {
-    static SET: OnceLock<PolicySet> = OnceLock::new();
-    static POLICY: OnceLock<WasmFlavorPolicy<'static>> = OnceLock::new();
-    POLICY.get_or_init(|| {
-        let set = SET.get_or_init(|| {
-            let runtime = PolicyRuntime::new(RuntimeConfig::default()).expect("runtime");
-            PolicySet::new(Arc::new(runtime)).expect("embedded defaults")
-        });
-        WasmFlavorPolicy::default_policy(set)
-    })
-}
-
 fn guide(state: &ClusterState, pools: &[PoolSpec]) -> Plan {
-    let plan = run(state, pools, ovh_catalog(), policy(), policy());
+    let plan = run(
+        state,
+        pools,
+        ovh_catalog(),
+        default_policy(),
+        default_policy(),
+    );
     assert_eq!(plan.outcome, Outcome::Primary, "{:?}", plan.outcome);
     assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
     plan
@@ -177,8 +165,8 @@ fn anti_affinity_pools_hold_at_most_5_nodes() {
             ovh_pool_sizes: &sizes,
             config: "",
         },
-        policy(),
-        policy(),
+        default_policy(),
+        default_policy(),
     );
     assert_eq!(plan.outcome, Outcome::Primary);
     assert_eq!(plan.claims.len(), 12);
@@ -262,7 +250,13 @@ fn zone_spread_pods_fill_in_flight_claims_of_every_zone() {
         zone_spread("zone-spread"),
     );
     let pools = [pool("demo-pool", vec![instance_types(&["b3-8", "b3-16"])])];
-    let plan = run(&s, &pools, ovh_catalog(), policy(), policy());
+    let plan = run(
+        &s,
+        &pools,
+        ovh_catalog(),
+        default_policy(),
+        default_policy(),
+    );
     assert_eq!(plan.outcome, Outcome::NoPolicyCall, "{plan:#?}");
     assert_eq!(plan.on_in_flight.len(), 6, "{plan:#?}");
     assert!(plan.claims.is_empty(), "{plan:#?}");

@@ -37,3 +37,72 @@ async fn pods_with_the_same_host_port_get_a_node_each() {
     assert_eq!(launches.len(), 2, "{log}");
     assert_eq!(live.len(), 2);
 }
+
+/// The zone of each node running a pod of `app`.
+async fn zones_of(w: &World, app: &str) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Node;
+    let nodes = kube::Api::<Node>::all(w.client.clone());
+    let mut zones = Vec::new();
+    for node in w.running(app).await.values() {
+        let n = nodes.get(node).await.unwrap();
+        zones.push(n.metadata.labels.unwrap_or_default()["topology.kubernetes.io/zone"].clone());
+    }
+    zones.sort();
+    zones
+}
+
+/// Three replicas that prefer not to share a zone land in three zones. Their requests would
+/// fit one b3-16 together, the cheapest answer without the preference; held as required, it
+/// makes one b3-8 per zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_zone_anti_affinity_puts_three_replicas_in_three_zones() {
+    let w = World::start(&[nodepool("demo-pool", &["b3-8", "b3-16"], json!({}))]).await;
+    w.deploy(
+        "web",
+        3,
+        "1200m",
+        "1Gi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"},
+            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone",
+                    "labelSelector": {"matchLabels": {"app": "web"}}}}]}}}),
+        json!({}),
+    )
+    .await;
+    let live = w.settled("web", 3, 3, 90).await;
+    assert!(
+        live.values().all(|(flavor, ..)| flavor == "b3-8"),
+        "{live:?}"
+    );
+    assert_eq!(
+        zones_of(&w, "web").await,
+        ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"]
+    );
+}
+
+/// A `ScheduleAnyway` zone spread never keeps pods pending: four pods whose NodePool launches
+/// in one zone of the three all run there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_anyway_spread_in_a_one_zone_nodepool_runs_every_pod() {
+    let w = World::start(&[nodepool(
+        "zone-a",
+        &["b3-8"],
+        json!({"spec": {"template": {"spec": {"requirements": [
+            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["b3-8"]},
+            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-par-a"]}]}}}}),
+    )])
+    .await;
+    w.deploy(
+        "batch",
+        4,
+        "1200m",
+        "1Gi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "zone-a"},
+            "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": "batch"}}}]}),
+        json!({}),
+    )
+    .await;
+    w.settled("batch", 4, 4, 90).await;
+    assert_eq!(zones_of(&w, "batch").await, ["eu-west-par-a"; 4]);
+}

@@ -485,16 +485,44 @@ impl<'a> Packer<'a> {
                     group.name
                 ),
             );
-        } else if group.spreads.iter().any(|s| s.topology == Topology::Zone) {
+        } else if let Some(max_skew) = group
+            .spreads
+            .iter()
+            .filter(|s| s.topology == Topology::Zone)
+            .map(|s| s.max_skew)
+            .min()
+        {
+            // Zones the pods may run in but no candidate launches in still count as domains
+            // (`zone-counts` lists them): their pods are the floor the skew is measured from.
+            let floor = group
+                .zone_counts
+                .iter()
+                .filter(|d| {
+                    self.zone_id(&d.domain)
+                        .is_none_or(|z| !eligible.contains(&z))
+                })
+                .map(|d| d.count)
+                .min();
             let mut counts: Vec<(u32, u32, usize, u32)> = eligible
                 .iter()
                 .map(|&z| (existing[z], self.nodes_in(first_pool, z), z, 0))
                 .collect();
+            let mut placed = 0;
             for _ in 0..group.count {
-                if let Some(slot) = counts.iter_mut().min_by_key(|c| (c.0, c.1, c.2)) {
-                    slot.0 += 1;
-                    slot.3 += 1;
+                let Some(i) = (0..counts.len()).min_by_key(|&i| {
+                    let c = &counts[i];
+                    (c.0, c.1, c.2)
+                }) else {
+                    break;
+                };
+                counts[i].0 += 1;
+                let low = counts.iter().map(|c| c.0).chain(floor).min().unwrap_or(0);
+                if counts[i].0 - low > max_skew {
+                    counts[i].0 -= 1;
+                    break;
                 }
+                counts[i].3 += 1;
+                placed += 1;
             }
             quotas.extend(
                 counts
@@ -502,6 +530,16 @@ impl<'a> Packer<'a> {
                     .filter(|c| c.3 > 0)
                     .map(|c| (Some(c.2), c.3)),
             );
+            if placed < group.count {
+                self.unplace(
+                    group,
+                    group.count - placed,
+                    format!(
+                        "zone spread: more pods of {} would exceed maxSkew {max_skew} over zones where no node can be launched for them",
+                        group.name
+                    ),
+                );
+            }
         } else {
             quotas.push((None, group.count));
         }

@@ -160,6 +160,7 @@ pub fn pod_group(id: u32, name: &str, count: u32, cpu_millis: u64, mem_bytes: u6
         affinity: vec![],
         zone_counts: vec![],
         eviction_cost: 1.0,
+        preferences: vec![],
     }
 }
 

@@ -1,10 +1,13 @@
 //! Fixtures shared by the scheduling tests and the scheduling benchmark.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use karpenter_ovhcloud::catalog::prices::KNOWN_FLAVORS;
-use karpenter_ovhcloud::provisioning::{Decision, Launch, Request, Unplaced};
+use karpenter_ovhcloud::policy::{PolicyRuntime, PolicySet, RuntimeConfig};
+use karpenter_ovhcloud::provisioning::{
+    Decision, FlavorPolicy, Launch, Request, Unplaced, WasmFlavorPolicy,
+};
 use karpenter_ovhcloud::scheduling::offer::NodeClassSpec;
 use karpenter_ovhcloud::scheduling::{
     wellknown, FlavorSpec, Operator, PoolSpec, Requirement, Resources, Topology,
@@ -179,6 +182,20 @@ pub fn test_policy(request: &Request) -> Result<Decision, String> {
         }
     }
     Ok(decision)
+}
+
+/// The product's default flavor-selection policy (`policies/dist/flavor-selection.wasm`) in
+/// the Wasm runtime, loaded once.
+pub fn default_policy() -> &'static dyn FlavorPolicy {
+    static SET: OnceLock<PolicySet> = OnceLock::new();
+    static POLICY: OnceLock<WasmFlavorPolicy<'static>> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let set = SET.get_or_init(|| {
+            let runtime = PolicyRuntime::new(RuntimeConfig::default()).expect("runtime");
+            PolicySet::new(Arc::new(runtime)).expect("embedded defaults")
+        });
+        WasmFlavorPolicy::default_policy(set)
+    })
 }
 
 pub fn arc_catalog(c: Vec<FlavorSpec>) -> Arc<Vec<FlavorSpec>> {

@@ -255,6 +255,46 @@ mod tests {
     }
 
     #[test]
+    fn zone_spread_counts_zones_it_cannot_launch_in() {
+        let mut g = pod_group(1, "default/spread", 3, 250, 256 * MIB);
+        g.spreads.push(Spread {
+            topology: Topology::Zone,
+            max_skew: 1,
+        });
+        // Zones b and c hold nodes the pods may run on (full), the pool launches in a only.
+        g.zone_counts = ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"]
+            .into_iter()
+            .map(|z| DomainCount {
+                domain: z.into(),
+                count: 0,
+            })
+            .collect();
+        let mut pool = demo_pool();
+        pool.requirements
+            .push(req(well_known::ZONE, Operator::In, &["eu-west-par-a"]));
+        let d = select(&request(vec![g.clone()], vec![pool.clone()])).unwrap();
+        assert_eq!(
+            launches(&d),
+            vec![l("demo-pool", "b3-8", "eu-west-par-a", 1)]
+        );
+        assert_eq!(d.unplaced.len(), 1);
+        assert_eq!(d.unplaced[0].count, 2);
+        assert!(
+            d.unplaced[0].reason.contains("maxSkew 1"),
+            "{}",
+            d.unplaced[0].reason
+        );
+        // A larger maxSkew lets two more in.
+        g.spreads[0].max_skew = 3;
+        let d = select(&request(vec![g], vec![pool])).unwrap();
+        assert_eq!(
+            launches(&d),
+            vec![l("demo-pool", "b3-8", "eu-west-par-a", 3)]
+        );
+        assert!(d.unplaced.is_empty());
+    }
+
+    #[test]
     fn free_zone_is_the_least_used_one_not_always_a() {
         let g = pod_group(1, "default/inflate", 1, 500, 512 * MIB);
         let mut r = request(vec![g], vec![demo_pool()]);
