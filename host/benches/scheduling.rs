@@ -149,6 +149,7 @@ fn measure(
                 flavors,
                 ovh_pool_sizes: &sizes,
                 config: "",
+                options: Default::default(),
             },
             policy,
             policy,

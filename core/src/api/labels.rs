@@ -27,6 +27,9 @@ pub const DO_NOT_SYNC_TAINTS: &str = "karpenter.sh/do-not-sync-taints";
 pub const NODEPOOL_HASH: &str = "karpenter.sh/nodepool-hash";
 /// Version of the hash algorithm of [`NODEPOOL_HASH`]; a different version means re-hash, not drift.
 pub const NODEPOOL_HASH_VERSION: &str = "karpenter.sh/nodepool-hash-version";
+/// Annotation of a NodeClaim launched with its NodePool's `minValues` relaxed
+/// (`--min-values-policy BestEffort`), as upstream writes it.
+pub const MIN_VALUES_RELAXED: &str = "karpenter.sh/nodeclaim-min-values-relaxed";
 /// On a NodeClaim: its termination deadline (RFC 3339), from terminationGracePeriod.
 pub const NODECLAIM_TERMINATION_TIMESTAMP: &str = "karpenter.sh/nodeclaim-termination-timestamp";
 

@@ -53,6 +53,8 @@ pub struct ClusterView<'a> {
     pub now: Timestamp,
     /// `--consolidation-validation-delay`.
     pub validation_delay: Duration,
+    /// The scheduling settings the simulations run with.
+    pub options: crate::provisioning::simulate::Options,
 }
 
 fn is_true(v: Option<&String>) -> bool {
@@ -207,6 +209,7 @@ impl ClusterView<'_> {
             drifted: self.drifted,
             in_flight_nodepools: self.in_flight_nodepools,
             live_claims: self.claims.iter().map(|c| c.name_any()).collect(),
+            options: self.options,
         }
     }
 }

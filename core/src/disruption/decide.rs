@@ -76,6 +76,8 @@ pub struct Input<'a> {
     pub candidates: &'a [Candidate],
     /// Nodes already in each OVH pool (anti-affinity numbering of replacements).
     pub ovh_pool_sizes: &'a HashMap<String, u32>,
+    /// The scheduling settings the simulations run with.
+    pub options: crate::provisioning::simulate::Options,
 }
 
 /// Why a node is disrupted.
@@ -346,6 +348,7 @@ pub fn simulate(
         flavors,
         ovh_pool_sizes: input.ovh_pool_sizes,
         config: "",
+        options: input.options,
     };
     let plan = plan(&sim, primary, fallback);
     if let Some((pod, why)) = plan.unplaced.first() {

@@ -117,6 +117,8 @@ pub struct Input {
     /// Every NodeClaim that exists (being deleted or not): the bookkeeping of the others is
     /// forgotten.
     pub live_claims: HashSet<String>,
+    /// The scheduling settings the simulations run with.
+    pub options: crate::provisioning::simulate::Options,
 }
 
 /// A drifted or expired node whose replacement could not be simulated this pass.
@@ -176,6 +178,7 @@ pub fn plan(
             flavors: &input.flavors,
             ovh_pool_sizes: &input.ovh_pool_sizes,
             config: "",
+            options: input.options,
         },
         primary,
         fallback,
@@ -231,6 +234,7 @@ pub fn plan(
         flavors: &input.flavors,
         candidates: &candidates,
         ovh_pool_sizes: &input.ovh_pool_sizes,
+        options: input.options,
     };
     // What each NodePool's budgets allow (read by validation and by the choice below).
     let budgets = |nodepool: &str| {
@@ -419,6 +423,7 @@ mod tests {
         Input {
             now: now(),
             validation_delay: Duration::from_secs(15),
+            options: Default::default(),
             live_claims: nodes.iter().map(|n| n.claim.clone()).collect(),
             snapshot,
             pools: nodepools

@@ -22,8 +22,13 @@ pub struct NodeClaimSpec {
     pub zone: String,
     /// OVH pool the node goes to, e.g. `karpenter-b3-8-eu-west-par-a`.
     pub ovh_pool: String,
-    /// Requirements of the NodeClaim: the NodePool's, narrowed to the chosen flavor and zone.
+    /// Requirements of the NodeClaim: the NodePool's, narrowed to the chosen zone and to the
+    /// chosen flavor (with the alternatives its NodePool's `minValues` asks for).
     pub requirements: Vec<Requirement>,
+    /// The NodePool's `minValues`, carried onto the requirements of the same keys.
+    pub min_values: Vec<(String, u32)>,
+    /// Whether `minValues` could not be met and was relaxed (`--min-values-policy BestEffort`).
+    pub min_values_relaxed: bool,
     /// Labels the node gets (hostname excluded: the node names itself).
     pub labels: Labels,
     /// Taints the node gets.
@@ -86,8 +91,9 @@ pub fn next_ovh_pool(
     }
 }
 
-/// A NodeClaim's requirements: its NodePool's, narrowed to the chosen flavor and zone.
-pub fn narrowed_requirements(pool: &PoolSpec, flavor: &str, zone: &str) -> Vec<Requirement> {
+/// A NodeClaim's requirements: its NodePool's, narrowed to the zone and to `flavors` (the
+/// chosen one first).
+pub fn narrowed_requirements(pool: &PoolSpec, flavors: &[&str], zone: &str) -> Vec<Requirement> {
     let mut requirements: Vec<Requirement> = pool
         .requirements
         .iter()
@@ -97,7 +103,7 @@ pub fn narrowed_requirements(pool: &PoolSpec, flavor: &str, zone: &str) -> Vec<R
     requirements.push(Requirement::new(
         wellknown::INSTANCE_TYPE,
         Operator::In,
-        &[flavor],
+        flavors,
     ));
     requirements.push(Requirement::new(wellknown::ZONE, Operator::In, &[zone]));
     requirements
@@ -126,7 +132,12 @@ pub fn node_claims(
                 let queue = &mut pods[g as usize];
                 expected.extend((0..n).filter_map(|_| queue.pop_front()));
             }
-            let requirements = narrowed_requirements(pool, &flavor.name, &node.zone);
+            let options: Vec<&str> = node
+                .options
+                .iter()
+                .map(|&i| request.flavors[i].name.as_str())
+                .collect();
+            let requirements = narrowed_requirements(pool, &options, &node.zone);
             let mut labels = node.labels.clone();
             labels.remove(wellknown::HOSTNAME);
             NodeClaimSpec {
@@ -143,6 +154,8 @@ pub fn node_claims(
                 pods: expected,
                 monthly_billed: class.monthly_billed,
                 anti_affinity: class.anti_affinity,
+                min_values: pool.min_values.clone(),
+                min_values_relaxed: node.min_values_relaxed,
             }
         })
         .collect()

@@ -4,6 +4,7 @@
 //! Also used by the disruption requests, which describe pools, flavors and nodes the same way.
 
 use super::request::{Decision, Group, Launch, Pool, Request, Unplaced};
+use super::validate::MinValuesPolicy;
 use crate::catalog::Category;
 use crate::policy::types::provisioning::{self as wit_prov, ProvisioningRequest};
 use crate::policy::types::{self as wit};
@@ -17,7 +18,18 @@ pub fn to_wit(request: &Request) -> ProvisioningRequest {
     ProvisioningRequest {
         pod_groups: request.groups.iter().map(group).collect(),
         flavors: request.flavors.iter().map(flavor).collect(),
-        nodepools: request.pools.iter().map(pool).collect(),
+        nodepools: request
+            .pools
+            .iter()
+            .map(|p| {
+                let mut wp = pool(p);
+                // Under BestEffort the host relaxes what cannot be met: nothing to enforce.
+                if request.min_values == MinValuesPolicy::BestEffort {
+                    wp.requirements.iter_mut().for_each(|r| r.min_values = None);
+                }
+                wp
+            })
+            .collect(),
         nodes: request
             .nodes
             .iter()
@@ -77,7 +89,7 @@ fn requirement(r: &Requirement) -> wit::Requirement {
             Operator::Lte => wit::Operator::Lte,
         },
         values: r.values.clone(),
-        // The host model does not carry Karpenter's minValues yet.
+        // A NodePool's minValues is added by `pool`: pods have none.
         min_values: None,
     }
 }
@@ -220,7 +232,18 @@ pub fn pool(p: &Pool) -> wit::Nodepool {
     wit::Nodepool {
         name: s.name.clone(),
         weight: s.weight,
-        requirements: s.requirements.iter().map(requirement).collect(),
+        requirements: s
+            .requirements
+            .iter()
+            .map(|r| wit::Requirement {
+                min_values: s
+                    .min_values
+                    .iter()
+                    .find(|(key, _)| *key == r.key && r.operator == Operator::In)
+                    .map(|(_, n)| *n),
+                ..requirement(r)
+            })
+            .collect(),
         labels: labels(&s.labels),
         taints: s.taints.iter().map(taint).collect(),
         remaining: s.remaining.as_ref().map(resources),

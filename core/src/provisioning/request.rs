@@ -53,6 +53,8 @@ pub struct Request {
     pub nodes: Vec<Arc<SimNode>>,
     /// The policy's JSON configuration, or "".
     pub config: String,
+    /// How NodePools' `minValues` is enforced (the policy sees it only under `Strict`).
+    pub min_values: super::validate::MinValuesPolicy,
 }
 
 /// A new node the policy wants.

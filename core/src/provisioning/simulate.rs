@@ -3,15 +3,15 @@
 //! policy, whose answer is validated (falling back to the default policy when it is invalid)
 //! and turned into NodeClaim specs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::claims::{node_claims, NodeClaimSpec};
 use super::request::{FlavorPolicy, Group, Pool, Request};
-use super::validate::{validate, Context};
+use super::validate::{validate, Context, MinValuesPolicy};
 use crate::scheduling::{
     daemonset_overhead, new_node_labels, wellknown, Board, FlavorSpec, Labels, PodSpec, PoolSpec,
-    Prepared, Topology, Violation,
+    Prepared, Requirement, Topology, Violation,
 };
 use crate::state::{ObjectKey, Snapshot};
 
@@ -28,6 +28,42 @@ pub struct Input<'a> {
     pub ovh_pool_sizes: &'a HashMap<String, u32>,
     /// The policy's JSON configuration.
     pub config: &'a str,
+    /// The controller's scheduling settings.
+    pub options: Options,
+}
+
+/// How the scheduler treats pods' preferences (`--preference-policy`, upstream's
+/// `PREFERENCE_POLICY`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PreferencePolicy {
+    /// Held as required first, relaxed one at a time for pods that fit nowhere.
+    #[default]
+    Respect,
+    /// Not looked at.
+    Ignore,
+}
+
+impl std::str::FromStr for PreferencePolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "Respect" => Ok(Self::Respect),
+            "Ignore" => Ok(Self::Ignore),
+            other => Err(format!(
+                "{other:?} is not a preference policy: Respect or Ignore"
+            )),
+        }
+    }
+}
+
+/// The controller's scheduling settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// What pods' preferences are.
+    pub preferences: PreferencePolicy,
+    /// How NodePools' `minValues` is enforced.
+    pub min_values: MinValuesPolicy,
 }
 
 /// Why a policy's answer was not used.
@@ -81,47 +117,53 @@ pub struct Plan {
     pub policy_calls: u32,
 }
 
+/// Whether the requirements on the keys `labels` has hold (a partial view of a node).
+fn meets_known(requirements: &[Requirement], labels: &Labels) -> bool {
+    requirements
+        .iter()
+        .filter(|r| labels.contains_key(&r.key))
+        .all(|r| r.matches(labels))
+}
+
 /// Zones a pod could run in, the domains its zone spread counts: zones of existing nodes whose
-/// labels meet its requirements (kube-scheduler's `nodeAffinityPolicy: Honor`), and offered
-/// zones its zone requirements allow in a NodePool whose template labels it accepts (upstream
-/// Karpenter counts the domains of the NodePools compatible with the pod). Taints are ignored
-/// (`nodeTaintsPolicy: Ignore`). Empty for a pod without a zone spread, the only reader.
+/// labels meet its required node selector and affinity (kube-scheduler's
+/// `nodeAffinityPolicy: Honor`; its preferences do not narrow the domains), and offered zones
+/// a NodePool allows whose template labels and zone it accepts (upstream Karpenter counts the
+/// domains of the NodePools compatible with the pod). Taints are ignored
+/// (`nodeTaintsPolicy: Ignore`). Empty for a pod without a zone spread in `held`, the only
+/// reader; `required` is the same pod without its preferences.
 fn eligible_zones(
-    spec: &PodSpec,
+    held: &PodSpec,
+    required: &PodSpec,
     offered: &[String],
     board: &Board,
     pools: &[PoolSpec],
 ) -> Vec<String> {
-    if !spec.spreads.iter().any(|s| s.topology == Topology::Zone) {
+    if !held.spreads.iter().any(|s| s.topology == Topology::Zone) {
         return Vec::new();
     }
+    let accepts = |labels: &Labels| {
+        meets_known(&required.requirements, labels)
+            && (required.alternatives.is_empty()
+                || required
+                    .alternatives
+                    .iter()
+                    .any(|alt| meets_known(alt, labels)))
+    };
+    let in_a_pool = |zone: &String| {
+        pools.is_empty()
+            || pools.iter().any(|p| {
+                let mut labels = p.labels.clone();
+                labels.insert(wellknown::ZONE.to_string(), zone.clone());
+                meets_known(&p.requirements, &labels) && accepts(&labels)
+            })
+    };
     let mut zones: Vec<String> = board
         .nodes()
         .iter()
-        .filter(|n| spec.unmet_requirement(&n.node.labels).is_none())
+        .filter(|n| required.unmet_requirement(&n.node.labels).is_none())
         .filter_map(|n| n.node.zone().map(str::to_string))
-        .chain(
-            offered
-                .iter()
-                .filter(|z| {
-                    let labels: Labels = [(wellknown::ZONE.to_string(), (*z).clone())].into();
-                    let zone_ok =
-                        |reqs: &mut dyn Iterator<Item = &crate::scheduling::Requirement>| {
-                            reqs.filter(|r| r.key == wellknown::ZONE)
-                                .all(|r| r.matches(&labels))
-                        };
-                    let pool_ok = |p: &PoolSpec| {
-                        zone_ok(&mut p.requirements.iter())
-                            && spec
-                                .node_requirements()
-                                .filter(|r| r.key != wellknown::ZONE)
-                                .all(|r| !p.labels.contains_key(&r.key) || r.matches(&p.labels))
-                    };
-                    zone_ok(&mut spec.node_requirements())
-                        && (pools.is_empty() || pools.iter().any(pool_ok))
-                })
-                .cloned(),
-        )
+        .chain(offered.iter().filter(|z| in_a_pool(z)).cloned())
         .collect();
     zones.sort();
     zones.dedup();
@@ -150,6 +192,8 @@ struct Pending {
     /// The group as the board checks it: `base` with its soft constraints held as required.
     prepared: Prepared,
     pods: Vec<ObjectKey>,
+    /// Set aside once already for breaking a rule along with other groups.
+    isolated: bool,
 }
 
 /// `spec` with its soft constraints held as required ([`PodSpec::held`]), sharing the spec
@@ -257,6 +301,15 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
         });
         groups[i].1.push(key.clone());
     }
+    if input.options.preferences == PreferencePolicy::Ignore {
+        for (spec, _) in &mut groups {
+            if !spec.preferences.is_empty() {
+                let mut bare = (**spec).clone();
+                bare.preferences = Default::default();
+                *spec = Arc::new(bare);
+            }
+        }
+    }
     // Larger pods first, as bin packing wants.
     groups.sort_by(|a, b| {
         (b.0.requests.cpu_millis, b.0.requests.memory_bytes)
@@ -296,11 +349,12 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
         .into_iter()
         .zip(held_specs)
         .map(|((base, pods), spec)| {
-            let eligible = eligible_zones(&spec, &offered, &board, input.pools);
+            let eligible = eligible_zones(&spec, &base, &offered, &board, input.pools);
             Pending {
                 prepared: board.prepare(&spec.owner.clone(), spec, &eligible),
                 base,
                 pods,
+                isolated: false,
             }
         })
         .collect();
@@ -332,6 +386,9 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
     };
     let mut claim_of: HashMap<usize, usize> = HashMap::new();
     let mut ovh_pool_sizes = input.ovh_pool_sizes.clone();
+    // Groups that broke a rule the policy could not see along with others, asked for alone
+    // once the others are placed.
+    let mut set_aside: Vec<Pending> = Vec::new();
     for round in 0..=MAX_RELAXATION_ROUNDS {
         sweep(
             &mut board,
@@ -347,7 +404,11 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
         // The rest goes to the policy.
         pending.retain(|g| !g.pods.is_empty());
         if pending.is_empty() {
-            break;
+            if set_aside.is_empty() {
+                break;
+            }
+            pending = std::mem::take(&mut set_aside);
+            continue;
         }
         let request_groups: Vec<Group> = pending
             .iter()
@@ -397,6 +458,7 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
                 .chain(planned)
                 .collect(),
             config: input.config.to_string(),
+            min_values: input.options.min_values,
         };
         let prepared: Vec<Prepared> = pending.iter().map(|g| g.prepared.clone()).collect();
         let ctx = Context {
@@ -405,6 +467,7 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
             pools: &request.pools,
             flavors: &request.flavors,
             daemonsets,
+            min_values: input.options.min_values,
         };
         let attempt = |policy: &dyn FlavorPolicy| {
             let decision = policy.select(&request).map_err(Refusal::PolicyError)?;
@@ -437,9 +500,10 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
             }
         };
         // Pods left over this round, per group, with why.
-        let mut left: Vec<(usize, Vec<ObjectKey>, String)> = Vec::new();
-        // Whether this round's refusal is handled by relaxing (not a failure of the batch).
-        let mut relaxing_only = false;
+        let mut left: BTreeMap<usize, (Vec<ObjectKey>, String)> = BTreeMap::new();
+        // Whether the round's outcome tells of the batch (not when its refusal is handled by
+        // relaxing a preference the policy could not see).
+        let mut record = true;
         match answer {
             Some((decision, nodes, trial)) => {
                 board = trial;
@@ -450,14 +514,22 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
                 for u in &decision.unplaced {
                     let queue = &mut pods[u.group as usize];
                     let n = (u.count as usize).min(queue.len());
-                    left.push((
-                        u.group as usize,
-                        queue.drain(..n).collect(),
-                        u.reason.clone(),
-                    ));
+                    let entry = left
+                        .entry(u.group as usize)
+                        .or_insert_with(|| (Vec::new(), u.reason.clone()));
+                    entry.0.extend(queue.drain(..n));
                 }
                 let claims = node_claims(&request, &nodes, &mut pods, &mut ovh_pool_sizes);
                 for (node, claim) in nodes.iter().zip(claims) {
+                    // What later rounds may still launch in the NodePool.
+                    let spec = &mut pools[node.pool].spec;
+                    let capacity = input.flavors[node.flavor].capacity;
+                    if let Some(left) = &mut spec.remaining {
+                        *left = left.saturating_sub(&capacity);
+                    }
+                    if let Some(n) = &mut spec.remaining_nodes {
+                        *n = n.saturating_sub(1);
+                    }
                     claim_of.insert(node.board_index, result.claims.len());
                     result.claims.push(claim);
                 }
@@ -467,34 +539,68 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
                     unreachable!("no answer means both were refused")
                 };
                 let reason = format!("no valid provisioning decision: {fallback}");
-                // Both answers broke a rule. A rule the pods hold only as a preference (the
-                // policy contract cannot tell every rule) is relaxed for the group it names,
-                // else for every group that can relax; the other groups are asked for again
-                // unchanged. Only when nothing can relax is the batch left unplaced.
+                // Both answers broke a rule. The group the rule names is relaxed when it
+                // holds preferences (the policy contract cannot tell every rule), else left
+                // unplaced; the other groups are asked for again unchanged. A refusal naming
+                // no group relaxes every group that can relax, and leaves the batch
+                // unplaced when none can.
                 let named = match fallback {
                     Refusal::Invalid(v) => v.group(),
                     Refusal::PolicyError(_) => None,
                 };
-                let can_relax = |g: &Pending| g.base.can_relax();
                 let mut targets: Vec<bool> = pending
                     .iter()
-                    .map(|g| can_relax(g) && Some(g.prepared.name.as_str()) == named)
+                    .map(|g| Some(g.prepared.name.as_str()) == named)
                     .collect();
                 if !targets.contains(&true) {
-                    targets = pending.iter().map(can_relax).collect();
+                    targets = pending.iter().map(|g| g.base.can_relax()).collect();
                 }
-                if targets.contains(&true) && round < MAX_RELAXATION_ROUNDS {
+                let relaxable = pending
+                    .iter()
+                    .zip(&targets)
+                    .any(|(g, t)| *t && g.base.can_relax());
+                // A group that cannot relax and was not alone yet is asked for again alone
+                // (a rule between groups, such as two groups' host ports, the contract cannot
+                // tell), after the others.
+                let alone = targets.iter().filter(|t| **t).count() == pending.len();
+                let isolate = named.is_some()
+                    && !relaxable
+                    && !alone
+                    && round < MAX_RELAXATION_ROUNDS
+                    && pending
+                        .iter()
+                        .zip(&targets)
+                        .all(|(g, t)| !*t || !g.isolated);
+                if isolate {
+                    tracing::debug!(%reason, "asking for the groups the rule names on their own");
+                    record = false;
+                    let mut others = Vec::new();
+                    for (g, t) in std::mem::take(&mut pending).into_iter().zip(&targets) {
+                        if *t {
+                            set_aside.push(Pending {
+                                isolated: true,
+                                ..g
+                            });
+                        } else {
+                            others.push(g);
+                        }
+                    }
+                    pending = others;
+                    targets = vec![false; pending.len()];
+                } else if !targets.contains(&true) || round == MAX_RELAXATION_ROUNDS {
+                    targets = vec![true; pending.len()];
+                } else if relaxable {
                     tracing::debug!(%reason, "relaxing soft constraints the answers broke");
-                    relaxing_only = true;
+                    record = false;
                 }
                 for (i, g) in pending.iter_mut().enumerate() {
-                    if !relaxing_only || targets[i] {
-                        left.push((i, std::mem::take(&mut g.pods), reason.clone()));
+                    if targets[i] {
+                        left.insert(i, (std::mem::take(&mut g.pods), reason.clone()));
                     }
                 }
             }
         }
-        if !relaxing_only {
+        if record {
             result.outcome = worse(
                 std::mem::replace(&mut result.outcome, Outcome::NoPolicyCall),
                 outcome,
@@ -503,7 +609,7 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
         // Relax what is left and try again; what cannot relax stays unplaced. Groups with
         // pods still pending (not asked about) go again unchanged.
         let mut next = Vec::new();
-        for (i, pods, reason) in left {
+        for (i, (pods, reason)) in left {
             if pods.is_empty() {
                 continue;
             }
@@ -528,15 +634,27 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
             );
             let base = Arc::new(base);
             let spec = held(&base);
-            let eligible = eligible_zones(&spec, &offered, &board, input.pools);
+            let eligible = eligible_zones(&spec, &base, &offered, &board, input.pools);
             next.push(Pending {
                 prepared: board.prepare(&spec.owner.clone(), spec, &eligible),
                 base,
                 pods,
+                isolated: pending[i].isolated,
             });
         }
         next.extend(pending.into_iter().filter(|g| !g.pods.is_empty()));
         pending = next;
+    }
+    // Rounds ran out (every round places, relaxes, sets aside or gives up on some group, so
+    // only a pass with very many groups to isolate gets here): what is left waits.
+    for g in pending.into_iter().chain(set_aside) {
+        let reason = format!(
+            "not planned within {} rounds of this pass; tried again next pass",
+            MAX_RELAXATION_ROUNDS + 1
+        );
+        result
+            .unplaced
+            .extend(g.pods.into_iter().map(|p| (p, reason.clone())));
     }
     result
 }

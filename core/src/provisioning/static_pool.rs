@@ -59,7 +59,7 @@ pub fn launch(
                 flavor: flavor.name.clone(),
                 zone: zone.to_owned(),
                 ovh_pool: next_ovh_pool(&pool.nodeclass, &flavor.name, zone, ovh_pool_sizes),
-                requirements: narrowed_requirements(pool, &flavor.name, zone),
+                requirements: narrowed_requirements(pool, &[&flavor.name], zone),
                 labels,
                 taints: pool.taints.clone(),
                 requests: overhead,
@@ -68,6 +68,9 @@ pub fn launch(
                 pods: Vec::new(),
                 monthly_billed: pool.nodeclass.monthly_billed,
                 anti_affinity: pool.nodeclass.anti_affinity,
+                // A static NodePool's nodes are of one flavor; its minValues is not enforced.
+                min_values: Vec::new(),
+                min_values_relaxed: false,
             });
         }
     }

@@ -27,6 +27,34 @@ pub struct Context<'a> {
     pub flavors: &'a [FlavorSpec],
     /// DaemonSet pod templates (their overhead on each new node).
     pub daemonsets: &'a [Arc<PodSpec>],
+    /// What a launch whose NodePool's `minValues` cannot be met becomes.
+    pub min_values: MinValuesPolicy,
+}
+
+/// How Karpenter's `minValues` is enforced (`--min-values-policy`, upstream's
+/// `MIN_VALUES_POLICY`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MinValuesPolicy {
+    /// A node whose possible flavors span fewer values than asked is not launched.
+    #[default]
+    Strict,
+    /// It is launched with the flavors there are, and its NodeClaim is annotated
+    /// `karpenter.sh/nodeclaim-min-values-relaxed: "true"`.
+    BestEffort,
+}
+
+impl std::str::FromStr for MinValuesPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "Strict" => Ok(Self::Strict),
+            "BestEffort" => Ok(Self::BestEffort),
+            other => Err(format!(
+                "{other:?} is not a min-values policy: Strict or BestEffort"
+            )),
+        }
+    }
 }
 
 /// A validated new node.
@@ -48,6 +76,85 @@ pub struct NewNode {
     pub pods: Vec<(u32, u32)>,
     /// Its index on the board.
     pub board_index: NodeIndex,
+    /// Flavors (catalog indices) its NodeClaim allows: the chosen one first, then as many
+    /// alternatives as its NodePool's `minValues` asks for.
+    pub options: Vec<usize>,
+    /// Whether `minValues` could not be met and was relaxed (`BestEffort`).
+    pub min_values_relaxed: bool,
+}
+
+/// The flavors a new node of `pool` in `zone` holding `needed` (DaemonSets included) for pods
+/// of `specs` could have been, cheapest first after the `chosen` one: just the chosen one when
+/// the NodePool has no `minValues`, else as many of the cheapest alternatives as it takes for
+/// each key to span its minimum. With them, the first key the flavors that fit fall short of:
+/// (key, minValues, distinct values found).
+fn flavor_options(
+    pool: &Pool,
+    flavors: &[FlavorSpec],
+    chosen: usize,
+    zone: &str,
+    needed: Resources,
+    specs: &[&PodSpec],
+) -> (Vec<usize>, Option<(String, u32, u32)>) {
+    let mins = &pool.spec.min_values;
+    if mins.is_empty() {
+        return (vec![chosen], None);
+    }
+    let labels_of =
+        |f: &FlavorSpec| new_node_labels(&pool.spec, f, zone, "", specs.iter().copied());
+    let fits = |f: &FlavorSpec| {
+        f.available_in(zone)
+            && (!pool.spec.nodeclass.monthly_billed || f.generation == 2)
+            && needed.fits_in(&f.allocatable)
+            && pool
+                .spec
+                .remaining
+                .is_none_or(|left| f.capacity.within_limits(&left))
+            && {
+                let labels = labels_of(f);
+                first_unmet(&pool.spec.requirements, &labels).is_none()
+                    && specs.iter().all(|s| s.unmet_requirement(&labels).is_none())
+            }
+    };
+    let mut others: Vec<usize> = (0..flavors.len())
+        .filter(|&i| i != chosen && fits(&flavors[i]))
+        .collect();
+    others.sort_by(|&a, &b| {
+        flavors[a]
+            .hourly_price
+            .total_cmp(&flavors[b].hourly_price)
+            .then_with(|| flavors[a].name.cmp(&flavors[b].name))
+    });
+    let value = |i: usize, key: &str| labels_of(&flavors[i]).get(key).cloned();
+    let distinct = |options: &[usize], key: &str| {
+        let mut values: Vec<String> = options.iter().filter_map(|&i| value(i, key)).collect();
+        values.sort();
+        values.dedup();
+        values.len() as u32
+    };
+    let mut options = vec![chosen];
+    for i in others {
+        let short: Vec<&str> = mins
+            .iter()
+            .filter(|(key, min)| distinct(&options, key) < *min)
+            .map(|(key, _)| key.as_str())
+            .collect();
+        if short.is_empty() {
+            break;
+        }
+        // An alternative is worth listing when it brings a new value to a key still short.
+        if short.iter().any(|key| {
+            value(i, key)
+                .is_some_and(|v| options.iter().all(|&o| value(o, key).as_ref() != Some(&v)))
+        }) {
+            options.push(i);
+        }
+    }
+    let short = mins
+        .iter()
+        .find(|(key, min)| distinct(&options, key) < *min)
+        .map(|(key, min)| (key.clone(), *min, distinct(&options, key)));
+    (options, short)
 }
 
 /// Whether a NodePool could host one pod of the group on some flavor and zone: used to enforce
@@ -258,6 +365,29 @@ pub fn validate(
                 count: 0,
             });
         }
+        let needed = launch.pods.iter().fold(overhead, |sum, &(g, n)| {
+            sum + ctx.groups[g as usize].spec.requests * n
+        });
+        let specs: Vec<&PodSpec> = launch
+            .pods
+            .iter()
+            .map(|(g, _)| &*ctx.groups[*g as usize].spec)
+            .collect();
+        let (options, short) = flavor_options(pool, ctx.flavors, fi, &launch.zone, needed, &specs);
+        let min_values_relaxed = match (short, ctx.min_values) {
+            (None, _) => false,
+            (Some(_), MinValuesPolicy::BestEffort) => true,
+            (Some((key, min, found)), MinValuesPolicy::Strict) => {
+                return Err(Violation::MinValues {
+                    nodepool: pool.spec.name.clone(),
+                    flavor: flavor.name.clone(),
+                    zone: launch.zone.clone(),
+                    key,
+                    min,
+                    found,
+                })
+            }
+        };
         let board_index = board.add_node(node, free);
         new_nodes.push(NewNode {
             pool: pi,
@@ -268,6 +398,8 @@ pub fn validate(
             overhead,
             pods: launch.pods.clone(),
             board_index,
+            options,
+            min_values_relaxed,
         });
     }
 

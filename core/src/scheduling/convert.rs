@@ -548,6 +548,13 @@ pub fn nodepool(
         taints: template.spec.taints.iter().filter_map(taint).collect(),
         remaining,
         remaining_nodes,
+        min_values: template
+            .spec
+            .requirements
+            .iter()
+            .filter_map(|r| Some((r.key.clone(), u32::try_from(r.min_values?).ok()?)))
+            .filter(|(_, n)| *n > 1)
+            .collect(),
         nodeclass: class,
     }
 }

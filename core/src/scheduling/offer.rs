@@ -36,6 +36,9 @@ pub struct PoolSpec {
     pub remaining: Option<Resources>,
     /// Nodes the pool may still add; None = unlimited.
     pub remaining_nodes: Option<u32>,
+    /// Karpenter's `minValues` of its requirements: (label key, least number of distinct
+    /// values the flavors a NodeClaim allows must span).
+    pub min_values: Vec<(String, u32)>,
     /// Its OVHNodeClass.
     pub nodeclass: NodeClassSpec,
 }

@@ -166,6 +166,22 @@ pub enum Violation {
         /// Flavor.
         flavor: String,
     },
+    /// Fewer flavors could be the new node than its NodePool's `minValues` asks for.
+    #[error("nodepool {nodepool}: minValues {min} on {key}, but the flavors that fit a node of {flavor} in {zone} span {found} value(s)")]
+    MinValues {
+        /// NodePool.
+        nodepool: String,
+        /// Flavor chosen.
+        flavor: String,
+        /// Zone.
+        zone: String,
+        /// Label key of the requirement.
+        key: String,
+        /// Its minValues.
+        min: u32,
+        /// Distinct values the flavors that fit span.
+        found: u32,
+    },
     /// An anti-affinity OVH pool would hold more than 5 nodes.
     #[error("anti-affinity pool {pool} would hold {nodes} nodes (at most 5)")]
     AntiAffinityPoolFull {
@@ -218,6 +234,7 @@ impl Violation {
             Self::NodePoolWeight { .. } => "nodepool-weight",
             Self::MonthlyBillingNotGen2 { .. } => "monthly-billing-gen2",
             Self::AntiAffinityPoolFull { .. } => "anti-affinity-pool-size",
+            Self::MinValues { .. } => "min-values",
         }
     }
 }

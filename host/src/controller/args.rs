@@ -81,6 +81,18 @@ pub struct Args {
     #[arg(long, env = "REGISTRATION_TIMEOUT", default_value = "15m", value_parser = duration)]
     pub registration_timeout: Duration,
 
+    /// How pods' preferences (preferred node and pod affinity and anti-affinity,
+    /// `ScheduleAnyway` spreads) are treated: `Respect` holds them as required, then relaxes
+    /// them one at a time for pods that fit nowhere; `Ignore` does not look at them.
+    #[arg(long, env = "PREFERENCE_POLICY", default_value = "Respect")]
+    pub preference_policy: crate::provisioning::simulate::PreferencePolicy,
+
+    /// How NodePools' `minValues` is enforced: `Strict` launches no node whose possible
+    /// flavors span fewer values than asked; `BestEffort` launches it with what there is and
+    /// annotates its NodeClaim `karpenter.sh/nodeclaim-min-values-relaxed: "true"`.
+    #[arg(long, env = "MIN_VALUES_POLICY", default_value = "Strict")]
+    pub min_values_policy: crate::provisioning::validate::MinValuesPolicy,
+
     /// An OVH node of a `karpenter-*` pool that no NodeClaim claims is removed after this.
     #[arg(long, env = "ORPHAN_GRACE_PERIOD", default_value = "3m", value_parser = duration)]
     pub orphan_grace_period: Duration,

@@ -45,6 +45,8 @@ pub struct Settings {
     pub disruption_interval: Duration,
     /// Consolidation validation delay (guide time).
     pub validation_delay: Duration,
+    /// Scheduling settings (`--preference-policy`, `--min-values-policy`).
+    pub scheduling: crate::provisioning::simulate::Options,
 }
 
 impl Settings {
@@ -62,6 +64,10 @@ impl Settings {
             orphan_grace: args.orphan_grace_period,
             disruption_interval: args.disruption_interval,
             validation_delay: args.consolidation_validation_delay,
+            scheduling: crate::provisioning::simulate::Options {
+                preferences: args.preference_policy,
+                min_values: args.min_values_policy,
+            },
         }
     }
 

@@ -160,6 +160,7 @@ async fn pass(ctx: &Arc<Context>, state: &mut LoopState) -> anyhow::Result<()> {
         in_flight_nodepools,
         now,
         validation_delay: ctx.settings.validation_delay,
+        options: ctx.settings.scheduling,
     }
     .plan_input(&ctx.clock);
     let facts = input.nodes.clone();

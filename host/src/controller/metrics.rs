@@ -38,7 +38,7 @@ pub struct CreatedLabels {
     pub reason: String,
     /// NodePool.
     pub nodepool: String,
-    /// `true` when the NodeClaim's minValues were relaxed (never here: `false`).
+    /// `true` when the NodeClaim's minValues were relaxed (`--min-values-policy BestEffort`).
     pub min_values_relaxed: String,
 }
 

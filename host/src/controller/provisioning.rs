@@ -29,12 +29,21 @@ use crate::scheduling::offer::NodeClassSpec;
 use crate::scheduling::{convert, FlavorSpec, PoolSpec, Requirement, Resources};
 use crate::state::ObjectKey;
 
-fn api_requirement(r: &Requirement) -> NodeSelectorRequirementWithMinValues {
+/// A NodeClaim requirement, with its NodePool's `minValues` on an `In` of the same key.
+fn api_requirement(
+    r: &Requirement,
+    min_values: &[(String, u32)],
+) -> NodeSelectorRequirementWithMinValues {
+    let min = min_values
+        .iter()
+        .find(|(key, _)| *key == r.key)
+        .filter(|_| r.operator == crate::scheduling::Operator::In)
+        .and_then(|(_, n)| i32::try_from(*n).ok());
     NodeSelectorRequirementWithMinValues {
         key: r.key.clone(),
         operator: r.operator.into(),
         values: r.values.clone(),
-        min_values: None,
+        min_values: min,
     }
 }
 
@@ -157,7 +166,14 @@ pub fn nodeclaim_object(
         .map(|_| (b'a' + rand::random_range(0..26u8)) as char)
         .collect();
     let mut claim_spec = pool.spec.template.to_nodeclaim_spec();
-    claim_spec.requirements = spec.requirements.iter().map(api_requirement).collect();
+    claim_spec.requirements = spec
+        .requirements
+        .iter()
+        .map(|r| api_requirement(r, &spec.min_values))
+        .collect();
+    if spec.min_values_relaxed {
+        annotations.insert(labels::MIN_VALUES_RELAXED.into(), "true".into());
+    }
     claim_spec.resources = ResourceRequirements {
         requests: convert::resource_list(&spec.requests),
     };
@@ -304,6 +320,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
         let sizes_now = sizes.clone();
         let snap = snapshot.clone();
         let config = policy.config.clone();
+        let options = ctx.settings.scheduling;
         let plan = tokio::task::spawn_blocking(move || {
             let input = Input {
                 snapshot: &snap,
@@ -311,6 +328,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
                 flavors: &flavors,
                 ovh_pool_sizes: &sizes_now,
                 config: &config,
+                options,
             };
             plan_with(&input, &set, policy)
         })
@@ -344,7 +362,7 @@ pub async fn provision(ctx: &Arc<Context>) -> anyhow::Result<usize> {
                         .get_or_create(&CreatedLabels {
                             reason: "provisioned".into(),
                             nodepool: spec.nodepool.clone(),
-                            min_values_relaxed: "false".into(),
+                            min_values_relaxed: spec.min_values_relaxed.to_string(),
                         })
                         .inc();
                     let node = claim_node(&ctx.catalog, &ctx.model, &claim);

@@ -517,6 +517,7 @@ impl Sim<'_, '_> {
             flavors: &self.setup.flavors,
             ovh_pool_sizes: &sizes,
             config: "",
+            options: Default::default(),
         };
         let plan: Plan = match &self.strategy.provisioner {
             Provisioner::Policy { set, policy } => {
@@ -754,6 +755,7 @@ impl Sim<'_, '_> {
                 .iter()
                 .map(|f| f.command.nodepool.clone())
                 .collect(),
+            options: Default::default(),
             live_claims: self.nodes.values().map(|n| n.sim.name.clone()).collect(),
         }
     }
@@ -1295,6 +1297,7 @@ events:
             in_flight_nodepools: Default::default(),
             now: clock.now(),
             validation_delay: VALIDATION_DELAY,
+            options: Default::default(),
         }
         .plan_input(&clock);
 

@@ -37,6 +37,7 @@ mod policy_contained;
 mod policy_runtime;
 mod production_image;
 mod scheduling_guide;
+mod scheduling_min_values;
 mod scheduling_parity;
 mod scheduling_preferences;
 mod scheduling_props;

@@ -164,6 +164,7 @@ fn anti_affinity_pools_hold_at_most_5_nodes() {
             flavors: &flavors,
             ovh_pool_sizes: &sizes,
             config: "",
+            options: Default::default(),
         },
         default_policy(),
         default_policy(),

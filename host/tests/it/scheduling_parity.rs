@@ -106,3 +106,57 @@ async fn schedule_anyway_spread_in_a_one_zone_nodepool_runs_every_pod() {
     w.settled("batch", 4, 4, 90).await;
     assert_eq!(zones_of(&w, "batch").await, ["eu-west-par-a"; 4]);
 }
+
+/// A NodePool with `minValues: 3` on the instance type gets NodeClaims that allow three
+/// flavors (the one launched first) and carry the `minValues`, as upstream writes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_values_reach_the_nodeclaims() {
+    let w = World::start(&[nodepool(
+        "flexible",
+        &["b3-8", "b3-16", "b3-32", "b3-64"],
+        json!({"spec": {"template": {"spec": {"requirements": [
+            {"key": "node.kubernetes.io/instance-type", "operator": "In",
+             "values": ["b3-8", "b3-16", "b3-32", "b3-64"], "minValues": 3}]}}}}),
+    )])
+    .await;
+    w.deploy(
+        "app",
+        2,
+        "500m",
+        "512Mi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "flexible"}}),
+        json!({}),
+    )
+    .await;
+    let live = w.settled("app", 1, 2, 90).await;
+    let claims = w.claims().await;
+    assert_eq!(claims.len(), 1, "{live:?}");
+    let claim = &claims[0];
+    let types = claim
+        .spec
+        .requirements
+        .iter()
+        .find(|r| r.key == "node.kubernetes.io/instance-type")
+        .expect("an instance-type requirement");
+    assert_eq!(types.min_values, Some(3));
+    assert_eq!(types.values.len(), 3, "{types:?}");
+    let flavor = &claim.metadata.labels.as_ref().unwrap()["node.kubernetes.io/instance-type"];
+    assert_eq!(&types.values[0], flavor);
+    // kubectl shows the same object.
+    let home = tempfile::tempdir().unwrap();
+    let vars = [(
+        "KUBECONFIG".to_string(),
+        w.kubeconfig.path().display().to_string(),
+    )];
+    let shown = crate::chart_support::kubectl_with_env(
+        &vars,
+        home.path(),
+        &[
+            "get",
+            "nodeclaims",
+            "-o",
+            r#"jsonpath={.items[0].spec.requirements[?(@.key=="node.kubernetes.io/instance-type")].minValues}"#,
+        ],
+    );
+    assert_eq!(shown.trim(), "3");
+}

@@ -268,3 +268,58 @@ fn preferred_pod_affinity_joins_the_zone_of_its_target() {
     assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
     assert_eq!(per_zone(&plan), BTreeMap::from([(B.into(), 2)]));
 }
+
+#[test]
+fn ignore_policy_does_not_look_at_preferences() {
+    use crate::scheduling_common::k8s::run_with;
+    use karpenter_ovhcloud::provisioning::simulate::{Options, PreferencePolicy};
+    let mut s = ClusterState::new();
+    deployment(
+        &mut s,
+        "web",
+        3,
+        "500m",
+        "1Gi",
+        json!({"app": "web"}),
+        preferred("podAntiAffinity", 100, "web", wellknown::ZONE),
+    );
+    let options = Options {
+        preferences: PreferencePolicy::Ignore,
+        ..Options::default()
+    };
+    let plan = run_with(
+        &s,
+        &general(),
+        ovh_catalog(),
+        default_policy(),
+        default_policy(),
+        options,
+    );
+    assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
+    assert_eq!(plan.claims.len(), 1, "packed as if nothing were preferred");
+}
+
+#[test]
+fn relaxation_rounds_keep_to_the_nodepool_limits() {
+    // Three nodes at most; four replicas, one per b3-8, that prefer distinct zones.
+    let mut pools = vec![pool("general", vec![instance_types(&["b3-8"])])];
+    pools[0].remaining_nodes = Some(3);
+    let mut s = ClusterState::new();
+    deployment(
+        &mut s,
+        "web",
+        4,
+        "1200m",
+        "1Gi",
+        json!({"app": "web"}),
+        preferred("podAntiAffinity", 100, "web", wellknown::ZONE),
+    );
+    let plan = plan(&s, &pools);
+    assert_eq!(plan.claims.len(), 3, "{:?}", plan.claims);
+    assert_eq!(plan.unplaced.len(), 1, "{:?}", plan.unplaced);
+    assert!(
+        plan.unplaced[0].1.contains("limit"),
+        "{}",
+        plan.unplaced[0].1
+    );
+}

@@ -678,3 +678,37 @@ fn host_port() {
     );
     assert_eq!(plan.claims.len(), 2);
 }
+
+/// Two Deployments claiming the same host port: the policy contract tells a policy of ports
+/// within a group only, so the default policy packs both onto one node and both of its answers
+/// are refused. The group the refusal names is asked for again on its own, after the other:
+/// both get a node in the same pass.
+#[test]
+fn host_port_shared_by_two_groups_gets_a_node_each() {
+    let mut s = ClusterState::new();
+    for app in ["ingress-a", "ingress-b"] {
+        deployment(
+            &mut s,
+            app,
+            1,
+            "100m",
+            "128Mi",
+            json!({"app": app}),
+            json!({"containers": [{"name": "c", "image": "pause",
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                "ports": [{"containerPort": 80, "hostPort": 8080}]}]}),
+        );
+    }
+    let plan = run(
+        &s,
+        &any_pool(),
+        ovh_catalog(),
+        default_policy(),
+        default_policy(),
+    );
+    assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
+    assert_eq!(plan.claims.len(), 2, "{:?}", plan.claims);
+    assert!(plan.claims.iter().all(|c| c.pods.len() == 1));
+    // Not a failure of the batch: the isolation is how the host handles it.
+    assert_eq!(plan.outcome, Outcome::Primary, "{:?}", plan.outcome);
+}

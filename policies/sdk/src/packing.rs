@@ -24,7 +24,7 @@
 //!
 //! The engine never panics on any input and runs in about O(groups x (candidates + nodes)).
 
-use crate::labels::NewNodeLabels;
+use crate::labels::{LabelSource, NewNodeLabels};
 use crate::order::sort_by;
 use crate::taints::first_untolerated;
 use crate::types::{
@@ -112,6 +112,51 @@ pub fn catalog_zones(flavors: &[Flavor]) -> Vec<&str> {
 /// The ids of the zones in a bit set, in order.
 fn zone_ids(bits: u64) -> impl Iterator<Item = usize> {
     (0..64).filter(move |z| bits & (1 << z) != 0)
+}
+
+/// Applies the NodePool's `minValues` to the flavors admitted for a group: Some(why) when they
+/// span too few values of a key; else caps each candidate's pods per node so that a node
+/// holding them could still be a flavor of at least `minValues` values.
+fn apply_min_values(
+    request: &ProvisioningRequest,
+    pool: &Nodepool,
+    admitted: &mut [Candidate],
+) -> Option<String> {
+    for r in &pool.requirements {
+        let Some(min) = r.min_values.filter(|m| *m > 1) else {
+            continue;
+        };
+        // The most pods of the group a flavor of each value holds.
+        let mut best: Vec<(String, u32)> = Vec::new();
+        for c in admitted.iter() {
+            let flavor = &request.flavors[c.flavor];
+            let Some(zone) = flavor.zones.first() else {
+                continue;
+            };
+            let labels = NewNodeLabels::new(pool, flavor, &zone.zone);
+            let Some(value) = labels.label(&r.key) else {
+                continue;
+            };
+            match best.iter_mut().find(|(v, _)| *v == *value) {
+                Some(slot) => slot.1 = slot.1.max(c.per_node),
+                None => best.push((value.into_owned(), c.per_node)),
+            }
+        }
+        if (best.len() as u32) < min {
+            return Some(format!(
+                "minValues {min} on {}, but the flavors that fit these pods span {} value(s)",
+                r.key,
+                best.len()
+            ));
+        }
+        let mut most: Vec<u32> = best.iter().map(|(_, n)| *n).collect();
+        most.sort_unstable_by(|a, b| b.cmp(a));
+        let cap = most[min as usize - 1];
+        for c in admitted.iter_mut() {
+            c.per_node = c.per_node.min(cap);
+        }
+    }
+    None
 }
 
 /// A NodePool/flavor pair admitted for a group, with its zones.
@@ -371,6 +416,15 @@ impl<'a> Packer<'a> {
                     per_node,
                 });
             }
+            // Karpenter's minValues: the flavors a node of the pool may be must span that many
+            // values of the key; with fewer among those that fit a pod, the pool cannot take
+            // the group, and a node holds no more pods than the minValues-th best value fits.
+            if !admitted.is_empty() {
+                if let Some(why) = apply_min_values(self.request, pool, &mut admitted) {
+                    reasons.push(format!("NodePool {}: {why}", pool.name));
+                    continue;
+                }
+            }
             if admitted.is_empty() {
                 let why = match worst {
                     None | Some(Rejection::PoolRequirements) => {
@@ -515,7 +569,7 @@ impl<'a> Packer<'a> {
                 }) else {
                     break;
                 };
-                counts[i].0 += 1;
+                counts[i].0 = counts[i].0.saturating_add(1);
                 let low = counts.iter().map(|c| c.0).chain(floor).min().unwrap_or(0);
                 if counts[i].0 - low > max_skew {
                     counts[i].0 -= 1;

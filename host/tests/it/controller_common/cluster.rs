@@ -21,7 +21,7 @@ pub struct World {
     pub cluster: SimCluster,
     /// A client of the simulated API server.
     pub client: Client,
-    kubeconfig: tempfile::NamedTempFile,
+    pub kubeconfig: tempfile::NamedTempFile,
     log: PathBuf,
     _logdir: tempfile::TempDir,
     /// The controller process.

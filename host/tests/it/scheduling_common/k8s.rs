@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::Pod;
+use karpenter_ovhcloud::provisioning::simulate::Options;
 use karpenter_ovhcloud::provisioning::{plan, FlavorPolicy, Input, Plan};
 use karpenter_ovhcloud::scheduling::{FlavorSpec, PoolSpec};
 use karpenter_ovhcloud::state::ClusterState;
@@ -63,6 +64,18 @@ pub fn run(
     primary: &dyn FlavorPolicy,
     fallback: &dyn FlavorPolicy,
 ) -> Plan {
+    run_with(state, pools, flavors, primary, fallback, Options::default())
+}
+
+/// One provisioning pass over the state with the controller's scheduling settings.
+pub fn run_with(
+    state: &ClusterState,
+    pools: &[PoolSpec],
+    flavors: Vec<FlavorSpec>,
+    primary: &dyn FlavorPolicy,
+    fallback: &dyn FlavorPolicy,
+    options: Options,
+) -> Plan {
     let snapshot = state.snapshot();
     let flavors = std::sync::Arc::new(flavors);
     let sizes = HashMap::new();
@@ -73,6 +86,7 @@ pub fn run(
             flavors: &flavors,
             ovh_pool_sizes: &sizes,
             config: "",
+            options,
         },
         primary,
         fallback,

@@ -85,6 +85,7 @@ pub fn pool(name: &str, requirements: Vec<Requirement>) -> PoolSpec {
         taints: Vec::new(),
         remaining: None,
         remaining_nodes: None,
+        min_values: Vec::new(),
         nodeclass: class("default"),
     }
 }
