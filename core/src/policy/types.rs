@@ -129,6 +129,11 @@ pub struct Spread {
     pub topology: Topology,
     /// Largest allowed difference between the most and least loaded eligible domains.
     pub max_skew: u32,
+    /// `minDomains`: while fewer domains are eligible (the zones of `zone-counts` and those
+    /// the policy can launch in), the least loaded one counts as holding 0 pods. Since
+    /// 0.2.0.
+    #[serde(default)]
+    pub min_domains: Option<u32>,
 }
 
 /// Pods of this group already running per domain, for spread and affinity decisions.

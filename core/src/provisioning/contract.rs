@@ -162,9 +162,10 @@ pub fn group(g: &Group) -> wit::PodGroup {
         spreads: g
             .spreads
             .iter()
-            .map(|(t, max_skew)| wit::Spread {
+            .map(|(t, max_skew, min_domains)| wit::Spread {
                 topology: topology(*t),
                 max_skew: *max_skew,
+                min_domains: *min_domains,
             })
             .collect(),
         anti_affinity: g

@@ -19,7 +19,7 @@ pub struct Group {
     /// held and their zone rules towards other pods as zone requirements.
     pub spec: Arc<PodSpec>,
     /// Hard spread constraints over the group itself, with maxSkew.
-    pub spreads: Vec<(Topology, u32)>,
+    pub spreads: Vec<(Topology, u32, Option<u32>)>,
     /// Required affinity of the group with itself.
     pub affinity: Vec<Topology>,
     /// Required anti-affinity of the group with itself.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::claims::{node_claims, NodeClaimSpec};
 use super::request::{FlavorPolicy, Group, Pool, Request};
 use super::validate::{validate, Context, MinValuesPolicy};
+use crate::scheduling::taints::first_untolerated;
 use crate::scheduling::{
     daemonset_overhead, new_node_labels, wellknown, Board, FlavorSpec, Labels, PodSpec, PoolSpec,
     Prepared, Requirement, Topology, Violation,
@@ -129,9 +130,10 @@ fn meets_known(requirements: &[Requirement], labels: &Labels) -> bool {
 /// labels meet its required node selector and affinity (kube-scheduler's
 /// `nodeAffinityPolicy: Honor`; its preferences do not narrow the domains), and offered zones
 /// a NodePool allows whose template labels and zone it accepts (upstream Karpenter counts the
-/// domains of the NodePools compatible with the pod). Taints are ignored
-/// (`nodeTaintsPolicy: Ignore`). Empty for a pod without a zone spread in `held`, the only
-/// reader; `required` is the same pod without its preferences.
+/// domains of the NodePools compatible with the pod). Taints count only under
+/// `nodeTaintsPolicy: Honor`, node affinity not under `nodeAffinityPolicy: Ignore`. Empty for
+/// a pod without a zone spread in `held`, the only reader; `required` is the same pod without
+/// its preferences.
 fn eligible_zones(
     held: &PodSpec,
     required: &PodSpec,
@@ -139,29 +141,37 @@ fn eligible_zones(
     board: &Board,
     pools: &[PoolSpec],
 ) -> Vec<String> {
-    if !held.spreads.iter().any(|s| s.topology == Topology::Zone) {
+    // The first zone spread's policies decide (a pod rarely has two).
+    let Some(spread) = held.spreads.iter().find(|s| s.topology == Topology::Zone) else {
         return Vec::new();
-    }
+    };
     let accepts = |labels: &Labels| {
-        meets_known(&required.requirements, labels)
-            && (required.alternatives.is_empty()
-                || required
-                    .alternatives
-                    .iter()
-                    .any(|alt| meets_known(alt, labels)))
+        !spread.honor_node_affinity
+            || (meets_known(&required.requirements, labels)
+                && (required.alternatives.is_empty()
+                    || required
+                        .alternatives
+                        .iter()
+                        .any(|alt| meets_known(alt, labels))))
+    };
+    let tolerates = |taints: &[crate::scheduling::Taint]| {
+        !spread.honor_node_taints || first_untolerated(taints, &required.tolerations).is_none()
     };
     let in_a_pool = |zone: &String| {
         pools.is_empty()
             || pools.iter().any(|p| {
                 let mut labels = p.labels.clone();
                 labels.insert(wellknown::ZONE.to_string(), zone.clone());
-                meets_known(&p.requirements, &labels) && accepts(&labels)
+                meets_known(&p.requirements, &labels) && accepts(&labels) && tolerates(&p.taints)
             })
     };
     let mut zones: Vec<String> = board
         .nodes()
         .iter()
-        .filter(|n| required.unmet_requirement(&n.node.labels).is_none())
+        .filter(|n| {
+            (!spread.honor_node_affinity || required.unmet_requirement(&n.node.labels).is_none())
+                && tolerates(&n.node.taints)
+        })
         .filter_map(|n| n.node.zone().map(str::to_string))
         .chain(offered.iter().filter(|z| in_a_pool(z)).cloned())
         .collect();

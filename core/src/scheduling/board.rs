@@ -74,7 +74,8 @@ pub struct Prepared {
     pub name: String,
     /// The pods' spec.
     pub spec: Arc<PodSpec>,
-    spreads: Vec<(usize, u32, bool)>,
+    /// (term, maxSkew, self-matching, minDomains).
+    spreads: Vec<(usize, u32, bool, Option<u32>)>,
     affinity: Vec<(usize, bool)>,
     anti: Vec<(usize, bool)>,
     /// Terms whose selector matches these pods (their counts move when they are placed).
@@ -225,14 +226,17 @@ impl Board {
         let mut affinity = Vec::new();
         let mut anti = Vec::new();
         let keys: Vec<_> = Self::keys(&spec)
-            .map(|(k, s)| (k, s.map(|s| s.max_skew)))
+            .map(|(k, s)| (k, s.map(|s| (s.max_skew, s.min_domains))))
             .collect();
-        for (key, max_skew) in keys {
+        for (key, spread) in keys {
             let kind = key.kind;
             let id = self.term_id(key);
             let self_match = self.terms[id].selects(&spec);
             match kind {
-                TermKind::Spread => spreads.push((id, max_skew.unwrap_or(1), self_match)),
+                TermKind::Spread => {
+                    let (max_skew, min_domains) = spread.unwrap_or((1, None));
+                    spreads.push((id, max_skew, self_match, min_domains))
+                }
                 TermKind::Affinity => affinity.push((id, self_match)),
                 TermKind::AntiAffinity => anti.push((id, self_match)),
             }
@@ -422,9 +426,10 @@ impl Board {
     /// Hard topology spread, as if `n` more pods of the group were on the node: the node's
     /// domain may exceed the least loaded eligible domain by at most maxSkew. With `n = 0`
     /// it checks a final state (the validator's use). A hostname domain's minimum is 0: a new
-    /// node can always be an empty domain.
+    /// node can always be an empty domain; so is a zone's while fewer zones are eligible than
+    /// the spread's `minDomains`.
     pub fn check_spread(&self, group: &Prepared, node: NodeIndex, n: u32) -> Result<(), Violation> {
-        for &(id, max_skew, self_match) in &group.spreads {
+        for &(id, max_skew, self_match, min_domains) in &group.spreads {
             let term = &self.terms[id];
             let extra = if self_match { n } else { 0 };
             let topology = term.key.topology;
@@ -439,8 +444,11 @@ impl Board {
                 });
             };
             let here = term.matching.get(&d).copied().unwrap_or(0) + extra;
+            let domains =
+                group.eligible_zones.len() + usize::from(!group.eligible_zones.contains(&d));
             let min = match topology {
                 Topology::Hostname => 0,
+                Topology::Zone if min_domains.is_some_and(|m| (domains as u32) < m) => 0,
                 Topology::Zone => group
                     .eligible_zones
                     .iter()
@@ -543,19 +551,25 @@ impl Board {
         counts
     }
 
-    /// The group's spread topologies with their maxSkew, and its self-referencing affinity and
-    /// anti-affinity topologies (what the policy contract can express).
+    /// The group's spread topologies with their maxSkew and minDomains, and its
+    /// self-referencing affinity and anti-affinity topologies (what the policy contract can
+    /// express).
+    #[allow(clippy::type_complexity)]
     pub fn self_terms(
         &self,
         group: &Prepared,
-    ) -> (Vec<(Topology, u32)>, Vec<Topology>, Vec<Topology>) {
+    ) -> (
+        Vec<(Topology, u32, Option<u32>)>,
+        Vec<Topology>,
+        Vec<Topology>,
+    ) {
         let topo = |id: usize| self.terms[id].key.topology;
         (
             group
                 .spreads
                 .iter()
-                .filter(|(_, _, s)| *s)
-                .map(|(id, skew, _)| (topo(*id), *skew))
+                .filter(|(_, _, s, _)| *s)
+                .map(|(id, skew, _, min)| (topo(*id), *skew, *min))
                 .collect(),
             group
                 .affinity

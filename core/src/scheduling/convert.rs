@@ -228,16 +228,33 @@ fn node_selector_term(term: &core::NodeSelectorTerm) -> Vec<Requirement> {
         .collect()
 }
 
-fn spread(c: &core::TopologySpreadConstraint) -> Option<Spread> {
+/// A topology spread constraint of a pod labelled `labels`: `matchLabelKeys` add the pod's
+/// own values of those keys to the selector, as kube-scheduler does.
+fn spread(c: &core::TopologySpreadConstraint, labels: &Labels) -> Option<Spread> {
+    let mut selector = selector(c.label_selector.as_ref());
+    let own = c.match_label_keys.iter().flatten().filter_map(|k| {
+        labels
+            .get(k)
+            .map(|v| Requirement::new(k, Operator::In, &[v.as_str()]))
+    });
+    selector.expressions.extend(own);
+    selector.expressions.sort();
+    selector.expressions.dedup();
     Some(Spread {
         topology: Topology::from_key(&c.topology_key)?,
         max_skew: u32::try_from(c.max_skew).unwrap_or(1).max(1),
-        selector: selector(c.label_selector.as_ref()),
+        selector,
+        min_domains: c
+            .min_domains
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n > 1),
+        honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
+        honor_node_taints: c.node_taints_policy.as_deref() == Some("Honor"),
     })
 }
 
 /// A pod's soft constraints: preferred node and pod (anti-)affinity, `ScheduleAnyway` spreads.
-fn preferences(spec: &core::PodSpec) -> Preferences {
+fn preferences(spec: &core::PodSpec, labels: &Labels) -> Preferences {
     let affinity = spec.affinity.as_ref();
     Preferences {
         node_affinity: heaviest_first(
@@ -277,7 +294,7 @@ fn preferences(spec: &core::PodSpec) -> Preferences {
             .iter()
             .flatten()
             .filter(|c| c.when_unsatisfiable == "ScheduleAnyway")
-            .filter_map(spread)
+            .filter_map(|c| spread(c, labels))
             .collect(),
     }
 }
@@ -338,7 +355,7 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
         .iter()
         .flatten()
         .filter(|c| c.when_unsatisfiable == "DoNotSchedule")
-        .filter_map(spread)
+        .filter_map(|c| spread(c, labels))
         .collect();
     let required = |terms: Option<&Vec<core::PodAffinityTerm>>| affinity_terms(terms);
     PodSpec {
@@ -370,7 +387,7 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
         host_ports: host_ports(spec),
         deletion_cost: 0,
         held_anti_affinity: Vec::new(),
-        preferences: preferences(spec),
+        preferences: preferences(spec, labels),
     }
 }
 

@@ -41,8 +41,15 @@ pub struct Spread {
     pub topology: Topology,
     /// Largest allowed difference between the most and least loaded eligible domains.
     pub max_skew: u32,
-    /// Pods counted (in the pod's namespace).
+    /// Pods counted (in the pod's namespace), `matchLabelKeys` folded in.
     pub selector: LabelSelector,
+    /// `minDomains`: while fewer domains are eligible, the least loaded one counts as empty.
+    pub min_domains: Option<u32>,
+    /// `nodeAffinityPolicy: Honor` (the default): only nodes the pod may run on are domains.
+    pub honor_node_affinity: bool,
+    /// `nodeTaintsPolicy: Honor` (not the default): nodes whose taints the pod does not
+    /// tolerate are no domain.
+    pub honor_node_taints: bool,
 }
 
 /// A required pod affinity or anti-affinity term.

@@ -110,7 +110,7 @@ fn pack(
     let mut unplaced: Vec<Unplaced> = Vec::new();
     for (gi, group) in request.groups.iter().enumerate() {
         let spec = &group.spec;
-        let spread = group.spreads.iter().any(|(t, _)| *t == Topology::Zone);
+        let spread = group.spreads.iter().any(|(t, ..)| *t == Topology::Zone);
         let one_per_node = group.anti_affinity.contains(&Topology::Hostname);
         let mut zone_counts: BTreeMap<String, u32> = group.zone_counts.iter().cloned().collect();
         // Flavor and allowed zones per pool, for this group.

@@ -113,6 +113,9 @@ impl Setup {
                             topology: Topology::Zone,
                             max_skew,
                             selector: selector.clone(),
+                            min_domains: None,
+                            honor_node_affinity: true,
+                            honor_node_taints: false,
                         })
                         .into_iter()
                         .collect(),

@@ -237,6 +237,7 @@ impl From<core::Spread> for bindings::flavor_selection::karpenter_ovhcloud::poli
         Self {
             topology: v.topology.into(),
             max_skew: v.max_skew,
+            min_domains: v.min_domains,
         }
     }
 }
@@ -246,6 +247,7 @@ impl From<bindings::flavor_selection::karpenter_ovhcloud::policy::types::Spread>
         Self {
             topology: v.topology.into(),
             max_skew: v.max_skew,
+            min_domains: v.min_domains,
         }
     }
 }

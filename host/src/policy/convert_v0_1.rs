@@ -229,19 +229,6 @@ impl From<core::Spread>
     }
 }
 
-impl From<bindings::v0_1::flavor_selection::karpenter_ovhcloud::policy::types::Spread>
-    for core::Spread
-{
-    fn from(
-        v: bindings::v0_1::flavor_selection::karpenter_ovhcloud::policy::types::Spread,
-    ) -> Self {
-        Self {
-            topology: v.topology.into(),
-            max_skew: v.max_skew,
-        }
-    }
-}
-
 impl From<core::DomainCount>
     for bindings::v0_1::flavor_selection::karpenter_ovhcloud::policy::types::DomainCount
 {

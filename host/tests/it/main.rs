@@ -41,6 +41,7 @@ mod scheduling_min_values;
 mod scheduling_parity;
 mod scheduling_preferences;
 mod scheduling_props;
+mod scheduling_spread;
 mod scheduling_state;
 mod scheduling_validation;
 mod sim_cli;

@@ -548,7 +548,7 @@ impl<'a> Packer<'a> {
         {
             // Zones the pods may run in but no candidate launches in still count as domains
             // (`zone-counts` lists them): their pods are the floor the skew is measured from.
-            let floor = group
+            let fixed: Vec<u32> = group
                 .zone_counts
                 .iter()
                 .filter(|d| {
@@ -556,7 +556,20 @@ impl<'a> Packer<'a> {
                         .is_none_or(|z| !eligible.contains(&z))
                 })
                 .map(|d| d.count)
-                .min();
+                .collect();
+            // minDomains: with fewer domains, the least loaded one counts as empty.
+            let min_domains = group
+                .spreads
+                .iter()
+                .filter(|s| s.topology == Topology::Zone)
+                .filter_map(|s| s.min_domains)
+                .max();
+            let domains = eligible.len() + fixed.len();
+            let floor = if min_domains.is_some_and(|m| (domains as u64) < u64::from(m)) {
+                Some(0)
+            } else {
+                fixed.iter().copied().min()
+            };
             let mut counts: Vec<(u32, u32, usize, u32)> = eligible
                 .iter()
                 .map(|&z| (existing[z], self.nodes_in(first_pool, z), z, 0))

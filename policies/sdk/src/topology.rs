@@ -46,6 +46,7 @@ mod tests {
         g.spreads.push(Spread {
             topology: Topology::Hostname,
             max_skew: 2,
+            min_domains: None,
         });
         assert_eq!(g.max_per_node(), 2);
         g.anti_affinity.push(Topology::Hostname);
@@ -53,6 +54,7 @@ mod tests {
         g.spreads.push(Spread {
             topology: Topology::Zone,
             max_skew: 1,
+            min_domains: None,
         });
         assert!(g.zone_bound());
         assert!(!g.host_affine());

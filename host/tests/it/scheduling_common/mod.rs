@@ -151,13 +151,13 @@ pub fn test_policy(request: &Request) -> Result<Decision, String> {
             .collect();
         zones.sort_by_key(|z| (counts.get(z).copied().unwrap_or(0), *z));
         let per_node_max = if g.anti_affinity.contains(&Topology::Hostname)
-            || g.spreads.iter().any(|(t, _)| *t == Topology::Hostname)
+            || g.spreads.iter().any(|(t, ..)| *t == Topology::Hostname)
         {
             1
         } else {
             g.spec.requests.copies_within(&room)
         };
-        let zone_spread = g.spreads.iter().any(|(t, _)| *t == Topology::Zone);
+        let zone_spread = g.spreads.iter().any(|(t, ..)| *t == Topology::Zone);
         let mut left = g.count;
         let mut i = 0usize;
         while left > 0 {

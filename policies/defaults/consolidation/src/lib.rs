@@ -1077,6 +1077,7 @@ mod tests {
         spread.spreads.push(Spread {
             topology: Topology::Zone,
             max_skew: 1,
+            min_domains: None,
         });
         let keep = pod_group(3, "default/keep", 1, 500, GIB);
         let groups = vec![pinned, spread, keep];
@@ -1281,6 +1282,7 @@ mod tests {
         spread.spreads.push(Spread {
             topology: Topology::Zone,
             max_skew: 1,
+            min_domains: None,
         });
         let groups = vec![spread];
         // Spread over three zones, the pods of two zones never share one new node.

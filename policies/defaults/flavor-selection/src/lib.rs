@@ -209,6 +209,7 @@ mod tests {
         g.spreads.push(Spread {
             topology: Topology::Zone,
             max_skew: 1,
+            min_domains: None,
         });
         let d = select(&request(vec![g], vec![pool])).unwrap();
         let per_zone: Vec<(String, u32)> = launches(&d)
@@ -232,6 +233,7 @@ mod tests {
         g.spreads.push(Spread {
             topology: Topology::Zone,
             max_skew: 1,
+            min_domains: None,
         });
         g.zone_counts = vec![
             DomainCount {
@@ -260,6 +262,7 @@ mod tests {
         g.spreads.push(Spread {
             topology: Topology::Zone,
             max_skew: 1,
+            min_domains: None,
         });
         // Zones b and c hold nodes the pods may run on (full), the pool launches in a only.
         g.zone_counts = ["eu-west-par-a", "eu-west-par-b", "eu-west-par-c"]
