@@ -8,7 +8,9 @@
 //! zone topology spread, hostname topology spread, zone pod affinity, hostname pod
 //! anti-affinity; requests drawn from Karpenter's sets (cpu 100m..1500m, memory 100Mi..4Gi)
 //! with a fixed seed. Catalogs: 400 synthetic instance types (Karpenter's benchmark size) and
-//! the real OVH catalog (34 flavors, 3 zones).
+//! the real OVH catalog (34 flavors, 3 zones). A second table runs the workload in sixths, the
+//! sixth being pods with a preferred zone pod anti-affinity (held, then relaxed for the pods
+//! beyond three per class), the shape real Helm charts use most.
 
 // The integration tests' helpers; a bench uses a few of them.
 #[allow(dead_code)]
@@ -33,11 +35,13 @@ const CPU: [&str; 5] = ["100m", "250m", "500m", "1000m", "1500m"];
 const MEM: [&str; 6] = ["100Mi", "256Mi", "512Mi", "1024Mi", "2048Mi", "4096Mi"];
 const LABELS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
 
-/// The benchmark's pods, applied to a fresh cluster model.
-fn workload(count: usize) -> ClusterState {
+/// The benchmark's pods, applied to a fresh cluster model: Karpenter's five shapes, plus a
+/// sixth of preferred zone anti-affinity with `preferred`.
+fn workload(count: usize, preferred: bool) -> ClusterState {
     let mut rng = StdRng::seed_from_u64(42);
     let mut state = ClusterState::new();
-    let fifth = count / 5;
+    let parts = if preferred { 6 } else { 5 };
+    let fifth = count / parts;
     // Requests per label class for the constrained fifths: each class is one deployment.
     let mut class_requests: Vec<(&str, &str)> = Vec::new();
     for _ in 0..LABELS.len() * 4 {
@@ -54,7 +58,7 @@ fn workload(count: usize) -> ClusterState {
         i += 1;
     };
     for n in 0..count {
-        let kind = if n / fifth.max(1) >= 5 {
+        let kind = if n / fifth.max(1) >= parts {
             0
         } else {
             n / fifth.max(1)
@@ -106,6 +110,20 @@ fn workload(count: usize) -> ClusterState {
                     "labelSelector": {"matchLabels": {"app": "nginx"}}}]}}}),
                 );
             }
+            5 => {
+                let (cpu, mem) = class_requests[class];
+                add(
+                    &mut state,
+                    format!("preferred-{label}"),
+                    cpu,
+                    mem,
+                    json!({"preferred": label}),
+                    json!({"affinity": {"podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": {
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "labelSelector": {"matchLabels": {"preferred": label}}}}]}}}),
+                );
+            }
             _ => {
                 let (cpu, mem) = (CPU[rng.random_range(0..5)], MEM[rng.random_range(0..6)]);
                 add(
@@ -126,6 +144,7 @@ struct Row {
     catalog: &'static str,
     pods: usize,
     groups: usize,
+    calls: u32,
     nodes: usize,
     scheduled: usize,
     per_pass: Duration,
@@ -136,8 +155,9 @@ fn measure(
     flavors: &Arc<Vec<FlavorSpec>>,
     pods: usize,
     policy: &dyn FlavorPolicy,
+    preferred: bool,
 ) -> Row {
-    let state = workload(pods);
+    let state = workload(pods, preferred);
     let pools = vec![pool("default", vec![])];
     let sizes = Default::default();
     let run = || {
@@ -169,6 +189,7 @@ fn measure(
         catalog,
         pods,
         groups: first.groups,
+        calls: first.policy_calls,
         nodes: first.claims.len(),
         scheduled,
         per_pass: start.elapsed() / passes,
@@ -199,29 +220,37 @@ fn main() {
         ("synthetic-400", Arc::new(synthetic_catalog(400))),
         ("ovh-34", Arc::new(ovh_catalog())),
     ];
-    for (policy_name, policy) in policies {
-        println!("policy: {policy_name}");
-        println!(
-            "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12} {:>12}",
-            "catalog", "pods", "groups", "nodes", "scheduled", "ms/pass", "pods/s"
-        );
-        for (name, flavors) in &catalogs {
-            for &n in sizes {
-                let r = measure(name, flavors, n, policy);
-                let secs = r.per_pass.as_secs_f64();
-                println!(
-                    "{:<14} {:>7} {:>7} {:>7} {:>10} {:>12.2} {:>12.0}",
-                    r.catalog,
-                    r.pods,
-                    r.groups,
-                    r.nodes,
-                    r.scheduled,
-                    secs * 1e3,
-                    r.pods as f64 / secs
-                );
+    for preferred in [false, true] {
+        for (policy_name, policy) in policies {
+            let shapes = if preferred {
+                "six shapes, one a preferred zone anti-affinity"
+            } else {
+                "Karpenter's five shapes"
+            };
+            println!("policy: {policy_name}; workload: {shapes}");
+            println!(
+                "{:<14} {:>7} {:>7} {:>6} {:>7} {:>10} {:>12} {:>12}",
+                "catalog", "pods", "groups", "calls", "nodes", "scheduled", "ms/pass", "pods/s"
+            );
+            for (name, flavors) in &catalogs {
+                for &n in sizes {
+                    let r = measure(name, flavors, n, policy, preferred);
+                    let secs = r.per_pass.as_secs_f64();
+                    println!(
+                        "{:<14} {:>7} {:>7} {:>6} {:>7} {:>10} {:>12.2} {:>12.0}",
+                        r.catalog,
+                        r.pods,
+                        r.groups,
+                        r.calls,
+                        r.nodes,
+                        r.scheduled,
+                        secs * 1e3,
+                        r.pods as f64 / secs
+                    );
+                }
             }
+            println!();
         }
-        println!();
     }
 }
 
