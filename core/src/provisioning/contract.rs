@@ -240,7 +240,7 @@ pub fn pool(p: &Pool) -> wit::Nodepool {
                 min_values: s
                     .min_values
                     .iter()
-                    .find(|(key, _)| *key == r.key && r.operator == Operator::In)
+                    .find(|(key, _)| *key == r.key)
                     .map(|(_, n)| *n),
                 ..requirement(r)
             })

@@ -73,6 +73,12 @@ impl PendingPods {
         self.entries.remove(&key_of(&pod.metadata));
     }
 
+    /// Keeps only the pods in `live` (after a relist, which reports no deletion of the pods
+    /// that went while the watch was down).
+    pub fn retain(&mut self, live: &std::collections::HashSet<ObjectKey>) {
+        self.entries.retain(|key, _| live.contains(key));
+    }
+
     /// The controller counts on `target` for `pod` (a new or in-flight NodeClaim, named as
     /// the pod is told, e.g. `Pod should schedule on: nodeclaim/demo-pool-abcde`). Returns
     /// whether that is news (the pod should be told).

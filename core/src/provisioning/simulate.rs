@@ -11,8 +11,8 @@ use super::request::{FlavorPolicy, Group, Pool, Request};
 use super::validate::{validate, Context, MinValuesPolicy};
 use crate::scheduling::taints::first_untolerated;
 use crate::scheduling::{
-    daemonset_overhead, new_node_labels, wellknown, Board, FlavorSpec, Labels, PodSpec, PoolSpec,
-    Prepared, Requirement, Topology, Violation,
+    daemonset_overhead, daemonset_ports, new_node_labels, wellknown, Board, FlavorSpec, Labels,
+    PodSpec, PoolSpec, Prepared, Requirement, Topology, Violation,
 };
 use crate::state::{ObjectKey, Snapshot};
 
@@ -346,7 +346,16 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
     }
     let first_in_flight = board.nodes().len();
     for node in &snap.in_flight {
-        board.add_node((**node).clone(), node.free());
+        let index = board.add_node((**node).clone(), node.free());
+        // Its DaemonSet pods are not bound yet: their host ports are taken all the same.
+        board.take_ports(
+            index,
+            daemonset_ports(
+                snap.daemonsets.iter().map(|d| &**d),
+                &node.labels,
+                &node.taints,
+            ),
+        );
     }
     let mut offered: Vec<String> = input
         .flavors
@@ -417,7 +426,8 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
             if set_aside.is_empty() {
                 break;
             }
-            pending = std::mem::take(&mut set_aside);
+            // One at a time: two set-aside groups may clash with each other as well.
+            pending = vec![set_aside.remove(0)];
             continue;
         }
         let request_groups: Vec<Group> = pending
@@ -573,7 +583,7 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
                 // (a rule between groups, such as two groups' host ports, the contract cannot
                 // tell), after the others.
                 let alone = targets.iter().filter(|t| **t).count() == pending.len();
-                let isolate = named.is_some()
+                let isolate = targets.contains(&true)
                     && !relaxable
                     && !alone
                     && round < MAX_RELAXATION_ROUNDS

@@ -10,8 +10,8 @@ use super::request::{Decision, Group, Pool};
 use crate::scheduling::requirements::first_unmet;
 use crate::scheduling::taints::first_untolerated;
 use crate::scheduling::{
-    daemonset_overhead, new_node_labels, Board, FlavorSpec, Labels, NodeIndex, NodeState, PodSpec,
-    Prepared, Resources, SimNode, Taint, Violation,
+    daemonset_overhead, daemonset_ports, new_node_labels, Board, FlavorSpec, Labels, NodeIndex,
+    NodeState, PodSpec, Prepared, Resources, SimNode, Taint, Violation,
 };
 
 /// What the validator checks an answer against.
@@ -379,9 +379,13 @@ pub fn validate(
             (Some(_), MinValuesPolicy::BestEffort) => true,
             (Some((key, min, found)), MinValuesPolicy::Strict) => {
                 return Err(Violation::MinValues {
+                    group: launch
+                        .pods
+                        .first()
+                        .map(|(g, _)| ctx.groups[*g as usize].name.clone())
+                        .unwrap_or_default(),
                     nodepool: pool.spec.name.clone(),
-                    flavor: flavor.name.clone(),
-                    zone: launch.zone.clone(),
+                    node: format!("{} in {}", flavor.name, launch.zone),
                     key,
                     min,
                     found,
@@ -389,6 +393,10 @@ pub fn validate(
             }
         };
         let board_index = board.add_node(node, free);
+        board.take_ports(
+            board_index,
+            daemonset_ports(ctx.daemonsets.iter().map(|d| &**d), &labels, &taints),
+        );
         new_nodes.push(NewNode {
             pool: pi,
             flavor: fi,

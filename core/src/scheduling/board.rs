@@ -209,6 +209,16 @@ impl Board {
         self.nodes.len() - 1
     }
 
+    /// Marks host ports as taken on a node by pods the board does not place (the DaemonSet
+    /// pods a new or joining node will run).
+    pub fn take_ports(
+        &mut self,
+        node: NodeIndex,
+        ports: impl IntoIterator<Item = super::HostPort>,
+    ) {
+        self.nodes[node].ports.extend(ports);
+    }
+
     /// The nodes on the board.
     pub fn nodes(&self) -> &[BoardNode] {
         &self.nodes

@@ -570,7 +570,9 @@ pub fn nodepool(
             .requirements
             .iter()
             .filter_map(|r| Some((r.key.clone(), u32::try_from(r.min_values?).ok()?)))
-            .filter(|(_, n)| *n > 1)
+            // A NodeClaim's zone is one zone (the OVH pool it joins): minValues on it cannot
+            // be met by a single node and is left out.
+            .filter(|(key, n)| *n > 1 && key != super::wellknown::ZONE)
             .collect(),
         nodeclass: class,
     }

@@ -16,7 +16,10 @@ pub mod violation;
 pub mod wellknown;
 
 pub use board::{Board, NodeIndex, Prepared};
-pub use offer::{daemonset_overhead, new_node_labels, FlavorSpec, NodeClassSpec, PoolSpec};
+pub use offer::{
+    daemonset_overhead, daemonset_ports, daemonsets_on, new_node_labels, FlavorSpec, NodeClassSpec,
+    PoolSpec,
+};
 pub use pod::{
     AffinityTerm, HostPort, NodeState, PodSpec, Preferences, SimNode, Spread, Topology, Weighted,
 };

@@ -142,19 +142,38 @@ pub fn new_node_labels<'a>(
     labels
 }
 
+/// The DaemonSet pods that would run on a node with these labels and taints.
+pub fn daemonsets_on<'a, 'l>(
+    daemonsets: impl IntoIterator<Item = &'a PodSpec> + 'l,
+    labels: &'l Labels,
+    taints: &'l [Taint],
+) -> impl Iterator<Item = &'a PodSpec> + 'l {
+    daemonsets.into_iter().filter(move |ds| {
+        ds.unmet_requirement(labels).is_none()
+            && first_untolerated(taints, &ds.tolerations).is_none()
+    })
+}
+
 /// Requests of the DaemonSet pods that would run on a node with these labels and taints.
 pub fn daemonset_overhead<'a>(
     daemonsets: impl IntoIterator<Item = &'a PodSpec>,
     labels: &Labels,
     taints: &[Taint],
 ) -> Resources {
-    daemonsets
-        .into_iter()
-        .filter(|ds| {
-            ds.unmet_requirement(labels).is_none()
-                && first_untolerated(taints, &ds.tolerations).is_none()
-        })
+    daemonsets_on(daemonsets, labels, taints)
         .fold(Resources::default(), |sum, ds| sum + ds.requests)
+}
+
+/// Host ports the DaemonSet pods that would run on a node with these labels and taints hold
+/// there (a node-exporter's 9100, an ingress controller's 80 and 443).
+pub fn daemonset_ports<'a>(
+    daemonsets: impl IntoIterator<Item = &'a PodSpec>,
+    labels: &Labels,
+    taints: &[Taint],
+) -> Vec<super::HostPort> {
+    daemonsets_on(daemonsets, labels, taints)
+        .flat_map(|ds| ds.host_ports.iter().cloned())
+        .collect()
 }
 
 #[cfg(test)]

@@ -167,14 +167,14 @@ pub enum Violation {
         flavor: String,
     },
     /// Fewer flavors could be the new node than its NodePool's `minValues` asks for.
-    #[error("nodepool {nodepool}: minValues {min} on {key}, but the flavors that fit a node of {flavor} in {zone} span {found} value(s)")]
+    #[error("pod group {group}: nodepool {nodepool} has minValues {min} on {key}, but the flavors that fit a node of {node} span {found} value(s)")]
     MinValues {
+        /// The first pod group of the launch.
+        group: String,
         /// NodePool.
         nodepool: String,
-        /// Flavor chosen.
-        flavor: String,
-        /// Zone.
-        zone: String,
+        /// The flavor chosen and the zone, e.g. `b3-32 in eu-west-par-a`.
+        node: String,
         /// Label key of the requirement.
         key: String,
         /// Its minValues.
@@ -206,7 +206,8 @@ impl Violation {
             | Self::PodAntiAffinity { group, .. }
             | Self::PodsDropped { group, .. }
             | Self::PodsDuplicated { group, .. }
-            | Self::NodePoolWeight { group, .. } => Some(group),
+            | Self::NodePoolWeight { group, .. }
+            | Self::MinValues { group, .. } => Some(group),
             _ => None,
         }
     }

@@ -29,7 +29,9 @@ use crate::scheduling::offer::NodeClassSpec;
 use crate::scheduling::{convert, FlavorSpec, PoolSpec, Requirement, Resources};
 use crate::state::ObjectKey;
 
-/// A NodeClaim requirement, with its NodePool's `minValues` on an `In` of the same key.
+/// A NodeClaim requirement, with its NodePool's `minValues` on the same key; on an `In`, no
+/// more than the values it lists (a relaxed one, `BestEffort`, as upstream lowers it), which
+/// the NodeClaim CRD's rule requires.
 fn api_requirement(
     r: &Requirement,
     min_values: &[(String, u32)],
@@ -37,8 +39,11 @@ fn api_requirement(
     let min = min_values
         .iter()
         .find(|(key, _)| *key == r.key)
-        .filter(|_| r.operator == crate::scheduling::Operator::In)
-        .and_then(|(_, n)| i32::try_from(*n).ok());
+        .map(|(_, n)| match r.operator {
+            crate::scheduling::Operator::In => (*n).min(r.values.len() as u32),
+            _ => *n,
+        })
+        .and_then(|n| i32::try_from(n).ok());
     NodeSelectorRequirementWithMinValues {
         key: r.key.clone(),
         operator: r.operator.into(),

@@ -418,6 +418,21 @@ impl PodMetrics {
         pods.1.remove(&key);
     }
 
+    /// Forgets the pods not in `live` (after a relist, which reports no deletion of the pods
+    /// that went while the watch was down).
+    pub fn retain(&self, live: &std::collections::HashSet<crate::state::ObjectKey>) {
+        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        let (series, pending) = &mut *pods;
+        series.retain(|key, labels| {
+            let keep = live.contains(key);
+            if !keep {
+                self.state.remove(labels);
+            }
+            keep
+        });
+        pending.retain(|key| live.contains(key));
+    }
+
     /// Registers the families under upstream's names (the summary is encoded apart).
     pub fn register(&self, registry: &mut Registry) {
         registry.register(

@@ -154,12 +154,21 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
     let client = ctx.kube.client.clone();
 
     let c = ctx.clone();
+    let mut relisted: std::collections::HashSet<crate::state::ObjectKey> = Default::default();
     tokio::spawn(drive(
         "pods",
         synced.clone(),
         stream::<Pod>(&client),
         move |ev| {
+            // Pods a relist returns: the others went while the watch was down.
+            if let Event::InitApply(p) = ev {
+                relisted.insert(crate::state::key_of(&p.metadata));
+            }
             let wake = match ev {
+                Event::Init => {
+                    relisted.clear();
+                    false
+                }
                 Event::Apply(p) | Event::InitApply(p) => {
                     let nodes = &c.kube.caches.nodes;
                     let node =
@@ -178,8 +187,12 @@ pub fn spawn(ctx: Arc<Context>, writers: Writers) -> Arc<Synced> {
                     c.metrics.pods.delete(p);
                     false
                 }
-                Event::InitDone => true,
-                _ => false,
+                Event::InitDone => {
+                    let live = std::mem::take(&mut relisted);
+                    c.model.pending_pods().retain(&live);
+                    c.metrics.pods.retain(&live);
+                    true
+                }
             };
             c.model.cluster().apply_event(model_event(ev));
             if wake {

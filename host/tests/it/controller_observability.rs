@@ -354,3 +354,77 @@ async fn pods_get_nominated_and_unplaceable_pods_a_warning() {
     );
     assert_eq!(env.nodeclaims().await.len(), 1);
 }
+
+/// A pod deleted while the controller's watches were down, and whose deletion the API server
+/// no longer holds (410 Gone, a relist), leaves `karpenter_pods_state`: the relist forgets the
+/// pods it does not return, as a watched deletion would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_gone_while_the_watch_was_down_leaves_the_pod_metrics() {
+    use k8s_openapi::api::core::v1::Pod;
+    let w = World::start(&[nodepool("demo-pool", &["b3-8"], json!({}))]).await;
+    // A bare pod no flavor fits: it stays pending and /metrics follows it.
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "too-big", "namespace": "default"},
+        "spec": {"nodeSelector": {"karpenter.sh/nodepool": "demo-pool"},
+            "containers": [{"name": "c", "image": "pause",
+                "resources": {"requests": {"cpu": "64", "memory": "1Gi"}}}]}
+    }))
+    .unwrap();
+    kube::Api::<Pod>::namespaced(w.client.clone(), "default")
+        .create(&Default::default(), &pod)
+        .await
+        .unwrap();
+    let url = metrics_url(&w).await;
+    let followed = |text: &str| {
+        text.lines()
+            .any(|l| l.starts_with("karpenter_pods_state{") && l.contains("name=\"too-big\""))
+    };
+    eventually("the pod in karpenter_pods_state", 60, || async {
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        followed(&text).then_some(())
+    })
+    .await;
+
+    // The API server goes down; meanwhile the pod is deleted and the history compacted, so
+    // the watches resume with 410 Gone and relist.
+    let kube = w.cluster.kube();
+    let gone_before = kube.gone_watches();
+    let while_down = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let store = kube.store();
+        let pods = store.def("", "v1", "pods").expect("pods are served");
+        let now_gone = karpenter_ovhcloud_sim::kube::store::DeleteOptions {
+            grace_period: Some(0),
+            ..Default::default()
+        };
+        store
+            .delete(&pods, "default", "too-big", &now_gone)
+            .expect("delete the pod");
+        let configmaps = store
+            .def("", "v1", "configmaps")
+            .expect("configmaps are served");
+        store
+            .create(
+                &configmaps,
+                "default",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "after-the-delete"}}),
+                &Default::default(),
+            )
+            .expect("a write after the delete");
+        store.compact();
+    };
+    let (restarted, ()) = tokio::join!(kube.restart(Duration::from_secs(2)), while_down);
+    restarted.unwrap();
+
+    eventually("the pod out of karpenter_pods_state", 60, || async {
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        (!followed(&text)).then_some(())
+    })
+    .await;
+    // The witness that it went through a relist, not a watched deletion.
+    assert!(
+        kube.gone_watches() > gone_before,
+        "no watch was answered 410 Gone"
+    );
+}

@@ -160,3 +160,45 @@ async fn min_values_reach_the_nodeclaims() {
     );
     assert_eq!(shown.trim(), "3");
 }
+
+/// Under `--min-values-policy BestEffort` a pod only two of the four flavors hold still gets a
+/// node: its NodeClaim lists those two, lowers `minValues` to 2 (as upstream does; the CRD
+/// refuses fewer values than `minValues`) and says it was relaxed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_effort_min_values_launch_with_what_there_is_and_say_so() {
+    let w = World::start_with(
+        &[nodepool(
+            "flexible",
+            &["b3-8", "b3-16", "b3-32", "b3-64"],
+            json!({"spec": {"template": {"spec": {"requirements": [
+                {"key": "node.kubernetes.io/instance-type", "operator": "In",
+                 "values": ["b3-8", "b3-16", "b3-32", "b3-64"], "minValues": 3}]}}}}),
+        )],
+        &["--min-values-policy", "BestEffort"],
+    )
+    .await;
+    w.deploy(
+        "big",
+        1,
+        "6",
+        "1Gi",
+        json!({"nodeSelector": {"karpenter.sh/nodepool": "flexible"}}),
+        json!({}),
+    )
+    .await;
+    w.settled("big", 1, 1, 90).await;
+    let claims = w.claims().await;
+    let claim = &claims[0];
+    let types = claim
+        .spec
+        .requirements
+        .iter()
+        .find(|r| r.key == "node.kubernetes.io/instance-type")
+        .expect("an instance-type requirement");
+    assert_eq!(types.values, ["b3-32", "b3-64"]);
+    assert_eq!(types.min_values, Some(2));
+    assert_eq!(
+        claim.metadata.annotations.as_ref().unwrap()["karpenter.sh/nodeclaim-min-values-relaxed"],
+        "true"
+    );
+}

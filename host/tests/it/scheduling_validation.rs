@@ -125,6 +125,65 @@ fn daemonset_overhead_counts_in_fit() {
     assert!(matches!(v, Violation::DoesNotFit { .. }), "{v:?}");
 }
 
+/// A DaemonSet holding a host port on every node (a node-exporter's 9100): a pod claiming
+/// that port fits no new node, and none is launched for it; a pod claiming another port is.
+#[test]
+fn daemonset_host_ports_are_taken_on_new_nodes() {
+    let ds: k8s_openapi::api::apps::v1::DaemonSet = serde_json::from_value(json!({
+        "metadata": {"name": "node-exporter", "namespace": "monitoring"},
+        "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "e",
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+            "ports": [{"containerPort": 9100, "hostPort": 9100}]}]}}}
+    }))
+    .unwrap();
+    let with_port = |port: i32| {
+        let mut s = ClusterState::new();
+        s.apply_daemonset(&ds);
+        deployment(
+            &mut s,
+            "scraper",
+            1,
+            "100m",
+            "128Mi",
+            json!({"app": "scraper"}),
+            json!({"containers": [{"name": "c", "image": "pause",
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                "ports": [{"containerPort": port, "hostPort": port}]}]}),
+        );
+        s
+    };
+    let v = refused(
+        &with_port(9100),
+        &any_pool(),
+        vec![launch("general", "b3-8", A, &[(0, 1)])],
+    );
+    assert!(
+        matches!(&v, Violation::HostPort { port, .. } if port == "9100/TCP"),
+        "{v:?}"
+    );
+    // The product's default policy cannot see the DaemonSet's port: its answer is refused and
+    // the pod stays pending with the reason, nothing launched.
+    let plan = run(
+        &with_port(9100),
+        &any_pool(),
+        ovh_catalog(),
+        default_policy(),
+        default_policy(),
+    );
+    assert!(plan.claims.is_empty(), "{:?}", plan.claims);
+    assert_eq!(plan.unplaced.len(), 1);
+    assert!(
+        plan.unplaced[0].1.contains("9100/TCP"),
+        "{}",
+        plan.unplaced[0].1
+    );
+    accepted(
+        &with_port(9200),
+        &any_pool(),
+        vec![launch("general", "b3-8", A, &[(0, 1)])],
+    );
+}
+
 #[test]
 fn pod_requirement() {
     let mut s = ClusterState::new();
