@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::scheduling_common::k8s::{deployment, pod_affinity, run, zone_spread};
+use crate::scheduling_common::k8s::{deployment, pod_affinity, provision, run, zone_spread};
 use crate::scheduling_common::*;
 use karpenter_ovhcloud::provisioning::{plan, Input, Outcome, Plan};
 use karpenter_ovhcloud::scheduling::{wellknown, Operator, PoolSpec, Requirement};
@@ -10,14 +10,7 @@ use karpenter_ovhcloud::state::ClusterState;
 use serde_json::json;
 
 fn guide(state: &ClusterState, pools: &[PoolSpec]) -> Plan {
-    let plan = run(
-        state,
-        pools,
-        ovh_catalog(),
-        default_policy(),
-        default_policy(),
-    );
-    assert_eq!(plan.outcome, Outcome::Primary, "{:?}", plan.outcome);
+    let plan = provision(state, pools);
     assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
     plan
 }

@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::scheduling_common::k8s::{deployment, run};
+use crate::scheduling_common::k8s::{deployment, per_zone, provision};
 use crate::scheduling_common::*;
 use k8s_openapi::api::core::v1::Node;
-use karpenter_ovhcloud::provisioning::{Outcome, Plan};
 use karpenter_ovhcloud::scheduling::{wellknown, Operator, PoolSpec, Requirement};
 use karpenter_ovhcloud::state::ClusterState;
 use serde_json::{json, Value};
@@ -15,27 +14,6 @@ use serde_json::{json, Value};
 const A: &str = "eu-west-par-a";
 const B: &str = "eu-west-par-b";
 const C: &str = "eu-west-par-c";
-
-fn plan(state: &ClusterState, pools: &[PoolSpec]) -> Plan {
-    let plan = run(
-        state,
-        pools,
-        ovh_catalog(),
-        default_policy(),
-        default_policy(),
-    );
-    assert_eq!(plan.outcome, Outcome::Primary, "{:?}", plan.outcome);
-    plan
-}
-
-/// Pods per zone of the new NodeClaims.
-fn per_zone(plan: &Plan) -> BTreeMap<String, usize> {
-    let mut zones = BTreeMap::new();
-    for c in &plan.claims {
-        *zones.entry(c.zone.clone()).or_default() += c.pods.len();
-    }
-    zones
-}
 
 /// One preferred pod affinity (`podAffinity`) or anti-affinity (`podAntiAffinity`) term to
 /// pods labelled `app: <app>`.
@@ -81,10 +59,10 @@ fn preferred_zone_anti_affinity_spreads_three_replicas_over_three_zones() {
         s
     };
     // Without the preference the three small pods share one node.
-    let packed = plan(&web(json!({})), &general());
+    let packed = provision(&web(json!({})), &general());
     assert_eq!(packed.claims.len(), 1, "{:?}", packed.claims);
 
-    let spread = plan(
+    let spread = provision(
         &web(preferred("podAntiAffinity", 100, "web", wellknown::ZONE)),
         &general(),
     );
@@ -108,7 +86,7 @@ fn a_fourth_replica_relaxes_the_preference_instead_of_staying_pending() {
         json!({"app": "web"}),
         preferred("podAntiAffinity", 100, "web", wellknown::ZONE),
     );
-    let plan = plan(&s, &general());
+    let plan = provision(&s, &general());
     assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
     let zones = per_zone(&plan);
     assert_eq!(zones.values().sum::<usize>(), 4);
@@ -132,7 +110,7 @@ fn required_anti_affinity_is_never_relaxed() {
         json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"topologyKey": wellknown::ZONE, "labelSelector": {"matchLabels": {"app": "db"}}}]}}}),
     );
-    let plan = plan(&s, &general());
+    let plan = provision(&s, &general());
     assert_eq!(plan.unplaced.len(), 1, "{:?}", plan.unplaced);
     assert!(
         plan.unplaced[0].1.contains("anti-affinity"),
@@ -166,10 +144,10 @@ fn schedule_anyway_spread_in_a_one_zone_nodepool_schedules_every_pod() {
         s
     };
     // As a hard constraint, one pod fits zone a and the others wait for zones b and c.
-    let hard = plan(&cluster("DoNotSchedule"), &pools);
+    let hard = provision(&cluster("DoNotSchedule"), &pools);
     assert_eq!(hard.unplaced.len(), 3, "{:?}", hard.unplaced);
     // As a preference, it is relaxed and every pod goes to zone a.
-    let soft = plan(&cluster("ScheduleAnyway"), &pools);
+    let soft = provision(&cluster("ScheduleAnyway"), &pools);
     assert!(soft.unplaced.is_empty(), "{:?}", soft.unplaced);
     assert_eq!(per_zone(&soft), BTreeMap::from([(A.into(), 4)]));
     assert_eq!(soft.policy_calls, 2);
@@ -200,7 +178,7 @@ fn the_heaviest_preferred_node_affinity_wins_then_the_next() {
         );
         s
     };
-    let plan_c = plan(&pods(affinity(&[(10, B), (90, C)])), &general());
+    let plan_c = provision(&pods(affinity(&[(10, B), (90, C)])), &general());
     assert_eq!(per_zone(&plan_c), BTreeMap::from([(C.into(), 2)]));
     assert_eq!(plan_c.policy_calls, 1);
     // Zone c is not allowed by the NodePool: the heaviest term is relaxed, the next is held.
@@ -211,7 +189,7 @@ fn the_heaviest_preferred_node_affinity_wins_then_the_next() {
             Requirement::new(wellknown::ZONE, Operator::NotIn, &[C]),
         ],
     )];
-    let plan_b = plan(&pods(affinity(&[(10, B), (90, C)])), &no_c);
+    let plan_b = provision(&pods(affinity(&[(10, B), (90, C)])), &no_c);
     assert!(plan_b.unplaced.is_empty(), "{:?}", plan_b.unplaced);
     assert_eq!(per_zone(&plan_b), BTreeMap::from([(B.into(), 2)]));
     assert_eq!(plan_b.policy_calls, 2);
@@ -234,7 +212,7 @@ fn required_node_affinity_terms_are_tried_in_turn() {
         ]}}}}),
     );
     // The NodePool offers no c3-4: the first term is given up for the second.
-    let plan = plan(&s, &general());
+    let plan = provision(&s, &general());
     assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
     assert_eq!(plan.claims.len(), 1);
     assert_eq!(plan.claims[0].flavor, "b3-16");
@@ -264,7 +242,7 @@ fn preferred_pod_affinity_joins_the_zone_of_its_target() {
         json!({"app": "web"}),
         preferred("podAffinity", 50, "cache", wellknown::ZONE),
     );
-    let plan = plan(&s, &general());
+    let plan = provision(&s, &general());
     assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
     assert_eq!(per_zone(&plan), BTreeMap::from([(B.into(), 2)]));
 }
@@ -314,7 +292,7 @@ fn relaxation_rounds_keep_to_the_nodepool_limits() {
         json!({"app": "web"}),
         preferred("podAntiAffinity", 100, "web", wellknown::ZONE),
     );
-    let plan = plan(&s, &pools);
+    let plan = provision(&s, &pools);
     assert_eq!(plan.claims.len(), 3, "{:?}", plan.claims);
     assert_eq!(plan.unplaced.len(), 1, "{:?}", plan.unplaced);
     assert!(

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::scheduling_common::k8s::{deployment, pod, run};
+use crate::scheduling_common::k8s::{deployment, per_zone, pod, provision};
 use crate::scheduling_common::*;
 use k8s_openapi::api::core::v1::Node;
-use karpenter_ovhcloud::provisioning::{Outcome, Plan};
 use karpenter_ovhcloud::scheduling::{wellknown, Operator, PoolSpec, Requirement};
 use karpenter_ovhcloud::state::ClusterState;
 use serde_json::{json, Value};
@@ -14,26 +13,6 @@ use serde_json::{json, Value};
 const A: &str = "eu-west-par-a";
 const B: &str = "eu-west-par-b";
 const C: &str = "eu-west-par-c";
-
-fn provision(state: &ClusterState, pools: &[PoolSpec]) -> Plan {
-    let plan = run(
-        state,
-        pools,
-        ovh_catalog(),
-        default_policy(),
-        default_policy(),
-    );
-    assert_eq!(plan.outcome, Outcome::Primary, "{:?}", plan.outcome);
-    plan
-}
-
-fn per_zone(plan: &Plan) -> BTreeMap<String, usize> {
-    let mut zones = BTreeMap::new();
-    for c in &plan.claims {
-        *zones.entry(c.zone.clone()).or_default() += c.pods.len();
-    }
-    zones
-}
 
 /// A Ready node with no room left, optionally tainted.
 fn full_node(s: &mut ClusterState, name: &str, zone: &str, taints: Value) {

@@ -350,11 +350,16 @@ impl Kubelet {
         for effect in ["NoSchedule", "NoExecute"] {
             taints.push(json!({"key": UNREACHABLE_TAINT, "effect": effect, "timeAdded": now}));
         }
+        // Over the version it was computed from, as `PatchNodeTaints`: a conflict (the status
+        // write above, or anyone else's) is left to the next look.
         let _ = self.api.merge(
             &self.api.nodes,
             "",
             &node.name,
-            &json!({"spec": {"taints": taints}}),
+            &json!({
+                "metadata": {"resourceVersion": raw["metadata"]["resourceVersion"]},
+                "spec": {"taints": taints},
+            }),
             None,
             "node-controller",
         );
@@ -702,6 +707,14 @@ impl Kubelet {
         pod: &PodInfo,
         node: &NodeInfo,
     ) -> Option<Instant> {
+        // A taint lifted and put back starts its toleration over.
+        self.noexecute_since.retain(|(uid, key), _| {
+            *uid != pod.uid
+                || node
+                    .taints
+                    .iter()
+                    .any(|t| t.effect == "NoExecute" && t.key == *key)
+        });
         let mut deadline: Option<Instant> = None;
         for t in node.taints.iter().filter(|t| t.effect == "NoExecute") {
             let matching: Vec<_> = pod.tolerations.iter().filter(|x| x.tolerates(t)).collect();

@@ -56,6 +56,34 @@ pub fn pod_affinity(kind: &str, app: &str, key: &str) -> Value {
         {"topologyKey": key, "labelSelector": {"matchLabels": {"app": app}}}]}}})
 }
 
+/// One provisioning pass over the state with the product's default policy, whose answer must
+/// be used as it is (no fallback, no failure).
+pub fn provision(state: &ClusterState, pools: &[PoolSpec]) -> Plan {
+    let plan = run(
+        state,
+        pools,
+        crate::scheduling_common::ovh_catalog(),
+        crate::scheduling_common::default_policy(),
+        crate::scheduling_common::default_policy(),
+    );
+    assert_eq!(
+        plan.outcome,
+        karpenter_ovhcloud::provisioning::Outcome::Primary,
+        "{:?}",
+        plan.outcome
+    );
+    plan
+}
+
+/// Pods per zone of the plan's new NodeClaims.
+pub fn per_zone(plan: &Plan) -> std::collections::BTreeMap<String, usize> {
+    let mut zones = std::collections::BTreeMap::new();
+    for c in &plan.claims {
+        *zones.entry(c.zone.clone()).or_default() += c.pods.len();
+    }
+    zones
+}
+
 /// One provisioning pass over the state.
 pub fn run(
     state: &ClusterState,
