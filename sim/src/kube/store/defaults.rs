@@ -113,6 +113,23 @@ fn default_pod_spec(spec: &mut Value, is_pod: bool) {
             }
         }
     }
+    // `SetDefaults_PodSpec`: on the host's network a container port is a host port.
+    if o.get("hostNetwork") == Some(&json!(true)) {
+        for list in ["containers", "initContainers"] {
+            let ports = o
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get_mut("ports").and_then(Value::as_array_mut))
+                .flatten();
+            for p in ports {
+                if p["hostPort"].as_i64().unwrap_or(0) == 0 {
+                    p["hostPort"] = p["containerPort"].clone();
+                }
+            }
+        }
+    }
 }
 
 /// Label of a Job's pods naming the Job's uid (the generated selector's key).
@@ -356,6 +373,19 @@ mod tests {
             ),
             "Guaranteed"
         );
+    }
+
+    #[test]
+    fn host_network_ports_are_host_ports() {
+        let mut spec = json!({"hostNetwork": true, "containers": [{"name": "c", "ports": [
+            {"containerPort": 9100}, {"containerPort": 8080, "hostPort": 18080}]}]});
+        default_pod_spec(&mut spec, true);
+        let ports = &spec["containers"][0]["ports"];
+        assert_eq!(ports[0]["hostPort"], 9100);
+        assert_eq!(ports[1]["hostPort"], 18080, "a port given is kept");
+        let mut plain = json!({"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]});
+        default_pod_spec(&mut plain, true);
+        assert!(plain["containers"][0]["ports"][0].get("hostPort").is_none());
     }
 
     #[test]
