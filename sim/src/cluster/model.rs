@@ -483,6 +483,12 @@ pub struct PodInfo {
     pub scheduler_name: String,
     /// Host ports its containers claim.
     pub host_ports: Vec<HostPort>,
+    /// Preferred node affinity terms with their weights (scoring only).
+    pub preferred_node_affinity: Vec<(i64, NodeSelectorTerm)>,
+    /// Preferred pod affinity terms with their weights (scoring only).
+    pub preferred_affinity: Vec<(i64, PodAffinityTerm)>,
+    /// Preferred pod anti-affinity terms with their weights (scoring only).
+    pub preferred_anti_affinity: Vec<(i64, PodAffinityTerm)>,
 }
 
 /// A host port a container claims on its node (`ports[].hostPort`).
@@ -549,7 +555,39 @@ impl PodInfo {
                 })
                 .unwrap_or_default()
         };
+        let weighted_terms = |path: &str| -> Vec<(i64, PodAffinityTerm)> {
+            spec.pointer(path)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    (
+                        t["weight"].as_i64().unwrap_or(0),
+                        PodAffinityTerm::from_value(&t["podAffinityTerm"], &namespace, &labels),
+                    )
+                })
+                .collect()
+        };
+        let preferred_node_affinity = spec
+            .pointer("/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                (
+                    t["weight"].as_i64().unwrap_or(0),
+                    NodeSelectorTerm::from_value(&t["preference"]),
+                )
+            })
+            .collect();
         PodInfo {
+            preferred_node_affinity,
+            preferred_affinity: weighted_terms(
+                "/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution",
+            ),
+            preferred_anti_affinity: weighted_terms(
+                "/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution",
+            ),
             name: str_of(m, "name"),
             uid: str_of(m, "uid"),
             node_name: spec["nodeName"]

@@ -10,7 +10,9 @@
 //! `FailedScheduling` Event. Preemption is not simulated.
 
 use super::api::{name_of, ns_of, uid_of, Api, PodCache};
-use super::model::{label_selector_matches, Labels, NodeInfo, PodInfo, Resources, Taint};
+use super::model::{
+    label_selector_matches, tolerated, Labels, NodeInfo, PodAffinityTerm, PodInfo, Resources, Taint,
+};
 use super::{Reconciler, Timing};
 use crate::kube::{subresources, WatchEvent};
 use serde_json::{json, Value};
@@ -311,8 +313,8 @@ pub fn inter_pod_filter(
     Ok(())
 }
 
-/// Least-allocated score (higher is better) of `node` once `pod` is on it.
-fn score(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64 {
+/// Least-allocated score (higher is better) of `node` once `pod` is on it, 0..=2000.
+fn least_allocated(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64 {
     let used = snap.used(&node.name).add(&pod.requests);
     let free = |used: i64, alloc: i64| {
         if alloc <= 0 {
@@ -324,28 +326,124 @@ fn score(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64 {
     free(used.cpu_millis, node.allocatable.cpu_millis) + free(used.memory, node.allocatable.memory)
 }
 
-/// Picks a node for `pod`: the feasible node with the most free resources after placement
-/// (kube-scheduler's default least-allocated scoring), ties broken by name.
+/// The raw scores of kube-scheduler's preference plugins for `pod` on `node`: NodeAffinity
+/// (weights of the preferred terms it matches), InterPodAffinity (weights of the preferred
+/// affinity terms with a matching pod in the node's domain, minus those of the anti-affinity
+/// terms), PodTopologySpread (matching pods in the node's domain of each `ScheduleAnyway`
+/// spread: fewer is better) and TaintToleration (untolerated `PreferNoSchedule` taints: fewer
+/// is better).
+fn preference_scores(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> [i64; 4] {
+    let node_affinity = pod
+        .preferred_node_affinity
+        .iter()
+        .filter(|(_, t)| t.matches(&node.name, &node.labels))
+        .map(|(w, _)| *w)
+        .sum();
+    let ns_labels = |ns: &str| snap.ns_labels.get(ns);
+    let in_domain = |t: &PodAffinityTerm| {
+        node.labels.contains_key(&t.topology_key)
+            && snap.pods.iter().any(|p| {
+                t.matches_pod(p, ns_labels(&p.namespace))
+                    && snap
+                        .node_of(p)
+                        .is_some_and(|pn| same_domain(pn, node, &t.topology_key))
+            })
+    };
+    let inter_pod = pod
+        .preferred_affinity
+        .iter()
+        .filter(|(_, t)| in_domain(t))
+        .map(|(w, _)| *w)
+        .sum::<i64>()
+        - pod
+            .preferred_anti_affinity
+            .iter()
+            .filter(|(_, t)| in_domain(t))
+            .map(|(w, _)| *w)
+            .sum::<i64>();
+    let spread = pod
+        .spread
+        .iter()
+        .filter(|c| !c.hard)
+        .map(|c| {
+            let Some(domain) = node.labels.get(&c.topology_key) else {
+                return 0;
+            };
+            snap.pods
+                .iter()
+                .filter(|p| {
+                    p.namespace == pod.namespace
+                        && !p.terminating
+                        && label_selector_matches(&c.selector, Some(&p.labels))
+                })
+                .filter(|p| {
+                    snap.node_of(p)
+                        .is_some_and(|pn| pn.labels.get(&c.topology_key) == Some(domain))
+                })
+                .count() as i64
+        })
+        .sum();
+    let taints = node
+        .taints
+        .iter()
+        .filter(|t| t.effect == "PreferNoSchedule" && !tolerated(&pod.tolerations, t))
+        .count() as i64;
+    [node_affinity, inter_pod, spread, taints]
+}
+
+/// Picks a node for `pod` among the feasible ones as kube-scheduler's default profile scores
+/// them: each plugin's score normalized to 0..=100 over the feasible nodes, then weighted
+/// (NodeResourcesFit least-allocated 1, NodeAffinity 2, InterPodAffinity 2, PodTopologySpread
+/// 2, TaintToleration 3); ties broken by name.
 pub fn schedule(pod: &PodInfo, snap: &Snapshot) -> Result<String, FitError> {
     let mut err = FitError {
         nodes: snap.nodes.len(),
         ..Default::default()
     };
-    let mut best: Option<(i64, &str)> = None;
     let spread = spread_counts(pod, snap);
+    let mut feasible: Vec<(&NodeInfo, i64, [i64; 4])> = Vec::new();
     for node in &snap.nodes {
         match filter_with(pod, node, snap, &spread) {
-            Ok(()) => {
-                let s = score(pod, node, snap);
-                if best.is_none_or(|(bs, bn)| s > bs || (s == bs && node.name.as_str() < bn)) {
-                    best = Some((s, &node.name));
-                }
-            }
+            Ok(()) => feasible.push((
+                node,
+                least_allocated(pod, node, snap),
+                preference_scores(pod, node, snap),
+            )),
             Err(reasons) => {
                 for r in reasons {
                     *err.reasons.entry(r).or_insert(0) += 1;
                 }
             }
+        }
+    }
+    // Normalized to 0..=100 over the feasible nodes; `lower_better` flips the scale.
+    let normalize = |raw: i64, i: usize, lower_better: bool| -> i64 {
+        let (lo, hi) = feasible
+            .iter()
+            .map(|f| f.2[i])
+            .fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        if hi == lo {
+            return if lower_better { 100 } else { 0 };
+        }
+        let s = (raw - lo) * 100 / (hi - lo);
+        if lower_better {
+            100 - s
+        } else {
+            s
+        }
+    };
+    let total = |f: &(&NodeInfo, i64, [i64; 4])| {
+        f.1 / 20
+            + 2 * normalize(f.2[0], 0, false)
+            + 2 * normalize(f.2[1], 1, false)
+            + 2 * normalize(f.2[2], 2, true)
+            + 3 * normalize(f.2[3], 3, true)
+    };
+    let mut best: Option<(i64, &str)> = None;
+    for f in &feasible {
+        let s = total(f);
+        if best.is_none_or(|(bs, bn)| s > bs || (s == bs && f.0.name.as_str() < bn)) {
+            best = Some((s, &f.0.name));
         }
     }
     best.map(|(_, n)| n.to_string()).ok_or(err)
@@ -987,6 +1085,59 @@ mod tests {
         );
         let first = pod("c2", json!({"app": "cache"}), aff);
         assert!(schedule(&first, &empty).is_ok());
+    }
+
+    #[test]
+    fn preferences_score_the_feasible_nodes() {
+        // Two equal nodes in zones a and b; a pod of app=web runs on the one in a.
+        let nodes = || {
+            vec![
+                node("n-a", "a", "8", json!({})),
+                node("n-b", "b", "8", json!({})),
+            ]
+        };
+        let web = on(pod("w0", json!({"app": "web"}), json!({})), "n-b");
+        let term = |w: i64| {
+            json!({"weight": w, "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone",
+                "labelSelector": {"matchLabels": {"app": "web"}}}})
+        };
+        let anti = pod(
+            "w1",
+            json!({"app": "web"}),
+            json!({"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term(100)]}}}),
+        );
+        // Least allocated alone would pick n-a too (n-b holds a pod); make n-a the busier one.
+        let busy = on(pod("other", json!({"app": "other"}), json!({})), "n-a");
+        let s = snap(nodes(), vec![web.clone(), busy.clone(), busy.clone()]);
+        assert_eq!(
+            schedule(&anti, &s),
+            Ok("n-a".into()),
+            "away from the web pod"
+        );
+        let with = pod(
+            "w2",
+            json!({"app": "web"}),
+            json!({"affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term(100)]}}}),
+        );
+        assert_eq!(schedule(&with, &s), Ok("n-b".into()), "next to the web pod");
+        // Preferred node affinity, and a ScheduleAnyway spread towards the emptier zone.
+        let zone_b = pod(
+            "z",
+            json!({}),
+            json!({"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 50, "preference": {"matchExpressions": [
+                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["b"]}]}}]}}}),
+        );
+        let s = snap(nodes(), vec![]);
+        assert_eq!(schedule(&zone_b, &s), Ok("n-b".into()));
+        let spread = pod(
+            "s",
+            json!({"app": "web"}),
+            json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": "web"}}}]}),
+        );
+        let s = snap(nodes(), vec![web, busy]);
+        assert_eq!(schedule(&spread, &s), Ok("n-a".into()));
     }
 
     #[test]
