@@ -665,6 +665,14 @@ pub fn replace_static(
     message: String,
     pool: &PoolSpec,
 ) -> Result<Command, String> {
+    // The replacement is launched first: it needs room under `limits.nodes` (upstream's static
+    // drift reserves it, and waits when there is none).
+    if pool.remaining_nodes == Some(0) {
+        return Err(format!(
+            "static NodePool {} is at its limits.nodes: no room for a replacement launched first",
+            pool.name
+        ));
+    }
     let mut zones: HashMap<String, u32> = HashMap::new();
     for n in &input.snapshot.nodes {
         if n.nodepool.as_deref() == Some(pool.name.as_str())

@@ -612,3 +612,46 @@ async fn static_nodepool_nodes_are_replaced_one_at_a_time_on_drift_and_expiry() 
     );
     w.assert_drained_before_removal();
 }
+
+/// A static NodePool at its `limits.nodes` cannot launch a replacement first: its drifted
+/// nodes wait, saying why, and no NodeClaim beyond the limit is ever created (upstream's static
+/// drift reserves the node count and waits when there is none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_nodepool_at_its_node_limit_keeps_its_drifted_nodes() {
+    let w = World::start_with(
+        &[static_nodepool(
+            2,
+            json!({"spec": {"limits": {"nodes": "2"}}}),
+        )],
+        &["--disruption-interval", "5s"],
+    )
+    .await;
+    let first = eventually("two nodes in the static NodePool", 90, || async {
+        let live = w.live().await;
+        (live.len() == 2 && live.values().all(|(_, _, init)| *init)).then(|| {
+            live.keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        })
+    })
+    .await;
+    Api::<NodePool>::all(w.client.clone())
+        .patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"metadata": {"labels": {"tier": "v2"}}}}})),
+        )
+        .await
+        .unwrap();
+    // The witness of the decision: the pass says why it does not replace them.
+    eventually("the drifted nodes kept for the node limit", 120, || async {
+        w.log()
+            .lines()
+            .any(|l| l.contains("cannot replace yet") && l.contains("at its limits.nodes"))
+            .then_some(())
+    })
+    .await;
+    let claims: std::collections::BTreeSet<String> =
+        w.claims().await.iter().map(|c| c.name_any()).collect();
+    assert_eq!(claims, first, "no NodeClaim beyond the limit");
+}
