@@ -375,6 +375,7 @@ mod tests {
                 nodeclaim: Some(name.to_string()),
                 state: NodeState::Ready,
                 unschedulable: false,
+                extended: Vec::new(),
             }));
         }
         snap

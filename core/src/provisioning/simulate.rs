@@ -420,6 +420,19 @@ pub fn plan(input: &Input<'_>, primary: &dyn FlavorPolicy, fallback: &dyn Flavor
                 claim_of: &claim_of,
             },
         );
+        // No OVH flavor offers an extended resource: pods that need one wait for a node that
+        // has it (a device plugin's), and no node is launched for them.
+        for g in pending.iter_mut().filter(|g| !g.base.extended.is_empty()) {
+            let reason = format!(
+                "requests {}, which no OVH flavor offers",
+                g.base.extended.join(", ")
+            );
+            result.unplaced.extend(
+                std::mem::take(&mut g.pods)
+                    .into_iter()
+                    .map(|p| (p, reason.clone())),
+            );
+        }
         // The rest goes to the policy.
         pending.retain(|g| !g.pods.is_empty());
         if pending.is_empty() {

@@ -356,6 +356,7 @@ pub fn validate(
             nodeclaim: None,
             state: NodeState::Launching,
             unschedulable: false,
+            extended: Vec::new(),
         };
         let free = node.free();
         if !overhead.fits_in(&flavor.allocatable) {

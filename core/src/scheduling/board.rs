@@ -374,6 +374,19 @@ impl Board {
             let (group, node) = at();
             return Err(Violation::HostPort { group, node, port });
         }
+        if let Some(r) = group
+            .spec
+            .extended
+            .iter()
+            .find(|r| !slot.node.extended.contains(r))
+        {
+            let (group, node) = at();
+            return Err(Violation::ExtendedResource {
+                group,
+                node,
+                resource: r.clone(),
+            });
+        }
         if !(group.spec.requests * n).fits_in(&slot.free) {
             let (group, node) = at();
             return Err(Violation::DoesNotFit {

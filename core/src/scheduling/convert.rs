@@ -39,6 +39,23 @@ fn read_resource_list<E>(
     })
 }
 
+/// Resource names the scheduling core counts itself; any other one a pod requests is an
+/// extended resource ([`extended`]).
+const COUNTED: &[&str] = &["cpu", "memory", "ephemeral-storage", "pods", GPU_RESOURCE];
+
+/// The extended resources of a resource list with a quantity above zero, by name, sorted.
+pub fn extended(list: &BTreeMap<String, Quantity>) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .iter()
+        .filter(|(name, q)| {
+            !COUNTED.contains(&name.as_str()) && quantity::units(q).is_ok_and(|n| n > 0)
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Resources of a Kubernetes resource list; malformed quantities count as zero (the API server
 /// has validated what it stores, so this only shields against hand-made objects).
 pub fn resources(list: &BTreeMap<String, Quantity>) -> Resources {
@@ -388,6 +405,23 @@ pub fn pod_spec(namespace: &str, owner: &str, labels: &Labels, spec: &core::PodS
         deletion_cost: 0,
         held_anti_affinity: Vec::new(),
         preferences: preferences(spec, labels),
+        extended: {
+            let mut names: Vec<String> = spec
+                .containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+                .filter_map(|c| c.resources.as_ref())
+                .flat_map(|r| {
+                    [r.requests.as_ref(), r.limits.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .flat_map(extended)
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        },
     }
 }
 
@@ -491,6 +525,11 @@ pub fn node(node: &core::Node) -> SimNode {
         nodeclaim: None,
         state,
         unschedulable: spec.unschedulable.unwrap_or(false),
+        extended: status
+            .allocatable
+            .as_ref()
+            .map(extended)
+            .unwrap_or_default(),
     }
 }
 
@@ -618,6 +657,7 @@ pub fn nodeclaim_node(
             NodeState::Launching
         },
         unschedulable: false,
+        extended: extended(&status.allocatable),
     }
 }
 

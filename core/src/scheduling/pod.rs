@@ -120,6 +120,9 @@ pub struct PodSpec {
     pub host_ports: Vec<HostPort>,
     /// Soft constraints the pod still holds as required (see [`PodSpec::held`]).
     pub preferences: Preferences,
+    /// Extended resources it requests beyond cpu, memory, ephemeral storage and GPUs, by name:
+    /// only a node that offers them may take it, and no OVH flavor does.
+    pub extended: Vec<String>,
 }
 
 /// A preference with its weight (1-100).
@@ -313,6 +316,9 @@ pub struct SimNode {
     pub state: NodeState,
     /// `spec.unschedulable` (cordoned).
     pub unschedulable: bool,
+    /// Extended resources its allocatable offers beyond cpu, memory, ephemeral storage, pods
+    /// and GPUs (e.g. a device plugin's `example.com/fpga`), by name.
+    pub extended: Vec<String>,
 }
 
 impl SimNode {

@@ -24,6 +24,16 @@ pub enum Violation {
         /// The first port of the pods, e.g. `8080/TCP`.
         port: String,
     },
+    /// The pods request an extended resource the node does not offer.
+    #[error("pod group {group}: node {node} does not offer {resource}")]
+    ExtendedResource {
+        /// Pod group.
+        group: String,
+        /// Node.
+        node: String,
+        /// The resource, e.g. `example.com/fpga`.
+        resource: String,
+    },
     /// The pods' requests (DaemonSet overhead included) exceed what the node has left.
     #[error("pod group {group}: {count} pod(s) do not fit on node {node}")]
     DoesNotFit {
@@ -199,6 +209,7 @@ impl Violation {
             Self::NodeClosed { group, .. }
             | Self::HostPort { group, .. }
             | Self::DoesNotFit { group, .. }
+            | Self::ExtendedResource { group, .. }
             | Self::PodRequirement { group, .. }
             | Self::Taint { group, .. }
             | Self::TopologySpread { group, .. }
@@ -217,6 +228,7 @@ impl Violation {
         match self {
             Self::NodeClosed { .. } => "node-closed",
             Self::DoesNotFit { .. } => "fit",
+            Self::ExtendedResource { .. } => "extended-resource",
             Self::HostPort { .. } => "host-port",
             Self::PodRequirement { .. } => "pod-requirement",
             Self::NodePoolRequirement { .. } => "nodepool-requirement",

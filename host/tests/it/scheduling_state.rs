@@ -99,6 +99,7 @@ fn claim_node(name: &str, state: NodeState) -> SimNode {
         nodeclaim: None,
         state,
         unschedulable: false,
+        extended: Vec::new(),
     }
 }
 

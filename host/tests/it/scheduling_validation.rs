@@ -771,3 +771,65 @@ fn host_port_shared_by_two_groups_gets_a_node_each() {
     // Not a failure of the batch: the isolation is how the host handles it.
     assert_eq!(plan.outcome, Outcome::Primary, "{:?}", plan.outcome);
 }
+
+/// A pod requesting an extended resource (a device plugin's `example.com/fpga`) goes only to a
+/// node that offers it; no OVH flavor does, so none is launched for it and it waits, saying
+/// why.
+#[test]
+fn extended_resources_need_a_node_that_offers_them() {
+    use k8s_openapi::api::core::v1::Node;
+    let fpga = json!({"containers": [{"name": "c", "image": "pause",
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi", "example.com/fpga": "1"},
+                      "limits": {"example.com/fpga": "1"}}}]});
+    let node = |name: &str, extra: serde_json::Value| -> Node {
+        let mut allocatable = json!({"cpu": "4", "memory": "16Gi", "pods": "110"});
+        if let (Some(a), Some(e)) = (allocatable.as_object_mut(), extra.as_object()) {
+            a.extend(e.clone());
+        }
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": A}},
+            "status": {"allocatable": allocatable,
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap()
+    };
+    let mut s = ClusterState::new();
+    deployment(
+        &mut s,
+        "accel",
+        1,
+        "100m",
+        "128Mi",
+        json!({"app": "accel"}),
+        fpga,
+    );
+    let plan = run(
+        &s,
+        &any_pool(),
+        ovh_catalog(),
+        default_policy(),
+        default_policy(),
+    );
+    assert!(plan.claims.is_empty(), "{:?}", plan.claims);
+    assert_eq!(plan.unplaced.len(), 1);
+    assert!(
+        plan.unplaced[0]
+            .1
+            .contains("requests example.com/fpga, which no OVH flavor offers"),
+        "{}",
+        plan.unplaced[0].1
+    );
+    // A node without it is no room; one that offers it is.
+    s.apply_node(&node("plain", json!({})));
+    s.apply_node(&node("with-fpga", json!({"example.com/fpga": "2"})));
+    let plan = run(
+        &s,
+        &any_pool(),
+        ovh_catalog(),
+        default_policy(),
+        default_policy(),
+    );
+    assert!(plan.unplaced.is_empty(), "{:?}", plan.unplaced);
+    assert_eq!(plan.on_existing.len(), 1);
+    assert_eq!(plan.on_existing[0].1, "with-fpga");
+}
