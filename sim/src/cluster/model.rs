@@ -26,6 +26,23 @@ pub struct Resources {
 /// Resource name of GPUs.
 pub const GPU: &str = "nvidia.com/gpu";
 
+/// The extended resources of a resource list (names other than cpu, memory, ephemeral
+/// storage, pods, GPUs and huge pages) with a quantity above zero.
+pub fn extended_resources(list: &Value) -> BTreeMap<String, i64> {
+    list.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| {
+            !["cpu", "memory", "ephemeral-storage", "pods", GPU].contains(&name.as_str())
+                && !name.starts_with("hugepages-")
+        })
+        .filter_map(|(name, q)| {
+            let n = parse_quantity(q)?.ceil() as i64;
+            (n > 0).then(|| (name.clone(), n))
+        })
+        .collect()
+}
+
 impl Resources {
     /// Sum.
     pub fn add(&self, o: &Resources) -> Resources {
@@ -483,6 +500,8 @@ pub struct PodInfo {
     pub scheduler_name: String,
     /// Host ports its containers claim.
     pub host_ports: Vec<HostPort>,
+    /// Extended resources its containers request (limits standing in), by name.
+    pub extended: BTreeMap<String, i64>,
     /// Preferred node affinity terms with their weights (scoring only).
     pub preferred_node_affinity: Vec<(i64, NodeSelectorTerm)>,
     /// Preferred pod affinity terms with their weights (scoring only).
@@ -580,7 +599,16 @@ impl PodInfo {
                 )
             })
             .collect();
+        let mut extended: BTreeMap<String, i64> = BTreeMap::new();
+        for c in spec["containers"].as_array().into_iter().flatten() {
+            let mut list = extended_resources(&c["resources"]["limits"]);
+            list.extend(extended_resources(&c["resources"]["requests"]));
+            for (name, n) in list {
+                *extended.entry(name).or_default() += n;
+            }
+        }
         PodInfo {
+            extended,
             preferred_node_affinity,
             preferred_affinity: weighted_terms(
                 "/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution",
@@ -701,6 +729,8 @@ pub struct NodeInfo {
     pub unschedulable: bool,
     /// `status.allocatable`.
     pub allocatable: Resources,
+    /// Extended resources of `status.allocatable` (a device plugin's), by name.
+    pub extended: BTreeMap<String, i64>,
     /// Ready condition True.
     pub ready: bool,
     /// Has a deletionTimestamp.
@@ -719,6 +749,7 @@ impl NodeInfo {
                 .unwrap_or_default(),
             unschedulable: v["spec"]["unschedulable"].as_bool().unwrap_or(false),
             allocatable: Resources::from_list(&v["status"]["allocatable"]),
+            extended: extended_resources(&v["status"]["allocatable"]),
             ready: condition_true(v, "Ready"),
             terminating: !v["metadata"]["deletionTimestamp"].is_null(),
         }

@@ -188,7 +188,18 @@ fn filter_with(
         }
     }
     let free = node.allocatable.minus(&snap.used(&node.name));
-    let short = pod.requests.shortfalls(&free);
+    let mut short = pod.requests.shortfalls(&free);
+    for (name, want) in &pod.extended {
+        let used: i64 = snap
+            .pods
+            .iter()
+            .filter(|p| p.node_name.as_deref() == Some(node.name.as_str()) && !p.is_terminal())
+            .filter_map(|p| p.extended.get(name))
+            .sum();
+        if node.extended.get(name).copied().unwrap_or(0) - used < *want {
+            short.push(format!("Insufficient {name}"));
+        }
+    }
     if !short.is_empty() {
         return Err(short);
     }
@@ -1138,6 +1149,37 @@ mod tests {
         );
         let s = snap(nodes(), vec![web, busy]);
         assert_eq!(schedule(&spread, &s), Ok("n-a".into()));
+    }
+
+    #[test]
+    fn extended_resources_need_a_node_that_offers_them() {
+        let fpga = json!({"containers": [{"name": "c", "resources": {
+            "requests": {"cpu": "100m", "example.com/fpga": "1"},
+            "limits": {"example.com/fpga": "1"}}}]});
+        let nodes = vec![
+            node("plain", "a", "4", json!({})),
+            node(
+                "with-fpga",
+                "a",
+                "4",
+                json!({"status": {"allocatable": {"example.com/fpga": "1"}}}),
+            ),
+        ];
+        let s = snap(nodes.clone(), vec![]);
+        assert_eq!(
+            schedule(&pod("p", json!({}), fpga.clone()), &s),
+            Ok("with-fpga".into())
+        );
+        // Its one device taken: no node has one free, as kube-scheduler says it.
+        let s = snap(
+            nodes,
+            vec![on(pod("q", json!({}), fpga.clone()), "with-fpga")],
+        );
+        let err = schedule(&pod("p", json!({}), fpga), &s).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "0/2 nodes are available: 2 Insufficient example.com/fpga. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        );
     }
 
     #[test]
