@@ -237,11 +237,7 @@ pub fn pool(p: &Pool) -> wit::Nodepool {
             .requirements
             .iter()
             .map(|r| wit::Requirement {
-                min_values: s
-                    .min_values
-                    .iter()
-                    .find(|(key, _)| *key == r.key)
-                    .map(|(_, n)| *n),
+                min_values: crate::scheduling::offer::min_values_of(&s.min_values, &r.key),
                 ..requirement(r)
             })
             .collect(),

@@ -287,9 +287,7 @@ impl Board {
 
     /// Counts pods already bound to `node` (their requests are already in its `free`).
     pub fn count_existing(&mut self, spec: &PodSpec, node: NodeIndex) {
-        self.nodes[node]
-            .ports
-            .extend(spec.host_ports.iter().cloned());
+        self.take_ports(node, spec.host_ports.iter().cloned());
         let ids: Vec<usize> = (0..self.terms.len())
             .filter(|id| self.terms[*id].selects(spec))
             .collect();

@@ -43,6 +43,12 @@ pub struct PoolSpec {
     pub nodeclass: NodeClassSpec,
 }
 
+/// The `minValues` a NodePool puts on `key`, from its `(key, minValues)` list
+/// ([`PoolSpec::min_values`], carried as such onto NodeClaim specs).
+pub fn min_values_of(min_values: &[(String, u32)], key: &str) -> Option<u32> {
+    min_values.iter().find(|(k, _)| k == key).map(|(_, n)| *n)
+}
+
 /// One flavor of the catalog.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FlavorSpec {

@@ -36,12 +36,10 @@ fn api_requirement(
     r: &Requirement,
     min_values: &[(String, u32)],
 ) -> NodeSelectorRequirementWithMinValues {
-    let min = min_values
-        .iter()
-        .find(|(key, _)| *key == r.key)
-        .map(|(_, n)| match r.operator {
-            crate::scheduling::Operator::In => (*n).min(r.values.len() as u32),
-            _ => *n,
+    let min = crate::scheduling::offer::min_values_of(min_values, &r.key)
+        .map(|n| match r.operator {
+            crate::scheduling::Operator::In => n.min(r.values.len() as u32),
+            _ => n,
         })
         .and_then(|n| i32::try_from(n).ok());
     NodeSelectorRequirementWithMinValues {

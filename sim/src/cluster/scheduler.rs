@@ -11,12 +11,13 @@
 
 use super::api::{name_of, ns_of, uid_of, Api, PodCache};
 use super::model::{
-    label_selector_matches, tolerated, Labels, NodeInfo, PodAffinityTerm, PodInfo, Resources, Taint,
+    label_selector_matches, tolerated, Labels, NodeInfo, PodAffinityTerm, PodInfo, Resources,
+    SpreadConstraint, Taint,
 };
 use super::{Reconciler, Timing};
 use crate::kube::{subresources, WatchEvent};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -208,36 +209,39 @@ fn filter_with(
     Ok(())
 }
 
+/// Pods a spread constraint of `pod` counts, per domain: every domain of a node the constraint
+/// counts (its node affinity and taint policies) is listed, empty ones with 0.
+fn domain_counts(pod: &PodInfo, c: &SpreadConstraint, snap: &Snapshot) -> BTreeMap<String, i64> {
+    let eligible = |n: &NodeInfo| {
+        n.labels.contains_key(&c.topology_key)
+            && (!c.honor_node_affinity || pod.matches_node_affinity(n))
+            && (!c.honor_taints || pod.untolerated(n, &["NoSchedule", "NoExecute"]).is_none())
+    };
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for n in snap.nodes.iter().filter(|n| eligible(n)) {
+        counts.entry(n.labels[&c.topology_key].clone()).or_insert(0);
+    }
+    for p in &snap.pods {
+        if p.namespace != pod.namespace
+            || p.terminating
+            || !label_selector_matches(&c.selector, Some(&p.labels))
+        {
+            continue;
+        }
+        if let Some(n) = snap.node_of(p).filter(|n| eligible(n)) {
+            *counts.entry(n.labels[&c.topology_key].clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 /// Pods counted per domain for each hard spread constraint of `pod` (the part of the
 /// topology spread filter that does not depend on the candidate node).
 pub fn spread_counts(pod: &PodInfo, snap: &Snapshot) -> Vec<BTreeMap<String, i64>> {
     pod.spread
         .iter()
         .filter(|c| c.hard)
-        .map(|c| {
-            let eligible = |n: &NodeInfo| {
-                n.labels.contains_key(&c.topology_key)
-                    && (!c.honor_node_affinity || pod.matches_node_affinity(n))
-                    && (!c.honor_taints
-                        || pod.untolerated(n, &["NoSchedule", "NoExecute"]).is_none())
-            };
-            let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-            for n in snap.nodes.iter().filter(|n| eligible(n)) {
-                counts.entry(n.labels[&c.topology_key].clone()).or_insert(0);
-            }
-            for p in &snap.pods {
-                if p.namespace != pod.namespace
-                    || p.terminating
-                    || !label_selector_matches(&c.selector, Some(&p.labels))
-                {
-                    continue;
-                }
-                if let Some(n) = snap.node_of(p).filter(|n| eligible(n)) {
-                    *counts.entry(n.labels[&c.topology_key].clone()).or_insert(0) += 1;
-                }
-            }
-            counts
-        })
+        .map(|c| domain_counts(pod, c, snap))
         .collect()
 }
 
@@ -337,61 +341,80 @@ fn least_allocated(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> i64 {
     free(used.cpu_millis, node.allocatable.cpu_millis) + free(used.memory, node.allocatable.memory)
 }
 
+/// What the preference scores of a pod read from the cluster, once per pod rather than per
+/// candidate node: per preferred pod (anti-)affinity term, the domains holding a pod it
+/// matches; per `ScheduleAnyway` spread, its counts per domain.
+struct Preferred<'p> {
+    affinity: Vec<(i64, &'p str, BTreeSet<&'p str>)>,
+    anti_affinity: Vec<(i64, &'p str, BTreeSet<&'p str>)>,
+    spread: Vec<(&'p str, BTreeMap<String, i64>)>,
+}
+
+impl<'p> Preferred<'p> {
+    fn of(pod: &'p PodInfo, snap: &'p Snapshot) -> Self {
+        let ns_labels = |ns: &str| snap.ns_labels.get(ns);
+        let domains = |terms: &'p [(i64, PodAffinityTerm)]| {
+            terms
+                .iter()
+                .map(|(w, t)| {
+                    let held: BTreeSet<&str> = snap
+                        .pods
+                        .iter()
+                        .filter(|p| t.matches_pod(p, ns_labels(&p.namespace)))
+                        .filter_map(|p| snap.node_of(p)?.labels.get(&t.topology_key))
+                        .map(String::as_str)
+                        .collect();
+                    (*w, t.topology_key.as_str(), held)
+                })
+                .collect()
+        };
+        Preferred {
+            affinity: domains(&pod.preferred_affinity),
+            anti_affinity: domains(&pod.preferred_anti_affinity),
+            spread: pod
+                .spread
+                .iter()
+                .filter(|c| !c.hard)
+                .map(|c| (c.topology_key.as_str(), domain_counts(pod, c, snap)))
+                .collect(),
+        }
+    }
+}
+
 /// The raw scores of kube-scheduler's preference plugins for `pod` on `node`: NodeAffinity
 /// (weights of the preferred terms it matches), InterPodAffinity (weights of the preferred
 /// affinity terms with a matching pod in the node's domain, minus those of the anti-affinity
 /// terms), PodTopologySpread (matching pods in the node's domain of each `ScheduleAnyway`
 /// spread: fewer is better) and TaintToleration (untolerated `PreferNoSchedule` taints: fewer
 /// is better).
-fn preference_scores(pod: &PodInfo, node: &NodeInfo, snap: &Snapshot) -> [i64; 4] {
+fn preference_scores(pod: &PodInfo, node: &NodeInfo, preferred: &Preferred<'_>) -> [i64; 4] {
     let node_affinity = pod
         .preferred_node_affinity
         .iter()
         .filter(|(_, t)| t.matches(&node.name, &node.labels))
         .map(|(w, _)| *w)
         .sum();
-    let ns_labels = |ns: &str| snap.ns_labels.get(ns);
-    let in_domain = |t: &PodAffinityTerm| {
-        node.labels.contains_key(&t.topology_key)
-            && snap.pods.iter().any(|p| {
-                t.matches_pod(p, ns_labels(&p.namespace))
-                    && snap
-                        .node_of(p)
-                        .is_some_and(|pn| same_domain(pn, node, &t.topology_key))
-            })
-    };
-    let inter_pod = pod
-        .preferred_affinity
-        .iter()
-        .filter(|(_, t)| in_domain(t))
-        .map(|(w, _)| *w)
-        .sum::<i64>()
-        - pod
-            .preferred_anti_affinity
+    let in_domain = |terms: &[(i64, &str, BTreeSet<&str>)]| -> i64 {
+        terms
             .iter()
-            .filter(|(_, t)| in_domain(t))
-            .map(|(w, _)| *w)
-            .sum::<i64>();
-    let spread = pod
+            .filter(|(_, key, held)| {
+                node.labels
+                    .get(*key)
+                    .is_some_and(|d| held.contains(d.as_str()))
+            })
+            .map(|(w, ..)| *w)
+            .sum()
+    };
+    let inter_pod = in_domain(&preferred.affinity) - in_domain(&preferred.anti_affinity);
+    let spread = preferred
         .spread
         .iter()
-        .filter(|c| !c.hard)
-        .map(|c| {
-            let Some(domain) = node.labels.get(&c.topology_key) else {
-                return 0;
-            };
-            snap.pods
-                .iter()
-                .filter(|p| {
-                    p.namespace == pod.namespace
-                        && !p.terminating
-                        && label_selector_matches(&c.selector, Some(&p.labels))
-                })
-                .filter(|p| {
-                    snap.node_of(p)
-                        .is_some_and(|pn| pn.labels.get(&c.topology_key) == Some(domain))
-                })
-                .count() as i64
+        .map(|(key, counts)| {
+            node.labels
+                .get(*key)
+                .and_then(|d| counts.get(d))
+                .copied()
+                .unwrap_or(0)
         })
         .sum();
     let taints = node
@@ -412,13 +435,14 @@ pub fn schedule(pod: &PodInfo, snap: &Snapshot) -> Result<String, FitError> {
         ..Default::default()
     };
     let spread = spread_counts(pod, snap);
+    let preferred = Preferred::of(pod, snap);
     let mut feasible: Vec<(&NodeInfo, i64, [i64; 4])> = Vec::new();
     for node in &snap.nodes {
         match filter_with(pod, node, snap, &spread) {
             Ok(()) => feasible.push((
                 node,
                 least_allocated(pod, node, snap),
-                preference_scores(pod, node, snap),
+                preference_scores(pod, node, &preferred),
             )),
             Err(reasons) => {
                 for r in reasons {
